@@ -1,1 +1,60 @@
-//! placeholder
+//! rmpack: pack, validate and roll out Redis modules for Redis Enterprise Software (RS).
+//!
+//! The pipeline runs one way, stage by stage:
+//!
+//! ```text
+//!  .so ──► elf::ElfFacts ─┐
+//!  manifest, flags ───────┼─► manifest::ModuleJson ──► pack::BundleWriter ──► module zip
+//!  redis-server ──► discover::Discovered ─┘                                       │
+//!                                                                                  ▼
+//!                       validate::Target ──► validate::check(bundle, target) ──► Report
+//!                       cluster::Client  ──► rollout::plan → execute        ──► per-node results
+//! ```
+//!
+//! * [`manifest`] and [`elf`] are the vocabulary: the `module.json` model and the facts read from a
+//!   module's ELF header.
+//! * [`discover`] loads a module into a throw-away `redis-server` and reads its commands.
+//! * [`pack`] writes the reproducible zip; [`bundle`] opens one safely.
+//! * [`validate`] predicts the error codes RS would answer with; it never talks to a cluster.
+//! * [`cluster`] is the RS REST client; [`rollout`] pushes artifacts to every node.
+//! * [`report`] renders diagnostics and rollouts as text, JSON or CI annotations.
+//!
+//! The library never prints: progress and warnings go through a [`Listener`].
+
+pub mod bundle;
+pub mod cluster;
+pub mod discover;
+pub mod elf;
+pub mod manifest;
+pub mod pack;
+pub mod report;
+pub mod rollout;
+pub mod validate;
+
+/// Receives progress and warnings from long-running library operations.
+///
+/// The binary renders these with progress bars on a terminal and plain lines otherwise; tests
+/// collect them. Every method has an empty default so a listener implements only what it shows.
+pub trait Listener: Send + Sync {
+    /// A step of `task` (e.g. a node address or a file name) advanced to `done` of `total` units
+    /// (bytes, polls, …). `total` is `None` when unknown.
+    fn on_progress(&self, task: &str, done: u64, total: Option<u64>) {
+        let _ = (task, done, total);
+    }
+
+    /// A short human-readable status line, e.g. "loading module into redis-server".
+    fn on_status(&self, message: &str) {
+        let _ = message;
+    }
+
+    /// Something the user should know that does not stop the operation.
+    fn on_warning(&self, message: &str) {
+        let _ = message;
+    }
+}
+
+/// A listener that drops everything; for callers that want no output.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Listener for Silent {}
