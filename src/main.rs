@@ -1,1 +1,23 @@
-fn main() {}
+//! The `rmpack` command: parse the arguments, run the subcommand, print the error's cause chain,
+//! exit with 0 (ok), 1 (a check failed or a rollout was partial) or 2 (usage or I/O error).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[allow(dead_code)] // TEMP: until every subcommand is wired
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(status) => status.exit_code(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            cli::exit_code_for(&error)
+        }
+    }
+}

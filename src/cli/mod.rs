@@ -1,0 +1,91 @@
+//! Command-line definitions: one file per subcommand.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod artifacts;
+pub mod inspect;
+pub mod modules;
+pub mod pack;
+pub mod ui;
+pub mod unpack;
+pub mod upgrade;
+pub mod upload;
+pub mod validate;
+
+/// Pack, validate and roll out Redis modules for Redis Enterprise Software.
+#[derive(Debug, Parser)]
+#[command(name = "rmpack", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a module zip from a .so, a manifest and discovered commands.
+    Pack(pack::Args),
+    /// Show the module.json, ELF facts, commands and hashes of a zip or .so.
+    Inspect(inspect::Args),
+    /// Extract a module zip safely, verifying checksums.
+    Unpack(unpack::Args),
+    /// Check a .so, module.json, zip or folder against RS's rules before upload.
+    Validate(validate::Args),
+    /// Register a module with a cluster and push its artifact to every node.
+    Upload(upload::Args),
+    /// List, show or delete modules registered with a cluster.
+    Modules(modules::Args),
+    /// List or delete the module artifacts stored on each node.
+    Artifacts(artifacts::Args),
+    /// Upgrade a module on a database, following the action to its end.
+    Upgrade(upgrade::Args),
+}
+
+/// How a subcommand that ran to its end came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything succeeded: exit 0.
+    Success,
+    /// A check failed or a rollout was partial: exit 1.
+    Failure,
+}
+
+impl Status {
+    /// The process exit code for this status.
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Status::Success => ExitCode::SUCCESS,
+            Status::Failure => ExitCode::from(1),
+        }
+    }
+}
+
+/// An error that means "the check failed" (exit 1) rather than "bad usage or input" (exit 2).
+/// Wrap the root cause in it with `anyhow::Error::new(CheckFailed(..))` or `.context(CheckFailed(..))`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CheckFailed(pub String);
+
+/// Exit 1 when the error chain holds a [`CheckFailed`], else 2.
+pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
+    if error.chain().any(|cause| cause.is::<CheckFailed>()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Status> {
+    match cli.command {
+        Command::Pack(args) => pack::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Unpack(args) => unpack::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Upload(args) => upload::run(args),
+        Command::Modules(args) => modules::run(args),
+        Command::Artifacts(args) => artifacts::run(args),
+        Command::Upgrade(args) => upgrade::run(args),
+    }
+}

@@ -1,0 +1,76 @@
+//! The binary's [`Listener`]: progress bars on a terminal, plain lines on stderr otherwise.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use rmpack::Listener;
+
+/// Renders library progress for a person (bars on a TTY) or a log (one line per status).
+pub struct TermListener {
+    bars: Option<(MultiProgress, Mutex<HashMap<String, ProgressBar>>)>,
+    quiet: bool,
+}
+
+impl TermListener {
+    /// A listener that draws bars when stderr is a terminal; `quiet` drops status lines.
+    pub fn new(quiet: bool) -> Self {
+        let bars = std::io::stderr()
+            .is_terminal()
+            .then(|| (MultiProgress::new(), Mutex::new(HashMap::new())));
+        TermListener { bars, quiet }
+    }
+
+    fn bar(&self, task: &str, total: Option<u64>) -> Option<ProgressBar> {
+        let (multi, bars) = self.bars.as_ref()?;
+        let mut bars = bars.lock().ok()?;
+        let bar = bars.entry(task.to_string()).or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new(total.unwrap_or(0)));
+            let style = ProgressStyle::with_template(
+                "{prefix:>22} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(task.to_string());
+            bar
+        });
+        Some(bar.clone())
+    }
+}
+
+impl Listener for TermListener {
+    fn on_progress(&self, task: &str, done: u64, total: Option<u64>) {
+        if let Some(bar) = self.bar(task, total) {
+            if let Some(total) = total {
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+            if total == Some(done) {
+                bar.finish();
+            }
+        }
+    }
+
+    fn on_status(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.bars {
+            Some((multi, _)) => {
+                let _ = multi.println(message);
+            }
+            None => eprintln!("{message}"),
+        }
+    }
+
+    fn on_warning(&self, message: &str) {
+        match &self.bars {
+            Some((multi, _)) => {
+                let _ = multi.println(format!("warning: {message}"));
+            }
+            None => eprintln!("warning: {message}"),
+        }
+    }
+}

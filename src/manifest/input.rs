@@ -1,0 +1,436 @@
+//! What a module author gives: an `rmpack.toml`, RAMP's `ramp.yml`, or command-line flags.
+//!
+//! All three fill a [`ManifestInput`]; [`ManifestInput::overlay`] layers them (manifest, then
+//! flags), and whatever none of them gives is taken from the facts discovered from the module.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Arch, Command, DottedVersion, ManifestError, ModuleVersion};
+
+/// A dependency as an author declares it: a local file or directory to embed as
+/// `deps/<name>.tgz`, or a remote archive with its checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependencySpec {
+    /// Local file or directory to embed (relative paths are relative to the manifest).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Remote archive RS downloads.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Hex SHA-256 of the remote archive; required with `url`.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+impl DependencySpec {
+    /// Checks that the entry is either a local path or a `url` with a 64-hex `sha256`.
+    pub fn check(&self, name: &str) -> Result<(), ManifestError> {
+        let bad = |problem: &str| ManifestError::BadDependency {
+            name: name.to_string(),
+            problem: problem.to_string(),
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            || name.starts_with('.')
+        {
+            return Err(bad("the name may hold only letters, digits, '_', '-' and '.' (it becomes deps/<name>.tgz)"));
+        }
+        match (&self.path, &self.url, &self.sha256) {
+            (Some(_), None, None) => Ok(()),
+            (Some(_), _, _) => Err(bad(
+                "give either `path` (embedded) or `url` with `sha256`, not both",
+            )),
+            (None, Some(url), Some(sha)) => {
+                if !super::is_sha256_hex(sha) {
+                    Err(bad(&format!("sha256 `{sha}` is not 64 hex digits")))
+                } else if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    Err(bad(&format!("url `{url}` is not an http(s) URL")))
+                } else {
+                    Ok(())
+                }
+            }
+            (None, Some(_), None) => Err(bad(
+                "a remote dependency needs `sha256` (64 hex digits) beside `url`",
+            )),
+            (None, None, _) => Err(bad(
+                "give `path` for a local file or directory, or `url` and `sha256`",
+            )),
+        }
+    }
+}
+
+/// Everything an author may state about a module; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestInput {
+    /// Module name; defaults to the one the module registers.
+    pub module_name: Option<String>,
+    /// Integer version; defaults to the one the module registers.
+    pub version: Option<ModuleVersion>,
+    /// Semantic version; must agree with `version`.
+    pub semantic_version: Option<String>,
+    /// Architecture; must agree with the ELF header.
+    pub architecture: Option<Arch>,
+    /// Name shown in the RS UI.
+    pub display_name: Option<String>,
+    /// Author's name.
+    pub author: Option<String>,
+    /// Author's e-mail.
+    pub email: Option<String>,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Project home page.
+    pub homepage: Option<String>,
+    /// License name.
+    pub license: Option<String>,
+    /// Capability names.
+    pub capabilities: Option<Vec<String>>,
+    /// Capability set name.
+    pub capability_name: Option<String>,
+    /// Oldest Redis version.
+    pub min_redis_version: Option<DottedVersion>,
+    /// Oldest RS version.
+    #[serde(alias = "min_rlec_version")]
+    pub min_redis_pack_version: Option<DottedVersion>,
+    /// Redis version this build is meant for.
+    pub compatible_redis_version: Option<DottedVersion>,
+    /// OS nicknames.
+    pub operating_systems: Option<Vec<String>>,
+    /// Module arguments, space separated, as RS stores them.
+    pub command_line_args: Option<String>,
+    /// Module arguments as a list (preferred over `command_line_args`).
+    pub module_args: Option<Vec<String>>,
+    /// The module's configuration command.
+    pub config_command: Option<String>,
+    /// Commit of the module source.
+    pub git_sha: Option<String>,
+    /// Commands to use instead of discovery (needed when the module cannot be loaded here).
+    pub commands: Option<Vec<Command>>,
+    /// Commands to drop from the discovered list.
+    pub exclude_commands: Option<Vec<String>>,
+    /// Commands to replace.
+    #[serde(alias = "override_command", alias = "override_commands")]
+    pub overide_command: Option<Vec<Command>>,
+    /// Commands to add.
+    #[serde(alias = "add_commands")]
+    pub add_command: Option<Vec<Command>>,
+    /// Required dependencies.
+    pub dependencies: Option<BTreeMap<String, DependencySpec>>,
+    /// Optional dependencies.
+    #[serde(alias = "optional-dependencies")]
+    pub optional_dependencies: Option<BTreeMap<String, DependencySpec>>,
+    /// Auto Tiering bigstore v2 support.
+    pub bigstore_version_2_support: Option<bool>,
+    /// Active-Active settings.
+    pub crdb: Option<Value>,
+}
+
+/// RAMP manifest keys that rmpack reads but that have no effect (kept so their presence is not
+/// reported as unknown).
+const RAMP_IGNORED_KEYS: &[&str] = &[
+    "os",
+    "module_file",
+    "sha256",
+    "ramp_format_version",
+    "redis_args",
+    "run_command_line_args",
+];
+
+impl ManifestInput {
+    /// Reads `rmpack.toml`, `ramp.yml` or `ramp.yaml` (by extension). Relative dependency paths
+    /// are resolved against the manifest's folder. Returns the input and the keys of a RAMP
+    /// manifest that were not understood (RAMP ignores them too; the caller warns).
+    pub fn load(path: &Path) -> Result<(ManifestInput, Vec<String>), ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let is_yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml") | Some("yaml")
+        );
+        let (mut input, unknown) = if is_yaml {
+            Self::from_ramp_yaml(&text, &path.display().to_string())?
+        } else {
+            (
+                Self::from_toml(&text, &path.display().to_string())?,
+                Vec::new(),
+            )
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        for deps in [&mut input.dependencies, &mut input.optional_dependencies]
+            .into_iter()
+            .flatten()
+        {
+            for spec in deps.values_mut() {
+                if let Some(p) = &spec.path {
+                    if p.is_relative() {
+                        spec.path = Some(base.join(p));
+                    }
+                }
+            }
+        }
+        Ok((input, unknown))
+    }
+
+    /// Parses an `rmpack.toml`; unknown keys are errors (they are usually typos).
+    pub fn from_toml(text: &str, origin: &str) -> Result<ManifestInput, ManifestError> {
+        toml::from_str(text).map_err(|e| ManifestError::Toml {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Parses a RAMP `ramp.yml`, returning the keys it did not understand.
+    pub fn from_ramp_yaml(
+        text: &str,
+        origin: &str,
+    ) -> Result<(ManifestInput, Vec<String>), ManifestError> {
+        let yaml_err = |message: String| ManifestError::Yaml {
+            path: origin.to_string(),
+            message,
+        };
+        let value: Value = serde_yaml::from_str(text).map_err(|e| yaml_err(e.to_string()))?;
+        let Value::Object(map) = value else {
+            return Err(yaml_err(
+                "the top level must be a mapping of field names to values".into(),
+            ));
+        };
+        let mut known = serde_json::Map::new();
+        let mut unknown = Vec::new();
+        for (key, value) in map {
+            if RAMP_IGNORED_KEYS.contains(&key.as_str()) || value.is_null() {
+                continue;
+            }
+            // RAMP writes `crdb: {}` and empty lists for "nothing"; they carry no information.
+            if is_known_key(&key) {
+                known.insert(key, value);
+            } else {
+                unknown.push(key);
+            }
+        }
+        let input: ManifestInput =
+            serde_json::from_value(Value::Object(known)).map_err(|e| yaml_err(e.to_string()))?;
+        Ok((input, unknown))
+    }
+
+    /// Returns `self` with every field that `higher` sets replaced by `higher`'s value.
+    pub fn overlay(self, higher: ManifestInput) -> ManifestInput {
+        macro_rules! pick {
+            ($($field:ident),*) => {
+                ManifestInput { $($field: higher.$field.or(self.$field),)* }
+            };
+        }
+        pick!(
+            module_name,
+            version,
+            semantic_version,
+            architecture,
+            display_name,
+            author,
+            email,
+            description,
+            homepage,
+            license,
+            capabilities,
+            capability_name,
+            min_redis_version,
+            min_redis_pack_version,
+            compatible_redis_version,
+            operating_systems,
+            command_line_args,
+            module_args,
+            config_command,
+            git_sha,
+            commands,
+            exclude_commands,
+            overide_command,
+            add_command,
+            dependencies,
+            optional_dependencies,
+            bigstore_version_2_support,
+            crdb
+        )
+    }
+
+    /// The module arguments as a list: `module_args` when given, else `command_line_args` split
+    /// on white space. Never evaluated or expanded.
+    pub fn module_args(&self) -> Result<Vec<String>, ManifestError> {
+        match (&self.module_args, &self.command_line_args) {
+            (Some(args), _) => {
+                for arg in args {
+                    if arg.is_empty() || arg.chars().any(char::is_whitespace) {
+                        return Err(ManifestError::BadModuleArg(arg.clone()));
+                    }
+                }
+                Ok(args.clone())
+            }
+            (None, Some(line)) => Ok(split_module_args(line)),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Splits a `command_line_args` string the way RS passes it to the module: on white space.
+pub fn split_module_args(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+fn is_known_key(key: &str) -> bool {
+    matches!(
+        key,
+        "module_name"
+            | "version"
+            | "semantic_version"
+            | "architecture"
+            | "display_name"
+            | "author"
+            | "email"
+            | "description"
+            | "homepage"
+            | "license"
+            | "capabilities"
+            | "capability_name"
+            | "min_redis_version"
+            | "min_redis_pack_version"
+            | "min_rlec_version"
+            | "compatible_redis_version"
+            | "operating_systems"
+            | "command_line_args"
+            | "module_args"
+            | "config_command"
+            | "git_sha"
+            | "commands"
+            | "exclude_commands"
+            | "overide_command"
+            | "override_command"
+            | "add_command"
+            | "dependencies"
+            | "optional-dependencies"
+            | "optional_dependencies"
+            | "bigstore_version_2_support"
+            | "crdb"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_manifest_reads_and_refuses_typos() {
+        let input = ManifestInput::from_toml(
+            r#"
+            module_name = "plain"
+            display_name = "Plain"
+            capabilities = ["types", "replica_of"]
+            min_redis_version = "7.0"
+            module_args = ["PREFIX", "foo"]
+            [dependencies.lib]
+            path = "deps/lib"
+            [[commands]]
+            command_name = "plain.get"
+            command_arity = 2
+            flags = ["readonly"]
+            first_key = 1
+            last_key = 1
+            step = 1
+            "#,
+            "rmpack.toml",
+        )
+        .unwrap();
+        assert_eq!(input.module_name.as_deref(), Some("plain"));
+        assert_eq!(input.module_args().unwrap(), ["PREFIX", "foo"]);
+        assert_eq!(input.commands.as_ref().unwrap()[0].command_arity, 2);
+        let err = ManifestInput::from_toml("modul_name = \"x\"", "rmpack.toml").unwrap_err();
+        assert!(err.to_string().contains("modul_name"), "{err}");
+    }
+
+    #[test]
+    fn ramp_yaml_maps_legacy_keys_and_reports_unknown_ones() {
+        let (input, unknown) = ManifestInput::from_ramp_yaml(
+            "author: Jane\nmin_rlec_version: \"5.2\"\nmin_redis_version: 6.0\ncapabilities:\n  - types\nfrobnicate: 1\ncommand_line_args: \"A b\"\n",
+            "ramp.yml",
+        )
+        .unwrap();
+        assert_eq!(input.author.as_deref(), Some("Jane"));
+        assert_eq!(
+            input.min_redis_pack_version.as_ref().unwrap().to_string(),
+            "5.2"
+        );
+        assert_eq!(input.min_redis_version.as_ref().unwrap().to_string(), "6.0");
+        assert_eq!(unknown, ["frobnicate"]);
+        assert_eq!(input.module_args().unwrap(), ["A", "b"]);
+    }
+
+    #[test]
+    fn overlay_prefers_the_higher_layer() {
+        let manifest = ManifestInput {
+            author: Some("manifest".into()),
+            license: Some("MIT".into()),
+            ..Default::default()
+        };
+        let flags = ManifestInput {
+            author: Some("flag".into()),
+            ..Default::default()
+        };
+        let merged = manifest.overlay(flags);
+        assert_eq!(merged.author.as_deref(), Some("flag"));
+        assert_eq!(merged.license.as_deref(), Some("MIT"));
+    }
+
+    #[test]
+    fn module_args_are_never_evaluated() {
+        let input = ManifestInput {
+            command_line_args: Some("{__import__('os')} $(rm -rf /)".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            input.module_args().unwrap(),
+            ["{__import__('os')}", "$(rm", "-rf", "/)"]
+        );
+        let bad = ManifestInput {
+            module_args: Some(vec!["two words".into()]),
+            ..Default::default()
+        };
+        assert!(bad.module_args().is_err());
+    }
+
+    #[test]
+    fn dependency_specs_are_checked() {
+        let local = DependencySpec {
+            path: Some("x".into()),
+            url: None,
+            sha256: None,
+        };
+        local.check("lib").unwrap();
+        assert!(local.check("../evil").is_err());
+        let remote = DependencySpec {
+            path: None,
+            url: Some("https://e.com/a.tgz".into()),
+            sha256: Some("ab".into()),
+        };
+        assert!(remote
+            .check("lib")
+            .unwrap_err()
+            .to_string()
+            .contains("64 hex"));
+        let remote = DependencySpec {
+            sha256: Some("a".repeat(64)),
+            ..remote
+        };
+        remote.check("lib").unwrap();
+        let no_sha = DependencySpec {
+            sha256: None,
+            ..remote
+        };
+        assert!(no_sha.check("lib").is_err());
+    }
+}
