@@ -23,6 +23,17 @@ pub struct ModuleFacts {
     pub commands: Option<Vec<Command>>,
 }
 
+/// The `.so` as it goes into the zip.
+#[derive(Debug, Clone)]
+pub struct ModuleFile {
+    /// Architecture from the ELF header.
+    pub architecture: Arch,
+    /// File name inside the zip.
+    pub file_name: String,
+    /// Hex SHA-256 of its bytes.
+    pub sha256: String,
+}
+
 /// The checked, typed form of the author's input that does not depend on the module.
 #[derive(Debug, Clone)]
 pub struct CheckedInput {
@@ -110,9 +121,7 @@ pub fn reconcile_version(
 /// Builds the normalized `module.json`.
 pub fn assemble(
     checked: &CheckedInput,
-    architecture: Arch,
-    module_file: &str,
-    module_sha256: &str,
+    file: &ModuleFile,
     facts: &ModuleFacts,
     dependencies: BTreeMap<String, Dependency>,
     optional_dependencies: BTreeMap<String, Dependency>,
@@ -187,13 +196,13 @@ pub fn assemble(
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| module_name.clone()),
         module_name,
-        module_file: module_file.to_string(),
+        module_file: file.file_name.clone(),
         semantic_version: version.semantic().to_string(),
         version,
-        architecture,
+        architecture: file.architecture,
         os: OS_LINUX.to_string(),
         operating_systems: checked.operating_systems.clone(),
-        sha256: module_sha256.to_string(),
+        sha256: file.sha256.clone(),
         commands,
         min_redis_version: input
             .min_redis_version
@@ -254,9 +263,11 @@ mod tests {
         let checked = check_input(input, false).unwrap();
         let result = assemble(
             &checked,
-            Arch::X86_64,
-            "m.so",
-            "00",
+            &ModuleFile {
+                architecture: Arch::X86_64,
+                file_name: "m.so".into(),
+                sha256: "00".into(),
+            },
             facts,
             BTreeMap::new(),
             BTreeMap::new(),

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::manifest::{Arch, Dependency, DependencySpec, ManifestError, ManifestInput, ModuleJson};
 use crate::Listener;
 
-pub use assemble::{check_input, reconcile_version, CheckedInput, ModuleFacts};
+pub use assemble::{check_input, reconcile_version, CheckedInput, ModuleFacts, ModuleFile};
 pub use deps::{archive_dependency, DepArchive, DepsError};
 pub use discovery::{discover, DiscoverError, DiscoverOptions, Discovered};
 pub use module_elf::{check_module, ModuleElfError};
@@ -295,9 +295,11 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
 
     let module_json = assemble::assemble(
         &checked,
-        arch,
-        &module_file,
-        &module_sha256,
+        &ModuleFile {
+            architecture: arch,
+            file_name: module_file.clone(),
+            sha256: module_sha256,
+        },
         &facts,
         dependencies,
         optional_dependencies,
