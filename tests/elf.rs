@@ -100,6 +100,22 @@ fn newglibc_needs_glibc_2_36_for_arc4random() {
 }
 
 #[test]
+fn glibc234_needs_exactly_glibc_2_34() {
+    let module = facts(&common::fixture("glibc234"));
+    let glibc = module.max_glibc().expect("a glibc need");
+    assert_eq!(glibc.name, "GLIBC_2.34");
+    assert_eq!(glibc.symbols, ["closefrom"]);
+    // rhel9 (2.34) has it, ubuntu20.04 (2.31) does not.
+    assert!(module
+        .versions_above(VersionFamily::Glibc, &[2, 34])
+        .is_empty());
+    assert_eq!(
+        module.versions_above(VersionFamily::Glibc, &[2, 31]).len(),
+        1
+    );
+}
+
+#[test]
 fn needs_ssl11_lists_libssl_1_1() {
     let module = facts(&common::fixture("needs_ssl11"));
     assert!(
