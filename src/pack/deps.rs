@@ -20,7 +20,7 @@ const GZIP_LEVEL: u32 = 6;
 #[derive(Debug, thiserror::Error)]
 pub enum DepsError {
     /// The path does not exist or cannot be read.
-    #[error("dependency `{name}`: cannot read {path}: {source}")]
+    #[error("dependency `{name}`: cannot read {path}")]
     Read {
         /// Dependency name.
         name: String,
@@ -56,7 +56,7 @@ pub enum DepsError {
         path: PathBuf,
     },
     /// Writing the archive failed.
-    #[error("dependency `{name}`: cannot build the archive: {source}")]
+    #[error("dependency `{name}`: cannot build the archive")]
     Archive {
         /// Dependency name.
         name: String,

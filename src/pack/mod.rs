@@ -7,8 +7,6 @@
 
 mod assemble;
 pub mod deps;
-mod discovery;
-mod module_elf;
 pub mod naming;
 pub mod zip_writer;
 
@@ -19,13 +17,13 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::discover::{discover, DiscoverError, DiscoverOptions};
+use crate::elf::{ElfError, ElfFacts, FileType};
 use crate::manifest::{Arch, Dependency, DependencySpec, ManifestError, ManifestInput, ModuleJson};
 use crate::Listener;
 
 pub use assemble::{check_input, reconcile_version, CheckedInput, ModuleFacts, ModuleFile};
 pub use deps::{archive_dependency, DepArchive, DepsError};
-pub use discovery::{discover, DiscoverError, DiscoverOptions, Discovered};
-pub use module_elf::{check_module, ModuleElfError};
 pub use naming::{NameFields, NamingError, OutputSpec, DEFAULT_TEMPLATE, GENERIC_OS};
 pub use zip_writer::{
     ZipStyle, ZipWriteError, DATA_MODE, DEFAULT_COMPRESSION, MODULE_MODE, ZIP_EPOCH,
@@ -98,20 +96,44 @@ pub enum PackError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// The module file cannot be read.
-    #[error("cannot read module {path}: {source}")]
+    #[error("cannot read module {path}")]
     ReadModule {
         /// The module path.
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The module file is not a packable module.
-    #[error("{path} cannot be packed: {problem}")]
-    NotAModule {
+    /// The module file is not a readable ELF image.
+    #[error("{path} is not a module rmpack can pack")]
+    Elf {
         /// The module path.
         path: PathBuf,
-        /// What is wrong.
-        problem: ModuleElfError,
+        /// What is wrong with it.
+        source: ElfError,
+    },
+    /// An ELF image of an architecture RS does not run.
+    #[error("{path} is built for {arch}; RS runs only x86_64 and aarch64 modules (64-bit, little-endian), so build the module for one of those")]
+    UnsupportedArch {
+        /// The module path.
+        path: PathBuf,
+        /// The architecture, as a person would name it (e.g. "32-bit ARM").
+        arch: String,
+    },
+    /// An ELF image that is not a shared object.
+    #[error(
+        "{path} is a {kind}, not a shared object; a Redis module is built with -shared (and -fPIC)"
+    )]
+    NotSharedObject {
+        /// The module path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: String,
+    },
+    /// A shared object that is not a Redis module.
+    #[error("{path} does not export RedisModule_OnLoad, so it is not a Redis module; give the module's .so")]
+    NoOnLoad {
+        /// The module path.
+        path: PathBuf,
     },
     /// The module's file name cannot be a zip entry.
     #[error("module file name {0} is not valid UTF-8 or is empty; rename the .so")]
@@ -142,7 +164,7 @@ pub enum PackError {
     #[error("`{0}` is neither given nor discovered; give it in the manifest or as a flag, or let rmpack load the module (drop --no-discover)")]
     Missing(&'static str),
     /// Loading the module for discovery failed.
-    #[error("discovering the module's commands failed: {0}")]
+    #[error("discovering the module's name, version and commands failed")]
     Discover(#[from] DiscoverError),
     /// A local dependency could not be archived.
     #[error(transparent)]
@@ -159,7 +181,7 @@ pub enum PackError {
     #[error(transparent)]
     Zip(#[from] ZipWriteError),
     /// The output could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Output {
         /// The destination.
         path: PathBuf,
@@ -218,10 +240,7 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         path: module_path.clone(),
         source,
     })?;
-    let arch = check_module(&bytes).map_err(|problem| PackError::NotAModule {
-        path: module_path.clone(),
-        problem,
-    })?;
+    let arch = check_module(module_path, &bytes)?;
     if let Some(given) = checked.input.architecture {
         if given != arch {
             return Err(PackError::ArchMismatch {
@@ -343,6 +362,33 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         sha256,
         module_json,
     })
+}
+
+/// The architecture of a module `.so`, after checking that it is a Redis module RS can run.
+pub fn check_module(path: &Path, bytes: &[u8]) -> Result<Arch, PackError> {
+    let facts = ElfFacts::read(bytes).map_err(|source| PackError::Elf {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let arch = facts
+        .rs_architecture()
+        .and_then(|name| name.parse::<Arch>().ok())
+        .ok_or_else(|| PackError::UnsupportedArch {
+            path: path.to_path_buf(),
+            arch: facts.describe_architecture(),
+        })?;
+    if facts.file_type != FileType::SharedObject {
+        return Err(PackError::NotSharedObject {
+            path: path.to_path_buf(),
+            kind: facts.file_type.to_string(),
+        });
+    }
+    if !facts.has_redis_module_onload {
+        return Err(PackError::NoOnLoad {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(arch)
 }
 
 /// The manifest (if any) with the flags laid over it; dependencies merge by name.

@@ -26,7 +26,7 @@ pub enum ZipWriteError {
     #[error("timestamp {0} (seconds since 1970) is after 2107, the last year a zip entry can hold; set SOURCE_DATE_EPOCH to an earlier time")]
     TimestampOutOfRange(u64),
     /// The zip library refused an entry or failed to write.
-    #[error("cannot write zip entry `{entry}`: {source}")]
+    #[error("cannot write zip entry `{entry}`")]
     Zip {
         /// The entry being written.
         entry: String,
@@ -34,7 +34,7 @@ pub enum ZipWriteError {
         source: zip::result::ZipError,
     },
     /// Writing the output failed.
-    #[error("cannot write the zip: {0}")]
+    #[error("cannot write the zip")]
     Io(#[from] io::Error),
 }
 
