@@ -257,7 +257,6 @@ pub fn discover(
         server.pid(),
         server.port()
     ));
-    server.negotiate_resp3()?;
 
     let commands_before = server.command_names()?;
     let modules_before = server.module_list()?;
@@ -536,6 +535,8 @@ impl RedisServer {
     }
 
     /// Starts the given `redis-server` binary and waits until it answers `PING`, at most `timeout`.
+    ///
+    /// The connection speaks RESP3 (maps arrive as [`Reply::Map`]) when the server knows `HELLO 3`.
     pub fn start_binary(binary: &Path, timeout: Duration) -> Result<Self, DiscoverError> {
         let deadline = Instant::now() + timeout;
         for _ in 0..PORT_ATTEMPTS {
@@ -662,6 +663,7 @@ impl RedisServer {
             if owner != Some(server.pid()) {
                 return Ok(Attempt::PortTaken);
             }
+            server.negotiate_resp3()?;
             return Ok(Attempt::Ready(Box::new(server)));
         }
     }
