@@ -33,6 +33,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often the socket is polled while the server starts.
 const POLL_INTERVAL: Duration = Duration::from_millis(2);
 
+/// How long a startup probe waits for `PONG` before checking on the process again.
+const PING_WAIT: Duration = Duration::from_millis(250);
+
 /// How many fresh ports are tried when another process takes the probed port first.
 const PORT_ATTEMPTS: usize = 5;
 
@@ -139,10 +142,11 @@ pub enum DiscoverError {
     },
     /// `MODULE LOAD` failed; the log lines say why.
     #[error(
-        "redis-server could not load module {}: {reply}. {}Fix that cause (module arguments, \
+        "redis-server could not load module {}: {}. {}Fix that cause (module arguments, \
          libraries the module needs, the Redis version it requires) and try again, or skip \
          discovery with --no-discover and list the commands in the manifest",
         module.display(),
+        reply.trim_end_matches('.'),
         log_reason(log_lines)
     )]
     LoadFailed {
@@ -253,7 +257,6 @@ pub fn discover(
         server.pid(),
         server.port()
     ));
-    server.negotiate_resp3()?;
 
     let commands_before = server.command_names()?;
     let modules_before = server.module_list()?;
@@ -479,31 +482,41 @@ impl fmt::Display for Reply {
 ///
 /// Dropping the guard kills and reaps the server and removes its temporary directory.
 pub struct RedisServer {
-    child: Child,
+    // Fields drop in declaration order: the process goes first, its directory last.
+    child: ReapOnDrop,
     port: u16,
     reader: BufReader<TcpStream>,
     log_path: PathBuf,
     timeout: Duration,
     resp3: bool,
-    // Declared last: removed after the server is gone (see `Drop`).
     dir: tempfile::TempDir,
+}
+
+/// A child process that is killed and reaped when dropped, on every path out of a scope.
+struct ReapOnDrop(Child);
+
+impl ReapOnDrop {
+    /// Kills and reaps the process now; dropping afterwards does nothing more.
+    fn stop(&mut self) {
+        // Nothing is persisted, so there is no state a graceful shutdown would save.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ReapOnDrop {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl fmt::Debug for RedisServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisServer")
-            .field("pid", &self.child.id())
+            .field("pid", &self.pid())
             .field("port", &self.port)
             .field("dir", &self.dir.path())
             .finish()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        // Nothing is persisted, so there is no state a graceful shutdown would save.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -522,10 +535,13 @@ impl RedisServer {
     }
 
     /// Starts the given `redis-server` binary and waits until it answers `PING`, at most `timeout`.
+    ///
+    /// The connection speaks RESP3 (maps arrive as [`Reply::Map`]) when the server knows `HELLO 3`.
     pub fn start_binary(binary: &Path, timeout: Duration) -> Result<Self, DiscoverError> {
         let deadline = Instant::now() + timeout;
         for _ in 0..PORT_ATTEMPTS {
-            match Self::attempt(binary, timeout, deadline)? {
+            let port = free_loopback_port()?;
+            match Self::attempt(binary, port, timeout, deadline)? {
                 Attempt::Ready(server) => return Ok(*server),
                 Attempt::PortTaken => continue,
             }
@@ -537,8 +553,11 @@ impl RedisServer {
         })
     }
 
+    /// Starts the server on `port` and waits for it; [`Attempt::PortTaken`] when the port
+    /// turns out to belong to another process.
     fn attempt(
         binary: &Path,
+        port: u16,
         timeout: Duration,
         deadline: Instant,
     ) -> Result<Attempt, DiscoverError> {
@@ -548,7 +567,6 @@ impl RedisServer {
             .map_err(io_error(
                 "cannot create a temporary directory for redis-server",
             ))?;
-        let port = free_loopback_port()?;
         let log_path = dir.path().join("redis.log");
         let output_path = dir.path().join("output.log");
         let output = File::create(&output_path)
@@ -574,7 +592,7 @@ impl RedisServer {
             .stderr(output_err)
             .spawn();
         let mut child = match child {
-            Ok(child) => child,
+            Ok(child) => ReapOnDrop(child),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(DiscoverError::ServerNotFound {
                     looked_at: format!("{} cannot be run: {e}", binary.display()),
@@ -588,9 +606,8 @@ impl RedisServer {
                 })
             }
         };
-        let failure = |child: &mut Child, reason: String| {
-            let _ = child.kill();
-            let _ = child.wait();
+        let failure = |child: &mut ReapOnDrop, reason: String| {
+            child.stop();
             let mut log = tail_lines(&output_path, MAX_LOG_LINES);
             log.extend(tail_lines(&log_path, MAX_LOG_LINES));
             (reason, log)
@@ -599,6 +616,7 @@ impl RedisServer {
         let address = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
         loop {
             if let Some(status) = child
+                .0
                 .try_wait()
                 .map_err(io_error("cannot poll redis-server"))?
             {
@@ -622,7 +640,7 @@ impl RedisServer {
                     timeout,
                 });
             }
-            let Ok(stream) = TcpStream::connect_timeout(&address, POLL_INTERVAL * 50) else {
+            let Some(stream) = answers_ping(&address) else {
                 std::thread::sleep(POLL_INTERVAL);
                 continue;
             };
@@ -636,16 +654,6 @@ impl RedisServer {
                 dir,
             };
             server.set_socket_timeouts()?;
-            match server.query(["PING"])? {
-                Reply::Status(pong) if pong == "PONG" => {}
-                other => {
-                    return Err(DiscoverError::ServerStart {
-                        server: binary.to_path_buf(),
-                        reason: format!("it answered PING with {other}"),
-                        log: tail_lines(&log_path, MAX_LOG_LINES),
-                    })
-                }
-            }
             // Another process may have bound the probed port first; make sure it is ours.
             let info = server.query(["INFO", "server"])?;
             let owner = info
@@ -655,6 +663,7 @@ impl RedisServer {
             if owner != Some(server.pid()) {
                 return Ok(Attempt::PortTaken);
             }
+            server.negotiate_resp3()?;
             return Ok(Attempt::Ready(Box::new(server)));
         }
     }
@@ -670,7 +679,7 @@ impl RedisServer {
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.0.id()
     }
 
     /// The loopback port the server listens on (address 127.0.0.1).
@@ -967,6 +976,21 @@ fn info_field(text: &str, field: &str) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
+/// A connection to `address` whose peer answered `PING` with `PONG` within [`PING_WAIT`], or
+/// `None` (nothing listens yet, or the peer is silent, e.g. a foreign process on the port).
+fn answers_ping(address: &SocketAddr) -> Option<TcpStream> {
+    let stream = TcpStream::connect_timeout(address, PING_WAIT).ok()?;
+    stream.set_read_timeout(Some(PING_WAIT)).ok()?;
+    stream.set_write_timeout(Some(PING_WAIT)).ok()?;
+    (&stream).write_all(b"*1\r\n$4\r\nPING\r\n").ok()?;
+    let mut reader = BufReader::new(stream);
+    match read_reply(&mut reader, 0) {
+        // Nothing else was sent, so nothing is left buffered in the reader.
+        Ok(Reply::Status(pong)) if pong == "PONG" => Some(reader.into_inner()),
+        _ => None,
+    }
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 fn free_loopback_port() -> Result<u16, DiscoverError> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -1255,6 +1279,30 @@ mod tests {
             "Module 'a' loaded"
         );
         assert_eq!(log_message("plain text # here"), "plain text # here");
+    }
+
+    #[test]
+    fn a_port_taken_by_another_process_is_given_up_for_a_fresh_one() {
+        let binary = locate_redis_server(None).expect("redis-server for the tests");
+        let deadline = Instant::now() + DEFAULT_TIMEOUT;
+        let taken = |port| {
+            matches!(
+                RedisServer::attempt(&binary, port, DEFAULT_TIMEOUT, deadline),
+                Ok(Attempt::PortTaken)
+            )
+        };
+
+        // A silent listener: connections succeed but PING goes unanswered.
+        let silent = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let silent_port = silent.local_addr().expect("address").port();
+        assert!(taken(silent_port));
+
+        // Another redis-server: it answers PONG, but with another process id.
+        let other = RedisServer::start_binary(&binary, DEFAULT_TIMEOUT).expect("start");
+        assert!(taken(other.port()));
+
+        // Starting afresh still works.
+        assert!(RedisServer::start_binary(&binary, DEFAULT_TIMEOUT).is_ok());
     }
 
     #[test]

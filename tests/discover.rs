@@ -396,6 +396,19 @@ fn a_server_that_exits_at_start_reports_its_output() {
 }
 
 #[test]
+fn a_server_that_never_answers_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("redis-server");
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let err = RedisServer::start(Some(&fake), Duration::from_millis(300)).unwrap_err();
+    assert!(matches!(err, DiscoverError::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("0.3 s"), "{err}");
+}
+
+#[test]
 fn the_guard_kills_and_reaps_the_server_and_removes_its_directory() {
     let mut server = RedisServer::start(None, TIMEOUT).unwrap();
     assert_eq!(
