@@ -451,6 +451,45 @@ fn bad_inputs_fail_with_one_clear_paragraph_and_leave_nothing() {
 }
 
 #[test]
+fn other_machines_and_non_shared_objects_are_refused_before_loading() {
+    let original = std::fs::read(common::fixture("plain")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // e_type is at offset 16 and e_machine at 18, both little-endian u16 in this image.
+    let cases: [(&str, usize, u16, &[&str]); 3] = [
+        ("arm.so", 18, 40, &["ARM", "x86_64 and aarch64"]),
+        ("ppc.so", 18, 21, &["PowerPC"]),
+        ("exec.so", 16, 2, &["executable", "shared object"]),
+    ];
+    for (name, offset, value, needles) in cases {
+        let mut bytes = original.clone();
+        bytes[offset..offset + 2].copy_from_slice(&value.to_le_bytes());
+        let path = work.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        // A redis-server that cannot exist: the file must be refused before any load.
+        let output = pack_in(
+            out.path(),
+            &[
+                path_str(&path),
+                "--redis-server",
+                "/nonexistent/redis-server",
+            ],
+            &[],
+        );
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{name}: {message}");
+        for needle in needles {
+            assert!(
+                message.contains(needle),
+                "{name}: no `{needle}` in {message}"
+            );
+        }
+        assert!(!message.contains("redis-server"), "{name}: {message}");
+        assert!(dir_listing(out.path()).is_empty());
+    }
+}
+
+#[test]
 fn flags_override_the_manifest_and_discovery_fills_the_rest() {
     let plain = common::fixture("plain");
     let manifest = common::manifest("plain.toml");

@@ -104,7 +104,7 @@ pub enum PackError {
         source: std::io::Error,
     },
     /// The module file is not a readable ELF image.
-    #[error("{path} is not a module rmpack can pack")]
+    #[error("the file is not a module rmpack can pack")]
     Elf {
         /// The module path.
         path: PathBuf,
@@ -398,6 +398,7 @@ fn merged_input(
 ) -> Result<ManifestInput, PackError> {
     let manifest = match &options.manifest {
         Some(path) => {
+            listener.on_status(&format!("reading manifest {}", path.display()));
             let (input, unknown) = ManifestInput::load(path)?;
             for key in unknown {
                 listener.on_warning(&format!(
