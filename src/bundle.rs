@@ -92,7 +92,9 @@ pub enum BundleError {
         entry: String,
     },
     /// Two entries with the same name (or names that differ only by case).
-    #[error("entries `{first}` and `{second}` have the same name; rebuild the zip with each file once")]
+    #[error(
+        "entries `{first}` and `{second}` have the same name; rebuild the zip with each file once"
+    )]
     Duplicate {
         /// The first entry.
         first: String,
@@ -158,7 +160,9 @@ pub enum BundleError {
         actual: String,
     },
     /// A `deps/<name>.tgz` that module.json does not list.
-    #[error("`{entry}` is not listed in module.json's dependencies; its checksum cannot be verified")]
+    #[error(
+        "`{entry}` is not listed in module.json's dependencies; its checksum cannot be verified"
+    )]
     UnlistedDependency {
         /// The entry.
         entry: String,
@@ -527,7 +531,9 @@ impl Bundle {
 
     /// The module.json as a JSON value, when it is JSON.
     pub fn manifest_value(&self) -> Option<&serde_json::Value> {
-        self.module_json_value.as_ref().and_then(|m| m.as_ref().ok())
+        self.module_json_value
+            .as_ref()
+            .and_then(|m| m.as_ref().ok())
     }
 }
 
@@ -878,11 +884,10 @@ fn unpack_planned<R: Read + io::Seek>(
         }
         hashes.insert(name.clone(), sha256);
     }
-    let module_json = ModuleJson::from_slice(&module_json_raw).map_err(|e| {
-        BundleError::BadModuleJson {
+    let module_json =
+        ModuleJson::from_slice(&module_json_raw).map_err(|e| BundleError::BadModuleJson {
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     verify(
         &plan.module_name,
         &module_json.sha256,

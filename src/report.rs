@@ -93,7 +93,15 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     };
     line(headers.to_vec());
-    line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
@@ -112,7 +120,12 @@ pub fn plural(count: usize, noun: &str) -> String {
 /// The human rendering: findings grouped by severity, each with its fix under it, then a summary.
 pub fn human(report: &Report, style: Style) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} {}", style.paint("validating", Color::Bold), report.subject);
+    let _ = writeln!(
+        out,
+        "{} {}",
+        style.paint("validating", Color::Bold),
+        report.subject
+    );
     for severity in [Severity::Error, Severity::Warning, Severity::Info] {
         let group: Vec<&Diagnostic> = report
             .diagnostics
@@ -123,10 +136,21 @@ pub fn human(report: &Report, style: Style) -> String {
             continue;
         }
         let heading = format!("{} ({})", plural_heading(severity), group.len());
-        let _ = writeln!(out, "\n{}", style.paint(&heading, Style::severity_color(severity)));
+        let _ = writeln!(
+            out,
+            "\n{}",
+            style.paint(&heading, Style::severity_color(severity))
+        );
         for d in group {
-            let label = style.paint(&format!("{}[{}]", severity.name(), d.rule), Style::severity_color(severity));
-            let location = d.location.as_deref().map(|l| format!("{l}: ")).unwrap_or_default();
+            let label = style.paint(
+                &format!("{}[{}]", severity.name(), d.rule),
+                Style::severity_color(severity),
+            );
+            let location = d
+                .location
+                .as_deref()
+                .map(|l| format!("{l}: "))
+                .unwrap_or_default();
             let _ = writeln!(out, "  {label} {location}{}", d.message);
             let code = match d.code {
                 Some(code) => format!("RS error code: {code}"),
@@ -173,7 +197,9 @@ pub fn json(report: &Report) -> Value {
 
 /// Escapes a GitHub workflow-command message (`%`, CR, LF).
 pub fn github_escape(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a GitHub workflow-command property value (also `:` and `,`).
@@ -268,13 +294,16 @@ fn sarif_level(severity: Severity) -> &'static str {
 /// The rule catalogue as a Markdown table (id, RS error code, severity, what it checks, fix),
 /// as the README shows it.
 pub fn rules_markdown() -> String {
-    let mut out = String::from("| rule | RS error code | severity | checks | fix |\n|---|---|---|---|---|\n");
+    let mut out =
+        String::from("| rule | RS error code | severity | checks | fix |\n|---|---|---|---|---|\n");
     for r in rules::ALL {
         let _ = writeln!(
             out,
             "| `{}` | {} | {} | {} | {} |",
             r.id,
-            r.code.map(|c| format!("`{c}`")).unwrap_or_else(|| "—".into()),
+            r.code
+                .map(|c| format!("`{c}`"))
+                .unwrap_or_else(|| "—".into()),
             r.severity,
             r.checks.replace('|', "\\|"),
             r.fix.replace('|', "\\|")
@@ -302,6 +331,8 @@ mod tests {
     #[test]
     fn colour_only_when_asked() {
         assert_eq!(Style { color: false }.paint("x", Color::Red), "x");
-        assert!(Style { color: true }.paint("x", Color::Red).contains("\x1b["));
+        assert!(Style { color: true }
+            .paint("x", Color::Red)
+            .contains("\x1b["));
     }
 }

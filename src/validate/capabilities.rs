@@ -8,8 +8,12 @@ use super::rules::*;
 use super::Ctx;
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
-    let Some(database) = ctx.target.database.as_ref() else { return };
-    let Some(config) = database.as_object() else { return };
+    let Some(database) = ctx.target.database.as_ref() else {
+        return;
+    };
+    let Some(config) = database.as_object() else {
+        return;
+    };
     let declared: BTreeSet<&str> = ctx
         .value
         .and_then(|v| v.get("capabilities"))
@@ -24,7 +28,9 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
         .unwrap_or_else(|| "the database".to_string());
     let mut reported: BTreeSet<(&str, &str)> = BTreeSet::new();
     for gate in &policy.gates {
-        let Some(value) = config.get(&gate.field) else { continue };
+        let Some(value) = config.get(&gate.field) else {
+            continue;
+        };
         if !policy.applies(gate, value) || declared.contains(gate.capability.as_str()) {
             continue;
         }

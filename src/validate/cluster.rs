@@ -5,7 +5,9 @@ use super::rules::*;
 use super::Ctx;
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
-    let Some(cluster) = ctx.target.cluster.clone() else { return };
+    let Some(cluster) = ctx.target.cluster.clone() else {
+        return;
+    };
     let location = ctx.json_location();
     let source = if cluster.source.is_empty() {
         "the cluster".to_string()
@@ -22,10 +24,15 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             .value
             .and_then(|v| v.get("capabilities"))
             .and_then(|c| c.as_array())
-            .map(|list| list.iter().filter_map(|c| c.as_str()).map(str::to_string).collect())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|c| c.as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         for name in declared {
-            if !cluster.known_capabilities.iter().any(|k| *k == name) {
+            if !cluster.known_capabilities.contains(&name) {
                 ctx.push(
                     CLUSTER_CAPABILITY_UNKNOWN
                         .finding(format!("{source} does not know capability `{name}`"))

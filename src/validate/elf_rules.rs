@@ -87,7 +87,11 @@ fn check_platform(ctx: &mut Ctx<'_>, facts: &ElfFacts, nick: &OsNick, location: 
         .map(|list| {
             list.iter()
                 .filter_map(|s| s.as_str())
-                .map(|s| OsNick::parse(s, true).map(|n| n.as_str().to_string()).unwrap_or_default())
+                .map(|s| {
+                    OsNick::parse(s, true)
+                        .map(|n| n.as_str().to_string())
+                        .unwrap_or_default()
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -110,9 +114,24 @@ fn check_platform(ctx: &mut Ctx<'_>, facts: &ElfFacts, nick: &OsNick, location: 
         return;
     };
     for (family, limit, rule, label) in [
-        (VersionFamily::Glibc, &platform.glibc, &ELF_GLIBC_TOO_NEW, "glibc"),
-        (VersionFamily::Glibcxx, &platform.glibcxx, &ELF_GLIBCXX_TOO_NEW, "libstdc++ (GLIBCXX)"),
-        (VersionFamily::Openssl, &platform.openssl, &ELF_OPENSSL_TOO_NEW, "OpenSSL"),
+        (
+            VersionFamily::Glibc,
+            &platform.glibc,
+            &ELF_GLIBC_TOO_NEW,
+            "glibc",
+        ),
+        (
+            VersionFamily::Glibcxx,
+            &platform.glibcxx,
+            &ELF_GLIBCXX_TOO_NEW,
+            "libstdc++ (GLIBCXX)",
+        ),
+        (
+            VersionFamily::Openssl,
+            &platform.openssl,
+            &ELF_OPENSSL_TOO_NEW,
+            "OpenSSL",
+        ),
     ] {
         let limit_parts = version_parts(limit);
         let above = facts.versions_above(family, &limit_parts);
@@ -121,7 +140,9 @@ fn check_platform(ctx: &mut Ctx<'_>, facts: &ElfFacts, nick: &OsNick, location: 
         }
         // OpenSSL 1.1 and 3 are different sonames; a missing library is reported on its own.
         if family == VersionFamily::Openssl
-            && above.iter().any(|need| !policy.ships(nick.as_str(), &need.library))
+            && above
+                .iter()
+                .any(|need| !policy.ships(nick.as_str(), &need.library))
         {
             continue;
         }

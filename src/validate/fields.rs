@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::rules::*;
 use super::Ctx;
 use crate::manifest::{
-    is_sha256_hex, module_version_from_json, Capability, DottedVersion, OsNick,
-    SemanticVersion, OS_LINUX, USER_DEFINED_REQUIRED_FIELDS,
+    is_sha256_hex, module_version_from_json, Capability, DottedVersion, OsNick, SemanticVersion,
+    OS_LINUX, USER_DEFINED_REQUIRED_FIELDS,
 };
 
 /// The JSON type a field must have.
@@ -82,14 +82,21 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
     };
     let map = match parsed {
         Err(reason) => {
-            ctx.push(JSON_SYNTAX.finding(format!("module.json is not valid JSON: {reason}")).at(location));
+            ctx.push(
+                JSON_SYNTAX
+                    .finding(format!("module.json is not valid JSON: {reason}"))
+                    .at(location),
+            );
             return;
         }
         Ok(Value::Object(map)) => map,
         Ok(other) => {
             ctx.push(
                 JSON_SYNTAX
-                    .finding(format!("module.json is {}, not a JSON object", json_kind(other)))
+                    .finding(format!(
+                        "module.json is {}, not a JSON object",
+                        json_kind(other)
+                    ))
                     .at(location),
             );
             return;
@@ -99,26 +106,36 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
 
     for field in USER_DEFINED_REQUIRED_FIELDS {
         if !map.contains_key(*field) {
-            ctx.push(at(JSON_MISSING_FIELD.finding(format!("required field `{field}` is missing"))));
+            ctx.push(at(
+                JSON_MISSING_FIELD.finding(format!("required field `{field}` is missing"))
+            ));
         }
     }
-    let has_module = ctx.bundle.module.is_some() || ctx.bundle.source != crate::bundle::Source::ModuleJson;
+    let has_module =
+        ctx.bundle.module.is_some() || ctx.bundle.source != crate::bundle::Source::ModuleJson;
     if has_module {
         for field in RECOMMENDED {
             if !map.contains_key(*field) {
-                ctx.push(at(JSON_MISSING_RECOMMENDED.finding(format!("field `{field}` is missing"))));
+                ctx.push(at(
+                    JSON_MISSING_RECOMMENDED.finding(format!("field `{field}` is missing"))
+                ));
             }
         }
     }
     for (field, kind) in FIELD_KINDS {
-        let Some(value) = map.get(*field) else { continue };
+        let Some(value) = map.get(*field) else {
+            continue;
+        };
         let required = USER_DEFINED_REQUIRED_FIELDS.contains(field);
         // RAMP writes null for some optional fields; RS treats them as absent.
         if value.is_null() && !required {
             continue;
         }
         // Versions may be written as bare numbers by YAML-born manifests; they still read.
-        let number_as_version = matches!(*field, "min_redis_version" | "min_redis_pack_version" | "compatible_redis_version") && value.is_number();
+        let number_as_version = matches!(
+            *field,
+            "min_redis_version" | "min_redis_pack_version" | "compatible_redis_version"
+        ) && value.is_number();
         if !kind.accepts(value) && !number_as_version {
             ctx.push(at(JSON_FIELD_TYPE.finding(format!(
                 "`{field}` is {}, but must be {}",
@@ -138,7 +155,11 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
 
     check_version(ctx, map, &location);
 
-    for field in ["min_redis_version", "min_redis_pack_version", "compatible_redis_version"] {
+    for field in [
+        "min_redis_version",
+        "min_redis_pack_version",
+        "compatible_redis_version",
+    ] {
         let text = match map.get(field) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
@@ -150,7 +171,10 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             ))));
         }
     }
-    if let (Some(min), Some(compatible)) = (ctx.dotted_field("min_redis_version"), ctx.dotted_field("compatible_redis_version")) {
+    if let (Some(min), Some(compatible)) = (
+        ctx.dotted_field("min_redis_version"),
+        ctx.dotted_field("compatible_redis_version"),
+    ) {
         let (cmaj, cmin) = compatible.major_minor();
         let (mmaj, mmin) = min.major_minor();
         if (mmaj, mmin) > (cmaj, cmin) {
@@ -163,14 +187,18 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
     if let Some(Value::Array(caps)) = map.get("capabilities") {
         for name in caps.iter().filter_map(Value::as_str) {
             if name.parse::<Capability>().is_err() {
-                ctx.push(at(JSON_CAPABILITY_UNKNOWN.finding(format!("unknown capability `{name}`"))));
+                ctx.push(at(
+                    JSON_CAPABILITY_UNKNOWN.finding(format!("unknown capability `{name}`"))
+                ));
             }
         }
     }
 
     if let Some(os) = map.get("os").and_then(Value::as_str) {
         if os != OS_LINUX {
-            ctx.push(at(JSON_OS_NOT_LINUX.finding(format!("os is `{os}`, not `Linux`"))));
+            ctx.push(at(
+                JSON_OS_NOT_LINUX.finding(format!("os is `{os}`, not `Linux`"))
+            ));
         }
     }
     if let Some(Value::Array(list)) = map.get("operating_systems") {
@@ -192,7 +220,9 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
     }
     if let Some(sha) = map.get("sha256").and_then(Value::as_str) {
         if !is_sha256_hex(sha) {
-            ctx.push(at(JSON_SHA256_FORMAT.finding(format!("sha256 `{sha}` is not 64 hex digits"))));
+            ctx.push(at(
+                JSON_SHA256_FORMAT.finding(format!("sha256 `{sha}` is not 64 hex digits"))
+            ));
         }
     }
 
@@ -200,7 +230,9 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
         if let Some(Value::Object(deps)) = map.get(field) {
             for (name, dep) in deps {
                 if let Some(problem) = dependency_problem(name, dep) {
-                    ctx.push(at(JSON_DEPENDENCY_INVALID.finding(format!("{field} `{name}`: {problem}"))));
+                    ctx.push(at(
+                        JSON_DEPENDENCY_INVALID.finding(format!("{field} `{name}`: {problem}"))
+                    ));
                 }
             }
         }
@@ -212,7 +244,9 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
 }
 
 fn check_version(ctx: &mut Ctx<'_>, map: &serde_json::Map<String, Value>, location: &str) {
-    let Some(raw) = map.get("version") else { return };
+    let Some(raw) = map.get("version") else {
+        return;
+    };
     let version = match module_version_from_json(raw) {
         Ok(v) => v,
         Err(_) => {
@@ -229,13 +263,17 @@ fn check_version(ctx: &mut Ctx<'_>, map: &serde_json::Map<String, Value>, locati
     if raw.is_string() {
         ctx.push(
             JSON_VERSION_INVALID
-                .finding(format!("version is the string {raw}; RS expects the integer {version}"))
+                .finding(format!(
+                    "version is the string {raw}; RS expects the integer {version}"
+                ))
                 .at(location),
         );
     } else if raw.as_u64().is_none() {
         ctx.push(
             JSON_VERSION_FLOAT
-                .finding(format!("version is written as {raw}; RS reads it as {version}"))
+                .finding(format!(
+                    "version is written as {raw}; RS reads it as {version}"
+                ))
                 .at(location),
         );
     }
@@ -272,7 +310,10 @@ fn dependency_problem(name: &str, dep: &Value) -> Option<String> {
         return Some("the name must be letters, digits, `_`, `-` or `.`".into());
     }
     let Some(obj) = dep.as_object() else {
-        return Some(format!("is {}, not an object with url and sha256", json_kind(dep)));
+        return Some(format!(
+            "is {}, not an object with url and sha256",
+            json_kind(dep)
+        ));
     };
     match obj.get("sha256") {
         Some(Value::String(s)) if is_sha256_hex(s) => {}
@@ -286,7 +327,9 @@ fn dependency_problem(name: &str, dep: &Value) -> Option<String> {
         Some(Value::String(url)) => {
             let lower = url.to_ascii_lowercase();
             let scheme_ok = lower.starts_with("http://") || lower.starts_with("https://");
-            let has_host = url.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+            let has_host = url
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
             (!scheme_ok || !has_host).then(|| format!("url `{url}` is not an http(s) URL"))
         }
         Some(other) => Some(format!("url is {}, not a string", json_kind(other))),
@@ -295,14 +338,21 @@ fn dependency_problem(name: &str, dep: &Value) -> Option<String> {
 
 fn check_commands(ctx: &mut Ctx<'_>, commands: &[Value], location: &str) {
     if commands.is_empty() {
-        ctx.push(JSON_COMMANDS_EMPTY.finding("module.json lists no commands").at(location));
+        ctx.push(
+            JSON_COMMANDS_EMPTY
+                .finding("module.json lists no commands")
+                .at(location),
+        );
     }
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (index, command) in commands.iter().enumerate() {
         let Some(obj) = command.as_object() else {
             ctx.push(
                 JSON_COMMAND_INVALID
-                    .finding(format!("commands[{index}] is {}, not an object", json_kind(command)))
+                    .finding(format!(
+                        "commands[{index}] is {}, not an object",
+                        json_kind(command)
+                    ))
                     .at(location),
             );
             continue;
@@ -320,10 +370,16 @@ fn check_commands(ctx: &mut Ctx<'_>, commands: &[Value], location: &str) {
         };
         let mut ints = [0i64; 4];
         let mut bad = Vec::new();
-        for (slot, field) in ints.iter_mut().zip(["command_arity", "first_key", "last_key", "step"]) {
+        for (slot, field) in ints
+            .iter_mut()
+            .zip(["command_arity", "first_key", "last_key", "step"])
+        {
             match obj.get(field) {
                 None | Some(Value::Null) => {}
-                Some(v) => match v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)) {
+                Some(v) => match v
+                    .as_i64()
+                    .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                {
                     Some(n) => *slot = n,
                     None => bad.push(format!("{field} is {v}")),
                 },
@@ -332,7 +388,10 @@ fn check_commands(ctx: &mut Ctx<'_>, commands: &[Value], location: &str) {
         if !bad.is_empty() {
             ctx.push(
                 JSON_COMMAND_INVALID
-                    .finding(format!("command `{name}`: {} (must be integers)", bad.join(", ")))
+                    .finding(format!(
+                        "command `{name}`: {} (must be integers)",
+                        bad.join(", ")
+                    ))
                     .at(location),
             );
             continue;
@@ -370,7 +429,8 @@ fn key_problem(arity: i64, first: i64, last: i64, step: i64) -> Option<&'static 
         return Some("first_key cannot be negative");
     }
     if first == 0 {
-        return (last != 0 || step != 0).then_some("a command without keys has last_key and step 0");
+        return (last != 0 || step != 0)
+            .then_some("a command without keys has last_key and step 0");
     }
     if step <= 0 {
         return Some("a command with keys needs a positive step");
@@ -420,7 +480,11 @@ mod tests {
         assert_eq!(dependency_problem("gears", &embedded), None);
         assert!(dependency_problem("../x", &good).is_some());
         assert!(dependency_problem("g", &serde_json::json!({"sha256": "zz"})).is_some());
-        assert!(dependency_problem("g", &serde_json::json!({"url": "ftp://x/y", "sha256": "a".repeat(64)})).is_some());
+        assert!(dependency_problem(
+            "g",
+            &serde_json::json!({"url": "ftp://x/y", "sha256": "a".repeat(64)})
+        )
+        .is_some());
         assert!(dependency_problem("g", &serde_json::json!("x")).is_some());
     }
 }

@@ -163,7 +163,10 @@ mod tests {
             }
         }
         for nick in platforms.platforms.keys() {
-            assert!(OsNick::KNOWN.contains(&nick.as_str()), "{nick} is not known");
+            assert!(
+                OsNick::KNOWN.contains(&nick.as_str()),
+                "{nick} is not known"
+            );
         }
     }
 
@@ -190,7 +193,8 @@ mod tests {
         assert!(!policy.applies(gate("eviction_policy"), &serde_json::json!("noeviction")));
         assert!(policy.applies(gate("shards_count"), &serde_json::json!(3)));
         assert!(!policy.applies(gate("shards_count"), &serde_json::json!(1)));
-        let default = serde_json::json!([{"regex": ".*\\{(?<tag>.*)\\}.*"}, {"regex": "(?<tag>.*)"}]);
+        let default =
+            serde_json::json!([{"regex": ".*\\{(?<tag>.*)\\}.*"}, {"regex": "(?<tag>.*)"}]);
         assert!(!policy.applies(gate("shard_key_regex"), &default));
         let custom = serde_json::json!([{"regex": "(?<tag>.*):"}]);
         assert!(policy.applies(gate("shard_key_regex"), &custom));

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use super::rules::*;
 use super::Ctx;
-use crate::bundle::{dependency_name, unsafe_name_reason, EntryKind, ReadProblem, DEPS_DIR, MODULE_JSON};
+use crate::bundle::{
+    dependency_name, unsafe_name_reason, EntryKind, ReadProblem, DEPS_DIR, MODULE_JSON,
+};
 
 /// Checks that need the zip's entry list (zip inputs only).
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
@@ -12,25 +14,35 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let mut modules = Vec::new();
     let mut folded: HashMap<String, &str> = HashMap::new();
     if bundle.has_exact_duplicates {
-        ctx.push(ZIP_DUPLICATE.finding(
-            "the zip's central directory lists the same name more than once",
-        ));
+        ctx.push(
+            ZIP_DUPLICATE.finding("the zip's central directory lists the same name more than once"),
+        );
     }
     for entry in &bundle.entries {
         let name = entry.name.as_str();
         if let Some(reason) = unsafe_name_reason(name) {
-            ctx.push(ZIP_UNSAFE_NAME.finding(format!("entry `{name}` has an unsafe name: {reason}")).at(name));
+            ctx.push(
+                ZIP_UNSAFE_NAME
+                    .finding(format!("entry `{name}` has an unsafe name: {reason}"))
+                    .at(name),
+            );
             continue;
         }
         if entry.kind == EntryKind::Symlink {
-            ctx.push(ZIP_LINK.finding(format!("entry `{name}` is a symbolic link")).at(name));
+            ctx.push(
+                ZIP_LINK
+                    .finding(format!("entry `{name}` is a symbolic link"))
+                    .at(name),
+            );
             continue;
         }
         let key = name.trim_end_matches('/').to_lowercase();
         if let Some(first) = folded.insert(key, name) {
             ctx.push(
                 ZIP_DUPLICATE
-                    .finding(format!("entries `{first}` and `{name}` have the same name (ignoring case)"))
+                    .finding(format!(
+                        "entries `{first}` and `{name}` have the same name (ignoring case)"
+                    ))
                     .at(name),
             );
         }
@@ -82,7 +94,9 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
                 "the zip has {count} entries, more than the cap of {max}"
             )),
             ReadProblem::TooLarge { entry, max } => ZIP_TOO_LARGE
-                .finding(format!("entry `{entry}` inflates past the cap of {max} bytes"))
+                .finding(format!(
+                    "entry `{entry}` inflates past the cap of {max} bytes"
+                ))
                 .at(entry),
             ReadProblem::Unreadable { entry, reason } => ZIP_DAMAGED
                 .finding(format!("entry `{entry}` cannot be inflated: {reason}"))
@@ -103,7 +117,9 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             Some(_) => {}
             None => ctx.push(
                 ZIP_MODULE_MODE_UNKNOWN
-                    .finding(format!("`{name}` records no Unix permissions (zipped on a non-Unix system?)"))
+                    .finding(format!(
+                        "`{name}` records no Unix permissions (zipped on a non-Unix system?)"
+                    ))
                     .at(name.clone()),
             ),
         }
@@ -128,7 +144,9 @@ pub(crate) fn check_checksums(ctx: &mut Ctx<'_>) {
         return;
     };
     if let (Some(module), Some(recorded)) = (&bundle.module, ctx.str_field("sha256")) {
-        if crate::manifest::is_sha256_hex(recorded) && !recorded.eq_ignore_ascii_case(&module.sha256) {
+        if crate::manifest::is_sha256_hex(recorded)
+            && !recorded.eq_ignore_ascii_case(&module.sha256)
+        {
             ctx.push(
                 ZIP_MODULE_SHA256_MISMATCH
                     .finding(format!(
@@ -151,7 +169,10 @@ pub(crate) fn check_checksums(ctx: &mut Ctx<'_>) {
             listed.push(name);
             let entry = format!("{DEPS_DIR}/{name}.tgz");
             let embedded = bundle.deps.iter().find(|d| d.name == entry);
-            let has_url = dep.get("url").and_then(|u| u.as_str()).is_some_and(|u| !u.is_empty());
+            let has_url = dep
+                .get("url")
+                .and_then(|u| u.as_str())
+                .is_some_and(|u| !u.is_empty());
             match embedded {
                 Some(file) => {
                     let recorded = dep.get("sha256").and_then(|s| s.as_str()).unwrap_or("");
@@ -184,7 +205,10 @@ pub(crate) fn check_checksums(ctx: &mut Ctx<'_>) {
         if !listed.contains(&name) {
             ctx.push(
                 ZIP_DEPENDENCY_UNLISTED
-                    .finding(format!("`{}` is not listed in module.json's dependencies", dep.name))
+                    .finding(format!(
+                        "`{}` is not listed in module.json's dependencies",
+                        dep.name
+                    ))
                     .at(dep.name.clone()),
             );
         }

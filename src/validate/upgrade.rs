@@ -23,7 +23,10 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
         ),
         Ordering::Equal => ctx.push(
             UPGRADE_SAME_VERSION
-                .finding(format!("version {} is already the current one", describe(new)))
+                .finding(format!(
+                    "version {} is already the current one",
+                    describe(new)
+                ))
                 .at(location),
         ),
         Ordering::Greater => {}
