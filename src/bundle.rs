@@ -627,7 +627,11 @@ fn describe<R: Read>(file: &zip::read::ZipFile<'_, R>) -> Entry {
         kind,
         size: file.size(),
         compressed_size: file.compressed_size(),
-        unix_mode: file.unix_mode().map(|m| m & 0o7777),
+        // Other systems' attributes only yield a synthesized mode; it says nothing about +x.
+        unix_mode: (file.system() == zip::System::Unix)
+            .then(|| file.unix_mode())
+            .flatten()
+            .map(|m| m & 0o7777),
         compression: format!("{:?}", file.compression()),
     }
 }

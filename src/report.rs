@@ -154,7 +154,7 @@ pub fn human(report: &Report, style: Style) -> String {
             let _ = writeln!(out, "  {label} {location}{}", d.message);
             let code = match d.code {
                 Some(code) => format!("RS error code: {code}"),
-                None => "RS error code: none (RS accepts it; it fails later)".to_string(),
+                None => "RS error code: none (RS would not refuse it at upload)".to_string(),
             };
             let _ = writeln!(out, "    {}", style.paint(&code, Color::Dim));
             let _ = writeln!(out, "    {} {}", style.paint("fix:", Color::Green), d.help);
