@@ -16,6 +16,7 @@
 //! | `failload`    | —          | —       | logs a warning and refuses to load                              |
 //! | `notmodule`   | —          | —       | a shared library without `RedisModule_OnLoad`                   |
 //! | `newglibc`    | `newglibc` | 10000 → 1.0.0 | `newglibc.rand`; needs `GLIBC_2.36` (`arc4random`, `arc4random_uniform`) |
+//! | `glibc234`    | `glibc234` | 10000 → 1.0.0 | `glibc234.closefrom`; needs `GLIBC_2.34` (`closefrom`) |
 //! | `needs_ssl11` | `needsssl` | 10100 → 1.1.0 | `needsssl.init`; `DT_NEEDED` has `libssl.so.1.1`, needs `OPENSSL_1_1_0` |
 #![allow(dead_code)]
 
@@ -36,6 +37,7 @@ pub const FIXTURES: &[&str] = &[
     "failload",
     "notmodule",
     "newglibc",
+    "glibc234",
     "needs_ssl11",
 ];
 
