@@ -585,8 +585,8 @@ fn a_32_bit_module_is_refused() {
         .arg(&src)
         .arg("-o")
         .arg(&so)
-        .status()
-        .is_ok_and(|s| s.success());
+        .output()
+        .is_ok_and(|o| o.status.success());
     let bytes = if built {
         std::fs::read(&so).unwrap()
     } else {
@@ -755,6 +755,67 @@ z.close()
         report.diagnostics
     );
     assert!(report.has("json-version-float"));
+
+    // The zip the RAMP packer itself made (committed under testdata/ramp/).
+    let committed = common::testdata().join("ramp/plain.ramp.zip");
+    let report = check(&committed, &os(&["debian12"]));
+    assert!(errors(&report).is_empty(), "{:#?}", report.diagnostics);
+}
+
+/// Packs `module` with `rmpack pack` into `dir`, returning the zip.
+fn pack(dir: &Path, module: &Path, extra: &[&str]) -> PathBuf {
+    let out = dir.join(format!(
+        "{}.zip",
+        module.file_stem().unwrap().to_string_lossy()
+    ));
+    let output = rmpack()
+        .arg("pack")
+        .arg(module)
+        .args(extra)
+        .arg("-o")
+        .arg(&out)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "pack {}: {}",
+        module.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+#[test]
+fn zips_made_by_rmpack_pack_validate_clean_where_their_glibc_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    for (fixture, allowed, refused) in [
+        ("plain", "rhel8,rhel9,ubuntu20.04,ubuntu22.04", None),
+        ("subcmds", "rhel8,ubuntu24.04", None),
+        ("newglibc", "ubuntu24.04,debian12", Some(("rhel8", "elf-glibc-too-new"))),
+        ("needs_ssl11", "ubuntu20.04,rhel8", Some(("rhel9", "elf-library-missing"))),
+    ] {
+        let module = common::fixture(fixture);
+        let zip = pack(dir.path(), &module, &["--no-manifest", "--os", allowed]);
+        let (code, out, err) = run(dir.path(), &["validate", zip.to_str().unwrap(), "--os", allowed, "--arch", "x86_64"]);
+        assert_eq!(code, 0, "{fixture}: {out}{err}");
+        if let Some((nick, rule)) = refused {
+            let (code, out, _) = run(dir.path(), &["validate", zip.to_str().unwrap(), "--os", nick]);
+            assert_eq!(code, 1, "{fixture} on {nick}: {out}");
+            assert!(out.contains(rule), "{fixture} on {nick}: {out}");
+        }
+    }
+    // The aarch64 build packs from its manifest; validating it for x86_64 fails with the code
+    // RS answers for a module of the wrong platform.
+    let zip = pack(
+        dir.path(),
+        &common::prebuilt_aarch64(),
+        &["--manifest", common::manifest("plain-aarch64.toml").to_str().unwrap()],
+    );
+    let (code, out, _) = run(dir.path(), &["validate", zip.to_str().unwrap(), "--arch", "x86_64"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("target-architecture-mismatch") && out.contains("os_not_supported"), "{out}");
+    assert_eq!(run(dir.path(), &["validate", zip.to_str().unwrap(), "--arch", "aarch64"]).0, 0);
 }
 
 #[test]
