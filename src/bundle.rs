@@ -650,9 +650,86 @@ impl ReadError {
     }
 }
 
+/// Entries at least this large are hashed on a second thread while they inflate.
+const PARALLEL_HASH_THRESHOLD: u64 = 4 << 20;
+/// Size of the chunks handed from the inflating thread to the hashing one.
+const PARALLEL_CHUNK: usize = 1 << 20;
+
 /// Reads `reader` to its end once, hashing every byte, keeping them when `keep`, and charging
 /// them to `budget`; fails as soon as more bytes arrive than the budget allows.
 fn read_hashed(
+    reader: &mut dyn Read,
+    budget: &mut u64,
+    keep: bool,
+    capacity: u64,
+) -> Result<(Vec<u8>, String, u64), ReadError> {
+    if keep && capacity >= PARALLEL_HASH_THRESHOLD {
+        read_hashed_parallel(reader, budget, capacity)
+    } else {
+        read_hashed_serial(reader, budget, keep, capacity)
+    }
+}
+
+/// [`read_hashed`] for large kept entries: this thread inflates into chunks while a second one
+/// hashes them and appends them to the kept bytes, so inflating and hashing overlap.
+fn read_hashed_parallel(
+    reader: &mut dyn Read,
+    budget: &mut u64,
+    capacity: u64,
+) -> Result<(Vec<u8>, String, u64), ReadError> {
+    let capacity = usize::try_from(capacity).unwrap_or(0);
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(move || {
+            let mut kept = Vec::with_capacity(capacity);
+            let mut hasher = Sha256::new();
+            for chunk in receiver {
+                hasher.update(&chunk);
+                kept.extend_from_slice(&chunk);
+            }
+            (kept, hex::encode(hasher.finalize()))
+        });
+        let mut total = 0u64;
+        let mut outcome = Ok(());
+        'chunks: loop {
+            let mut chunk = vec![0u8; PARALLEL_CHUNK];
+            let mut filled = 0;
+            while filled < chunk.len() {
+                match reader.read(&mut chunk[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        outcome = Err(ReadError::Io(e));
+                        break 'chunks;
+                    }
+                }
+            }
+            if filled as u64 > *budget {
+                outcome = Err(ReadError::Budget);
+                break;
+            }
+            *budget -= filled as u64;
+            total += filled as u64;
+            let last = filled < chunk.len();
+            chunk.truncate(filled);
+            if !chunk.is_empty() && sender.send(chunk).is_err() {
+                break;
+            }
+            if last {
+                break;
+            }
+        }
+        drop(sender);
+        let joined = hashing.join();
+        outcome?;
+        let (kept, sha256) =
+            joined.map_err(|_| ReadError::Io(io::Error::other("the hashing thread failed")))?;
+        Ok((kept, sha256, total))
+    })
+}
+
+fn read_hashed_serial(
     reader: &mut dyn Read,
     budget: &mut u64,
     keep: bool,

@@ -792,15 +792,36 @@ fn zips_made_by_rmpack_pack_validate_clean_where_their_glibc_allows() {
     for (fixture, allowed, refused) in [
         ("plain", "rhel8,rhel9,ubuntu20.04,ubuntu22.04", None),
         ("subcmds", "rhel8,ubuntu24.04", None),
-        ("newglibc", "ubuntu24.04,debian12", Some(("rhel8", "elf-glibc-too-new"))),
-        ("needs_ssl11", "ubuntu20.04,rhel8", Some(("rhel9", "elf-library-missing"))),
+        (
+            "newglibc",
+            "ubuntu24.04,debian12",
+            Some(("rhel8", "elf-glibc-too-new")),
+        ),
+        (
+            "needs_ssl11",
+            "ubuntu20.04,rhel8",
+            Some(("rhel9", "elf-library-missing")),
+        ),
     ] {
         let module = common::fixture(fixture);
         let zip = pack(dir.path(), &module, &["--no-manifest", "--os", allowed]);
-        let (code, out, err) = run(dir.path(), &["validate", zip.to_str().unwrap(), "--os", allowed, "--arch", "x86_64"]);
+        let (code, out, err) = run(
+            dir.path(),
+            &[
+                "validate",
+                zip.to_str().unwrap(),
+                "--os",
+                allowed,
+                "--arch",
+                "x86_64",
+            ],
+        );
         assert_eq!(code, 0, "{fixture}: {out}{err}");
         if let Some((nick, rule)) = refused {
-            let (code, out, _) = run(dir.path(), &["validate", zip.to_str().unwrap(), "--os", nick]);
+            let (code, out, _) = run(
+                dir.path(),
+                &["validate", zip.to_str().unwrap(), "--os", nick],
+            );
             assert_eq!(code, 1, "{fixture} on {nick}: {out}");
             assert!(out.contains(rule), "{fixture} on {nick}: {out}");
         }
@@ -810,12 +831,28 @@ fn zips_made_by_rmpack_pack_validate_clean_where_their_glibc_allows() {
     let zip = pack(
         dir.path(),
         &common::prebuilt_aarch64(),
-        &["--manifest", common::manifest("plain-aarch64.toml").to_str().unwrap()],
+        &[
+            "--manifest",
+            common::manifest("plain-aarch64.toml").to_str().unwrap(),
+        ],
     );
-    let (code, out, _) = run(dir.path(), &["validate", zip.to_str().unwrap(), "--arch", "x86_64"]);
+    let (code, out, _) = run(
+        dir.path(),
+        &["validate", zip.to_str().unwrap(), "--arch", "x86_64"],
+    );
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("target-architecture-mismatch") && out.contains("os_not_supported"), "{out}");
-    assert_eq!(run(dir.path(), &["validate", zip.to_str().unwrap(), "--arch", "aarch64"]).0, 0);
+    assert!(
+        out.contains("target-architecture-mismatch") && out.contains("os_not_supported"),
+        "{out}"
+    );
+    assert_eq!(
+        run(
+            dir.path(),
+            &["validate", zip.to_str().unwrap(), "--arch", "aarch64"]
+        )
+        .0,
+        0
+    );
 }
 
 #[test]
