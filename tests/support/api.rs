@@ -16,10 +16,10 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::Method;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::task::JoinHandle;
 
 /// Largest JSON request body read.
 const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -568,7 +568,6 @@ async fn upload_artifact(
     let ReceivedUpload {
         file,
         size,
-        sha256,
         file_name: client_file_name,
     } = upload;
     let mut state = shared.state();
@@ -591,7 +590,7 @@ async fn upload_artifact(
             semantic_version,
             dependencies,
             size,
-            sha256,
+            sha256: String::new(),
             file_name: client_file_name,
             path: destination,
             uploads,
@@ -789,6 +788,73 @@ async fn upgrade(
     Ok(Reply::json(200, answer))
 }
 
+/// Size of the blocks handed to the disk-writing thread.
+const WRITE_BLOCK: usize = 1 << 20;
+
+/// A block being written; gives back the file and the buffer.
+type BlockWrite = JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>>;
+
+/// Writes an upload to disk from a blocking thread, one block behind the network: two block
+/// buffers per upload, whatever the upload's size. (The SHA-256 is computed later, when a test
+/// reads it, so uploads cost the emulator as little CPU as possible.)
+struct DiskWriter {
+    file: Option<std::fs::File>,
+    filling: Vec<u8>,
+    spare: Vec<u8>,
+    in_flight: Option<BlockWrite>,
+}
+
+impl DiskWriter {
+    fn new(file: std::fs::File) -> Self {
+        Self {
+            file: Some(file),
+            filling: Vec::with_capacity(WRITE_BLOCK * 2),
+            spare: Vec::with_capacity(WRITE_BLOCK * 2),
+            in_flight: None,
+        }
+    }
+
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.filling.extend_from_slice(data);
+        if self.filling.len() >= WRITE_BLOCK {
+            self.submit().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the block being written, taking back the file and its buffer.
+    async fn settle(&mut self) -> std::io::Result<()> {
+        if let Some(task) = self.in_flight.take() {
+            let (file, mut buffer) = task.await.map_err(std::io::Error::other)??;
+            buffer.clear();
+            self.spare = buffer;
+            self.file = Some(file);
+        }
+        Ok(())
+    }
+
+    async fn submit(&mut self) -> std::io::Result<()> {
+        self.settle().await?;
+        let Some(mut file) = self.file.take() else {
+            return Err(std::io::Error::other("the upload file is already closed"));
+        };
+        let block = std::mem::replace(&mut self.filling, std::mem::take(&mut self.spare));
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            file.write_all(&block)?;
+            Ok((file, block))
+        }));
+        Ok(())
+    }
+
+    /// Writes what is left.
+    async fn finish(mut self) -> std::io::Result<()> {
+        if !self.filling.is_empty() {
+            self.submit().await?;
+        }
+        self.settle().await
+    }
+}
+
 /// An uploaded file on disk, removed again unless it is persisted.
 struct PartFile {
     path: PathBuf,
@@ -818,7 +884,6 @@ impl Drop for PartFile {
 struct ReceivedUpload {
     file: PartFile,
     size: u64,
-    sha256: String,
     file_name: Option<String>,
 }
 
@@ -860,11 +925,8 @@ async fn receive_module(
             path: directory.join(format!("upload-{}.part", random_hex(16))),
             kept: false,
         };
-        let handle = tokio::fs::File::create(&file.path)
-            .await
-            .map_err(internal)?;
-        let mut writer = BufWriter::with_capacity(1 << 20, handle);
-        let mut hasher = Sha256::new();
+        let handle = std::fs::File::create(&file.path).map_err(internal)?;
+        let mut writer = DiskWriter::new(handle);
         let mut size = 0u64;
         while let Some(chunk) = multipart
             .next_chunk(body)
@@ -880,14 +942,12 @@ async fn receive_module(
                 )
                 .into());
             }
-            hasher.update(chunk);
-            writer.write_all(chunk).await.map_err(internal)?;
+            writer.write(chunk).await.map_err(internal)?;
         }
-        writer.flush().await.map_err(internal)?;
+        writer.finish().await.map_err(internal)?;
         received = Some(ReceivedUpload {
             file,
             size,
-            sha256: hex::encode(hasher.finalize()),
             file_name: part.filename,
         });
     }

@@ -16,7 +16,7 @@
 //! assert!(emulator.requests().iter().all(|r| r.method == "GET"));
 //! ```
 
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
 mod api;
 mod artifact;
@@ -26,11 +26,15 @@ mod server;
 mod state;
 mod tls;
 
+// Each test binary uses a different part of the API.
+#[allow(unused_imports)]
 pub use fixtures::{
     bdb, bdb_module, module_json, module_zip, multipart_body, user_defined_config,
     write_module_zip, zip_of,
 };
+#[allow(unused_imports)]
 pub use server::basic_authorization;
+#[allow(unused_imports)]
 pub use state::{
     ActionOutcome, ActionRecord, Fault, FaultRule, NodePlatform, RequestMatch, RequestRecord,
     StoredArtifact,
@@ -78,8 +82,9 @@ pub struct EmulatorSpec {
     pub max_requests: usize,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
-    /// Where node files go; default: a temporary directory removed on drop.
-    pub data_dir: Option<PathBuf>,
+    /// Directory in which the emulator creates its data directory (removed on drop); default:
+    /// the system temp dir. A tmpfs spares big uploads the page-cache writeback of a disk.
+    pub storage_root: Option<PathBuf>,
     /// Cluster name.
     pub cluster_name: String,
 }
@@ -112,6 +117,16 @@ impl EmulatorSpec {
         self
     }
 
+    /// The same spec storing files on `/dev/shm` (a tmpfs) when there is one, for benchmarks
+    /// that upload hundreds of megabytes to many nodes.
+    pub fn on_tmpfs(mut self) -> Self {
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            self.storage_root = Some(shm.to_owned());
+        }
+        self
+    }
+
     /// The same spec with the plain-HTTP recorder on.
     pub fn plain_http(mut self) -> Self {
         self.plain_http = true;
@@ -135,7 +150,7 @@ impl Default for EmulatorSpec {
             default_redis_version: "7.4".into(),
             max_requests: 10_000,
             max_upload_bytes: 2 << 30,
-            data_dir: None,
+            storage_root: None,
             cluster_name: "cluster.rmpack.test".into(),
         }
     }
@@ -179,11 +194,13 @@ impl Emulator {
             .thread_name("rs-emulator")
             .enable_all()
             .build()?;
-        let temp = tempfile::Builder::new().prefix("rs-emulator-").tempdir()?;
-        let data_dir = spec
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| temp.path().join("data"));
+        let mut temp = tempfile::Builder::new();
+        temp.prefix("rs-emulator-");
+        let temp = match &spec.storage_root {
+            Some(root) => temp.tempdir_in(root)?,
+            None => temp.tempdir()?,
+        };
+        let data_dir = temp.path().join("data");
         std::fs::create_dir_all(&data_dir)?;
 
         let addresses: Vec<Vec<IpAddr>> = (1..=spec.nodes)
@@ -421,11 +438,25 @@ impl Emulator {
     /// Custom-module artifacts stored on a node, by name and version.
     pub fn artifacts(&self, node: usize) -> Vec<StoredArtifact> {
         self.check_node(node);
-        self.state().nodes[node - 1]
+        let mut artifacts: Vec<StoredArtifact> = self.state().nodes[node - 1]
             .artifacts
             .values()
             .cloned()
-            .collect()
+            .collect();
+        // Hash outside the lock: a node keeps serving while a big artifact is read.
+        for artifact in artifacts.iter_mut().filter(|a| a.sha256.is_empty()) {
+            artifact.sha256 = sha256_of_file(&artifact.path).unwrap_or_default();
+        }
+        let mut state = self.state();
+        for artifact in &artifacts {
+            let key = (artifact.module_name.clone(), artifact.version);
+            if let Some(stored) = state.nodes[node - 1].artifacts.get_mut(&key) {
+                if stored.path == artifact.path && stored.sha256.is_empty() {
+                    stored.sha256 = artifact.sha256.clone();
+                }
+            }
+        }
+        artifacts
     }
 
     /// Module objects registered through `POST /v2/modules/user-defined`.
@@ -705,6 +736,20 @@ fn bind_all(addresses: &[Vec<IpAddr>]) -> io::Result<(u16, Vec<Vec<TcpListener>>
         }
     }
     Err(last_error.unwrap_or_else(|| io::Error::other("no free port for the emulated cluster")))
+}
+
+fn sha256_of_file(path: &Path) -> io::Result<String> {
+    use sha2::Digest;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = io::Read::read(&mut file, &mut buffer)?;
+        if read == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buffer[..read]);
+    }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {

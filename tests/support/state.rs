@@ -162,7 +162,8 @@ pub struct StoredArtifact {
     pub dependencies: Vec<String>,
     /// Size of the uploaded zip in bytes.
     pub size: u64,
-    /// Hex SHA-256 of the uploaded zip.
+    /// Hex SHA-256 of the uploaded zip (computed from the stored file when first read through
+    /// `Emulator::artifacts`, off the upload's path).
     pub sha256: String,
     /// File name the client gave in the multipart part.
     pub file_name: Option<String>,
