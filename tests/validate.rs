@@ -1143,3 +1143,18 @@ fn list_rules_prints_the_catalogue() {
         assert!(out.contains(&format!("`{}`", rule.id)), "{}", rule.id);
     }
 }
+
+#[test]
+fn readme_rule_table_is_the_catalogue() {
+    let output = rmpack()
+        .args(["validate", "--list-rules"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let table = String::from_utf8(output.stdout).unwrap();
+    let readme = std::fs::read_to_string(common::testdata().join("../README.md")).unwrap();
+    assert!(
+        readme.contains(table.trim()),
+        "README.md's rule table differs from `rmpack validate --list-rules`; paste the latter into the README"
+    );
+}
