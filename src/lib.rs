@@ -31,6 +31,13 @@ pub mod report;
 pub mod rollout;
 pub mod validate;
 
+pub use bundle::Bundle;
+pub use discover::{discover, Discovered};
+pub use elf::ElfFacts;
+pub use manifest::{ManifestInput, ModuleJson};
+pub use pack::{pack, PackOptions, Packed};
+pub use validate::{Diagnostic, Report, Target};
+
 /// Receives progress and warnings from long-running library operations.
 ///
 /// The binary renders these with progress bars on a terminal and plain lines otherwise; tests
