@@ -435,3 +435,50 @@ z.writestr("module.json", json.dumps(meta)); add_so(z)"#,
     let (code, _) = inspect(&[dir.path().join("missing.zip").to_str().unwrap()]);
     assert_eq!(code, 2);
 }
+
+/// Damaged zips (bytes flipped, cut short, headers overwritten) must give an error or a report,
+/// never a panic, from the reader, the validator and the unpacker alike.
+#[test]
+fn damaged_zips_never_panic() {
+    let original = std::fs::read(common::testdata().join("ramp/plain.ramp.zip")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.zip");
+    let out = dir.path().join("out");
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    for round in 0..300 {
+        let mut bytes = original.clone();
+        match round % 3 {
+            0 => {
+                for _ in 0..rng.usize(1..8) {
+                    let at = rng.usize(..bytes.len());
+                    bytes[at] = rng.u8(..);
+                }
+            }
+            1 => bytes.truncate(rng.usize(..bytes.len())),
+            _ => {
+                // Overwrite a run inside the central directory or a local header.
+                let at = rng.usize(..bytes.len().saturating_sub(16));
+                for b in &mut bytes[at..at + 16] {
+                    *b = rng.u8(..);
+                }
+            }
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(bundle) = Bundle::read(&path) {
+            let _ = rmpack::validate::check_bundle(
+                &bundle,
+                &rmpack::validate::Target::default(),
+                &rmpack::validate::CheckOptions::default(),
+            );
+        }
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        if unpack(&path, &out, Limits::default()).is_err() {
+            let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+            assert!(
+                left.is_empty(),
+                "round {round}: a refused unpack left {left:?}"
+            );
+        }
+    }
+}
