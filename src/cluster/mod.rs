@@ -24,6 +24,7 @@ pub use credentials::{
     default_profile_path, read_profile, resolve, ConnectionFlags, ConnectionSettings, Credentials,
     Password, Profile,
 };
+pub use endpoints::{action_uid_of, path_segment};
 pub use multipart::MultipartBody;
 pub use target::{live_target, os_nick_of, LiveTarget};
 pub use types::{
