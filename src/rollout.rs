@@ -498,6 +498,9 @@ fn select_nodes(all: &[Node], wanted: Option<&[String]>) -> Result<Vec<Node>, Ro
         .collect())
 }
 
+/// A node's report and the upload request it sent (or would send).
+type NodeResult = (NodeReport, Option<PlannedRequest>);
+
 struct NodeUpload<'a> {
     client: &'a Client,
     zip: &'a Path,
@@ -531,8 +534,7 @@ impl NodeUpload<'_> {
     fn all(&self, nodes: &[Node]) -> (Vec<NodeReport>, Vec<PlannedRequest>) {
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let results: Mutex<Vec<Option<(NodeReport, Option<PlannedRequest>)>>> =
-            Mutex::new(vec![None; nodes.len()]);
+        let results: Mutex<Vec<Option<NodeResult>>> = Mutex::new(vec![None; nodes.len()]);
         let workers = self.options.concurrency.clamp(1, nodes.len().max(1));
         std::thread::scope(|scope| {
             for _ in 0..workers {

@@ -32,7 +32,8 @@ enum ArtifactsCommand {
         /// The module's name.
         name: String,
         /// Its version: the integer (10203) or the semantic version (1.2.3).
-        version: String,
+        #[arg(value_name = "VERSION")]
+        module_version: String,
     },
 }
 
@@ -153,8 +154,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 Status::Success
             })
         }
-        ArtifactsCommand::Delete { name, version } => {
-            let version = parse_version(version)?;
+        ArtifactsCommand::Delete {
+            name,
+            module_version,
+        } => {
+            let version = parse_version(module_version)?;
             delete_everywhere(
                 &client,
                 &args.cluster,

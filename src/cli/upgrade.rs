@@ -58,8 +58,8 @@ fn pick_target<'a>(
         .filter(|m| m.module_name.eq_ignore_ascii_case(name));
     match to {
         Some(version) => same_name
-            .filter(|m| m.module_version() == Some(version))
-            .next(),
+            .into_iter()
+            .find(|m| m.module_version() == Some(version)),
         None => same_name
             .filter(|m| m.module_version().is_some())
             .filter(|m| current.is_none_or(|c| m.module_version() > Some(c)))

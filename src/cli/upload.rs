@@ -21,37 +21,37 @@ use super::{CheckFailed, Status};
 pub struct ClusterArgs {
     /// Cluster URL: any node's REST API, e.g. https://node1.example.com:9443
     /// [env: RMPACK_URL, REDIS_ENTERPRISE_URL]
-    #[arg(long = "cluster", value_name = "URL")]
+    #[arg(long = "cluster", value_name = "URL", global = true)]
     pub url: Option<String>,
     /// User name [env: RMPACK_USER, REDIS_ENTERPRISE_USER].
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", global = true)]
     pub user: Option<String>,
     /// Password; visible in the process list, prefer RMPACK_PASSWORD, a profile or the prompt.
-    #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
+    #[arg(long, value_name = "PASSWORD", global = true)]
     pub password: Option<String>,
     /// A profile of ~/.config/rmpack/profiles.toml (or $RMPACK_PROFILES).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", global = true)]
     pub profile: Option<String>,
     /// PEM file with the cluster's CA certificate [env: RMPACK_CA_CERT, REDIS_ENTERPRISE_CA_CERT].
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", global = true)]
     pub ca_cert: Option<PathBuf>,
     /// Do not verify the cluster's certificate (warned about) [env: REDIS_ENTERPRISE_INSECURE].
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub insecure: bool,
     /// Allow a plain http:// URL: the password then crosses the network unencrypted.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub allow_http: bool,
     /// Seconds allowed for one ordinary request (uploads get more, scaled to their size).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, global = true)]
     pub timeout: u64,
     /// Attempts per request for transient failures (409, 503, busy, resets), first included.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10))]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10), global = true)]
     pub retries: u32,
     /// Print machine-readable JSON on stdout.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
     /// Only warnings and results, no progress lines.
-    #[arg(long, short)]
+    #[arg(long, short, global = true)]
     pub quiet: bool,
 }
 
@@ -80,7 +80,8 @@ pub fn cluster_failure(error: ClusterError, what: &str) -> anyhow::Error {
     if is_usage_error(&error) {
         anyhow::Error::new(error)
     } else {
-        anyhow::Error::new(error).context(CheckFailed(what.to_string()))
+        // CheckFailed must be an error of the chain itself (not a context) for the exit code.
+        anyhow::Error::new(CheckFailed(error.to_string())).context(what.to_string())
     }
 }
 
@@ -106,7 +107,7 @@ impl ClusterArgs {
     pub fn connect(&self, listener: Arc<dyn Listener>) -> anyhow::Result<Client> {
         let env = |name: &str| std::env::var(name).ok();
         let ask = |question: &str| rpassword::prompt_password(question);
-        let prompt: Option<&dyn Fn(&str) -> std::io::Result<String>> =
+        let prompt: Option<cluster::PasswordPrompt<'_>> =
             std::io::stdin().is_terminal().then_some(&ask as _);
         let settings = cluster::resolve(&self.flags(), &env, prompt, listener.as_ref())
             .map_err(|e| cluster_failure(e, "cannot connect"))?;
@@ -186,7 +187,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             return Err(cluster_failure(error, "upload failed"));
         }
         Err(error @ (RolloutError::UploadsDisabled { .. } | RolloutError::NoNodes)) => {
-            return Err(anyhow::Error::new(error).context(CheckFailed("upload refused".into())));
+            return Err(
+                anyhow::Error::new(CheckFailed(error.to_string())).context("upload refused")
+            );
         }
         Err(error) => return Err(anyhow::Error::new(error)),
     };

@@ -228,12 +228,15 @@ fn truthy(value: &str) -> bool {
     )
 }
 
+/// Asks the user for the password; gets the question to show.
+pub type PasswordPrompt<'a> = &'a dyn Fn(&str) -> std::io::Result<String>;
+
 /// Resolves the connection from flags, profiles, the environment and, for a missing password,
 /// `prompt` (pass `None` when there is no terminal to ask on).
 pub fn resolve(
     flags: &ConnectionFlags,
     env: &dyn Fn(&str) -> Option<String>,
-    prompt: Option<&dyn Fn(&str) -> std::io::Result<String>>,
+    prompt: Option<PasswordPrompt<'_>>,
     listener: &dyn Listener,
 ) -> Result<ConnectionSettings, ClusterError> {
     let env_var = |names: &[&str]| names.iter().find_map(|n| env(n).filter(|v| !v.is_empty()));

@@ -22,7 +22,7 @@ pub use actions::{ActionOutcome, PollOptions};
 pub use client::{BaseUrl, Client, ClientOptions, RetryPolicy, UploadFile};
 pub use credentials::{
     default_profile_path, read_profile, resolve, ConnectionFlags, ConnectionSettings, Credentials,
-    Password, Profile,
+    Password, PasswordPrompt, Profile,
 };
 pub use endpoints::{action_uid_of, path_segment};
 pub use multipart::MultipartBody;

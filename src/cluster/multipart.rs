@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_file_that_shrinks_is_an_error() {
-        let data = vec![1u8; 10];
+        let data = [1u8; 10];
         let mut body = MultipartBody::new(&data[..], 20, "module", "m.zip");
         let mut out = Vec::new();
         assert!(body.read_to_end(&mut out).is_err());
