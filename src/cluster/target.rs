@@ -33,6 +33,10 @@ pub fn os_nick_of(node: &Node) -> Option<OsNick> {
         .or(node.os_family.as_deref())?
         .trim()
         .to_ascii_lowercase();
+    // Some releases send the nickname itself, e.g. `os_name: "rhel8"`.
+    if let Ok(nick) = OsNick::parse(&name, false) {
+        return Some(nick);
+    }
     let version = node.os_semantic_version.as_deref().unwrap_or("").trim();
     let major = version.split('.').next().unwrap_or("");
     let candidate = if name.contains("ubuntu") {
