@@ -1,0 +1,1333 @@
+//! What the emulated cluster knows: nodes, modules, per-node artifacts, databases, actions, faults
+//! and the record of every request. Plain data behind one mutex that is never held across an
+//! `await`; the HTTP side (`api.rs`) turns requests into calls on [`ClusterState`].
+
+use serde_json::{json, Map, Value};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A misbehaviour injected into one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The node refuses connections: its listener is closed and its open connections are reset.
+    Down,
+    /// Every matching response is held back this long before it is sent.
+    Slow(Duration),
+    /// The next `times` matching requests are answered `503 Service Unavailable`.
+    Status503 {
+        /// How many requests are answered this way before the node recovers.
+        times: u32,
+    },
+    /// The next `times` matching requests are answered `409 Conflict` with `error_code: busy`.
+    Busy409 {
+        /// How many requests are answered this way before the node recovers.
+        times: u32,
+    },
+    /// The next `times` matching uploads (multipart POSTs) are cut off: part of the body is read,
+    /// then the connection is reset without an answer.
+    DropMidUpload {
+        /// How many uploads are cut off before the node recovers.
+        times: u32,
+    },
+    /// The node serves a certificate signed by a CA that clients do not trust.
+    WrongCertificate,
+}
+
+impl Fault {
+    /// Faults that act on the listener or the TLS handshake rather than on single requests.
+    pub(crate) fn is_connection_level(&self) -> bool {
+        matches!(self, Fault::Down | Fault::WrongCertificate)
+    }
+
+    fn same_kind(&self, other: &Fault) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+/// Which requests a fault applies to: a method and/or a path prefix; empty matches everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestMatch {
+    /// HTTP method, e.g. `POST`; `None` matches any method.
+    pub method: Option<String>,
+    /// Path prefix, e.g. `/v2/local/modules`; `None` matches any path.
+    pub path_prefix: Option<String>,
+}
+
+impl RequestMatch {
+    /// Matches every request.
+    pub fn any() -> Self {
+        Self::default()
+    }
+
+    /// Matches requests with this method and a path starting with `path_prefix`.
+    pub fn new(method: &str, path_prefix: &str) -> Self {
+        Self {
+            method: Some(method.to_ascii_uppercase()),
+            path_prefix: Some(path_prefix.to_owned()),
+        }
+    }
+
+    /// Matches every request with this method.
+    pub fn method(method: &str) -> Self {
+        Self {
+            method: Some(method.to_ascii_uppercase()),
+            path_prefix: None,
+        }
+    }
+
+    /// Matches every request whose path starts with `path_prefix`.
+    pub fn path(path_prefix: &str) -> Self {
+        Self {
+            method: None,
+            path_prefix: Some(path_prefix.to_owned()),
+        }
+    }
+
+    /// Whether a request with this method and path is matched.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| path.starts_with(p))
+    }
+}
+
+/// A fault on one node, limited to the requests its matcher selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultRule {
+    /// The requests the fault applies to (ignored for `Down` and `WrongCertificate`).
+    pub matcher: RequestMatch,
+    /// The fault, with its remaining count for counted faults.
+    pub fault: Fault,
+}
+
+/// What a counted fault does to the request that consumed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountedFault {
+    Status503,
+    Busy409,
+    DropMidUpload,
+}
+
+/// One request as the emulator saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Arrival order, from 0.
+    pub seq: u64,
+    /// The node (1-based) that received it.
+    pub node: usize,
+    /// The local address it arrived on (the node's `addr`, or its external address).
+    pub local_ip: IpAddr,
+    /// Whether it came over TLS; `false` only on the optional plain-HTTP listener.
+    pub tls: bool,
+    /// HTTP method.
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Query string, if any.
+    pub query: Option<String>,
+    /// Whether it carried an `Authorization` header (right or wrong).
+    pub authorization: bool,
+    /// Status answered; `None` when the connection was dropped without an answer.
+    pub status: Option<u16>,
+    /// The `error_code` of the answer, if it carried one.
+    pub error_code: Option<String>,
+    /// Request body bytes received.
+    pub body_bytes: u64,
+}
+
+impl RequestRecord {
+    /// Whether this request sent credentials over plain HTTP.
+    pub fn leaked_credentials(&self) -> bool {
+        !self.tls && self.authorization
+    }
+}
+
+/// A custom-module artifact stored on one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredArtifact {
+    /// `module_name` from the artifact's module.json.
+    pub module_name: String,
+    /// `version` from module.json.
+    pub version: i64,
+    /// `semantic_version` from module.json.
+    pub semantic_version: String,
+    /// Names of the dependencies module.json declares, sorted.
+    pub dependencies: Vec<String>,
+    /// Size of the uploaded zip in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the uploaded zip.
+    pub sha256: String,
+    /// File name the client gave in the multipart part.
+    pub file_name: Option<String>,
+    /// Where the zip is stored on disk.
+    pub path: PathBuf,
+    /// How many times this name and version was uploaded to the node.
+    pub uploads: u32,
+}
+
+/// How an action ends; see [`ClusterState::next_action_outcome`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionOutcome {
+    /// `queued → starting → running → running → completed`.
+    Completed,
+    /// `queued → starting → running → failed`, carrying the error.
+    Failed {
+        /// The action's `error_code`.
+        error_code: String,
+        /// The action's `error_message`.
+        error_message: String,
+    },
+    /// `queued → starting → running → aborted`.
+    Aborted,
+    /// `queued → running → cancelling → cancelled`.
+    Cancelled,
+    /// The action uid is handed out but every poll answers 404.
+    Unknown,
+}
+
+impl ActionOutcome {
+    /// A failing outcome with this error.
+    pub fn failed(error_code: &str, error_message: &str) -> Self {
+        ActionOutcome::Failed {
+            error_code: error_code.to_owned(),
+            error_message: error_message.to_owned(),
+        }
+    }
+
+    fn steps(&self) -> &'static [(&'static str, u32)] {
+        match self {
+            ActionOutcome::Completed => &[
+                ("queued", 0),
+                ("starting", 0),
+                ("running", 40),
+                ("running", 80),
+                ("completed", 100),
+            ],
+            ActionOutcome::Failed { .. } => &[
+                ("queued", 0),
+                ("starting", 0),
+                ("running", 50),
+                ("failed", 50),
+            ],
+            ActionOutcome::Aborted => &[
+                ("queued", 0),
+                ("starting", 0),
+                ("running", 30),
+                ("aborted", 30),
+            ],
+            ActionOutcome::Cancelled => &[
+                ("queued", 0),
+                ("running", 20),
+                ("cancelling", 20),
+                ("cancelled", 20),
+            ],
+            ActionOutcome::Unknown => &[],
+        }
+    }
+}
+
+/// A change that lands only when its action completes (or is undone when it does not).
+#[derive(Clone, Debug, PartialEq)]
+pub enum PendingChange {
+    /// Replace the database with this uid by the given object.
+    ReplaceBdb(Value),
+    /// Remove the module with this uid.
+    RemoveModule(String),
+}
+
+/// An asynchronous action and how far it has progressed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionRecord {
+    /// The `action_uid` handed to the client.
+    pub uid: String,
+    /// The action's name, e.g. `module_upload`.
+    pub name: String,
+    /// The object it acts on, e.g. `bdb:1`.
+    pub object_name: String,
+    /// The node that accepted the request.
+    pub node_uid: usize,
+    /// How it will end.
+    pub outcome: ActionOutcome,
+    /// Polls answered so far.
+    pub polls: u32,
+    /// Unix time of creation.
+    pub created: u64,
+    pub(crate) on_complete: Vec<PendingChange>,
+    pub(crate) on_failure: Vec<PendingChange>,
+}
+
+impl ActionRecord {
+    /// The status the last poll reported (`queued` before the first poll).
+    pub fn status(&self) -> &'static str {
+        let steps = self.outcome.steps();
+        if steps.is_empty() {
+            return "unknown";
+        }
+        let index = (self.polls.max(1) as usize - 1).min(steps.len() - 1);
+        steps[index].0
+    }
+
+    /// Whether the action has reached a terminal state.
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self.status(),
+            "completed" | "failed" | "aborted" | "cancelled"
+        )
+    }
+
+    fn to_json(&self, step_index: usize) -> Value {
+        let steps = self.outcome.steps();
+        let (status, progress) = steps[step_index.min(steps.len() - 1)];
+        // RS has sent `progress` both as a string and as a float; alternate so clients cope with both.
+        let progress = if step_index % 2 == 0 {
+            json!(progress.to_string())
+        } else {
+            json!(f64::from(progress))
+        };
+        let mut object = json!({
+            "action_uid": self.uid,
+            "name": self.name,
+            "object_name": self.object_name,
+            "node_uid": self.node_uid.to_string(),
+            "status": status,
+            "progress": progress,
+            "creation_time": self.created,
+        });
+        if status == "failed" {
+            if let ActionOutcome::Failed {
+                error_code,
+                error_message,
+            } = &self.outcome
+            {
+                object["error_code"] = json!(error_code);
+                object["error_message"] = json!(error_message);
+            }
+        }
+        object
+    }
+}
+
+/// The operating system and architecture a node reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodePlatform {
+    /// `os_name`, e.g. `ubuntu` or `rhel`.
+    pub os_name: String,
+    /// `os_family`, e.g. `debian` or `rhel`.
+    pub os_family: String,
+    /// `os_semantic_version`, e.g. `22.04` or `9.4`.
+    pub os_semantic_version: String,
+    /// `os_version`, the human-readable release string.
+    pub os_version: String,
+    /// `architecture`, `x86_64` or `aarch64`.
+    pub architecture: String,
+}
+
+impl NodePlatform {
+    /// Ubuntu of this release (e.g. `22.04`) on x86_64.
+    pub fn ubuntu(release: &str) -> Self {
+        Self {
+            os_name: "ubuntu".into(),
+            os_family: "debian".into(),
+            os_semantic_version: release.into(),
+            os_version: format!("Ubuntu {release} LTS"),
+            architecture: "x86_64".into(),
+        }
+    }
+
+    /// Red Hat Enterprise Linux of this release (e.g. `9.4`) on x86_64.
+    pub fn rhel(release: &str) -> Self {
+        Self {
+            os_name: "rhel".into(),
+            os_family: "rhel".into(),
+            os_semantic_version: release.into(),
+            os_version: format!("Red Hat Enterprise Linux {release}"),
+            architecture: "x86_64".into(),
+        }
+    }
+
+    /// Amazon Linux of this release (`2` or `2023`) on x86_64.
+    pub fn amazon_linux(release: &str) -> Self {
+        Self {
+            os_name: "amzn".into(),
+            os_family: "rhel".into(),
+            os_semantic_version: release.into(),
+            os_version: format!("Amazon Linux {release}"),
+            architecture: "x86_64".into(),
+        }
+    }
+
+    /// The same OS on another architecture.
+    pub fn with_architecture(mut self, architecture: &str) -> Self {
+        self.architecture = architecture.into();
+        self
+    }
+
+    /// The OS nickname modules list in `operating_systems`, e.g. `ubuntu22.04`, `rhel9`, `amzn2`.
+    pub fn os_nick(&self) -> String {
+        os_nick(&self.os_name, &self.os_semantic_version)
+    }
+}
+
+impl Default for NodePlatform {
+    fn default() -> Self {
+        NodePlatform::ubuntu("22.04")
+    }
+}
+
+fn os_nick(os_name: &str, release: &str) -> String {
+    let name = os_name.to_ascii_lowercase();
+    let major = release.split('.').next().unwrap_or(release);
+    match name.as_str() {
+        "ubuntu" => {
+            let mut parts = release.split('.');
+            let major = parts.next().unwrap_or("");
+            let minor = parts.next().unwrap_or("04");
+            format!("ubuntu{major}.{minor}")
+        }
+        "rhel" | "redhat" | "centos" | "rocky" | "almalinux" | "alma" | "ol" | "oracle" => {
+            format!("rhel{major}")
+        }
+        "amzn" | "amazon" => format!("amzn{major}"),
+        _ => format!("{name}{release}"),
+    }
+}
+
+/// Module nicknames for RHEL rebuilds run on RHEL nodes, so `rocky8` matches a `rhel8` node.
+pub fn normalize_os_nick(nick: &str) -> String {
+    let lower = nick.to_ascii_lowercase();
+    for prefix in ["rocky", "alma", "oracle", "centos", "ol"] {
+        if let Some(rest) = lower.strip_prefix(prefix) {
+            if rest.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                return format!("rhel{}", rest.split('.').next().unwrap_or(rest));
+            }
+        }
+    }
+    lower
+}
+
+/// One emulated node.
+#[derive(Clone, Debug)]
+pub struct NodeState {
+    /// 1-based uid.
+    pub uid: usize,
+    /// The internal address (`addr`).
+    pub ip: IpAddr,
+    /// The external address, when the cluster exposes one.
+    pub external_ip: Option<IpAddr>,
+    /// OS and architecture.
+    pub platform: NodePlatform,
+    /// `status`: active, decommissioning, down, provisioning.
+    pub status: String,
+    /// A `software_version` that differs from the cluster's (a node mid-upgrade).
+    pub software_version: Option<String>,
+    /// Injected faults.
+    pub faults: Vec<FaultRule>,
+    /// Stored custom-module artifacts by (name, version).
+    pub artifacts: BTreeMap<(String, i64), StoredArtifact>,
+    /// Bumped whenever the node's listener restarts; older connections stop serving.
+    pub epoch: u64,
+    /// Where this node keeps its files.
+    pub dir: PathBuf,
+}
+
+/// A module in the cluster configuration store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModuleRecord {
+    /// The module's uid.
+    pub uid: String,
+    /// Registered through `POST /v2/modules/user-defined`.
+    pub user_defined: bool,
+    /// The module object as served (includes `uid`).
+    pub object: Value,
+}
+
+impl ModuleRecord {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.object.get(name).and_then(Value::as_str)
+    }
+
+    /// `module_name`.
+    pub fn name(&self) -> &str {
+        self.field("module_name").unwrap_or("")
+    }
+
+    /// `semantic_version`.
+    pub fn semantic_version(&self) -> &str {
+        self.field("semantic_version").unwrap_or("")
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        string_list(self.object.get("capabilities"))
+    }
+}
+
+/// An answer other than success: HTTP status, RS `error_code` and a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The cluster's whole state.
+#[derive(Debug)]
+pub struct ClusterState {
+    pub rs_version: String,
+    pub allow_modules_upload: bool,
+    pub cluster_name: String,
+    pub node_uid_as_string: bool,
+    /// Redis version assumed for a database that does not state one.
+    pub default_redis_version: String,
+    pub capabilities: Vec<(String, String)>,
+    pub nodes: Vec<NodeState>,
+    pub modules: Vec<ModuleRecord>,
+    pub bdbs: Vec<Value>,
+    pub actions: Vec<ActionRecord>,
+    pub scripted_outcomes: VecDeque<ActionOutcome>,
+    pub log: Vec<RequestRecord>,
+    pub max_requests: usize,
+    pub refused_over_budget: u64,
+    pub next_seq: u64,
+}
+
+/// What to do with a request before routing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Reset the connection without an answer (node down, stale connection, over budget).
+    Refuse,
+    /// Apply this counted fault.
+    Fault(CountedFault),
+    /// Serve it normally, delayed by `slow`.
+    Serve { slow: Option<Duration> },
+}
+
+/// Paths of the multipart upload endpoints, the only ones `DropMidUpload` cuts.
+pub fn is_upload(method: &str, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    method.eq_ignore_ascii_case("POST")
+        && matches!(
+            path,
+            "/v1/modules" | "/v2/modules" | "/v2/local/modules/user-defined/artifacts"
+        )
+}
+
+impl ClusterState {
+    fn node(&self, node: usize) -> &NodeState {
+        &self.nodes[node - 1]
+    }
+
+    /// Whether `Fault::Down` is set on the node.
+    pub fn is_down(&self, node: usize) -> bool {
+        self.node(node)
+            .faults
+            .iter()
+            .any(|rule| rule.fault == Fault::Down)
+    }
+
+    /// Whether `Fault::WrongCertificate` is set on the node.
+    pub fn serves_wrong_certificate(&self, node: usize) -> bool {
+        self.node(node)
+            .faults
+            .iter()
+            .any(|rule| rule.fault == Fault::WrongCertificate)
+    }
+
+    /// Adds a fault; `Down`, `WrongCertificate` and `Slow` replace an earlier one of their kind.
+    pub fn add_fault(&mut self, node: usize, matcher: RequestMatch, fault: Fault) {
+        let faults = &mut self.nodes[node - 1].faults;
+        if matches!(
+            fault,
+            Fault::Down | Fault::WrongCertificate | Fault::Slow(_)
+        ) {
+            faults.retain(|rule| !rule.fault.same_kind(&fault));
+        }
+        faults.push(FaultRule { matcher, fault });
+    }
+
+    /// Decides, and counts, what happens to a request arriving on `node`.
+    pub fn admit(&mut self, node: usize, epoch: u64, method: &str, path: &str) -> Admission {
+        if self.log.len() >= self.max_requests {
+            self.refused_over_budget += 1;
+            return Admission::Refuse;
+        }
+        let upload = is_upload(method, path);
+        let state = &mut self.nodes[node - 1];
+        if state.epoch != epoch || state.faults.iter().any(|r| r.fault == Fault::Down) {
+            return Admission::Refuse;
+        }
+        let mut slow = None;
+        let mut counted = None;
+        for rule in state.faults.iter_mut() {
+            if !rule.matcher.matches(method, path) {
+                continue;
+            }
+            match &mut rule.fault {
+                Fault::Slow(delay) => slow = Some(*delay),
+                Fault::Status503 { times } if counted.is_none() && *times > 0 => {
+                    *times -= 1;
+                    counted = Some(CountedFault::Status503);
+                }
+                Fault::Busy409 { times } if counted.is_none() && *times > 0 => {
+                    *times -= 1;
+                    counted = Some(CountedFault::Busy409);
+                }
+                Fault::DropMidUpload { times } if upload && counted.is_none() && *times > 0 => {
+                    *times -= 1;
+                    counted = Some(CountedFault::DropMidUpload);
+                }
+                _ => {}
+            }
+        }
+        // Spent counted faults disappear, so `faults()` shows only what is still armed.
+        state.faults.retain(|rule| {
+            !matches!(
+                rule.fault,
+                Fault::Status503 { times: 0 }
+                    | Fault::Busy409 { times: 0 }
+                    | Fault::DropMidUpload { times: 0 }
+            )
+        });
+        match counted {
+            Some(fault) => Admission::Fault(fault),
+            None => Admission::Serve { slow },
+        }
+    }
+
+    /// Appends to the request record.
+    pub fn record(&mut self, mut record: RequestRecord) {
+        record.seq = self.next_seq;
+        self.next_seq += 1;
+        self.log.push(record);
+    }
+
+    /// Whether the cluster runs at least this RS version.
+    pub fn rs_at_least(&self, version: &str) -> bool {
+        compare_versions(&self.rs_version, version) != Ordering::Less
+    }
+
+    /// RS ≥ 8.2 refuses module uploads until `allow_modules_upload` is set.
+    pub fn upload_disabled(&self) -> Option<ApiError> {
+        (self.rs_at_least("8.2") && !self.allow_modules_upload).then(|| {
+            ApiError::new(
+                403,
+                "modules_upload_disabled",
+                "Module upload is disabled on this cluster; enable it with \
+                 PUT /v1/cluster {\"allow_modules_upload\": true}",
+            )
+        })
+    }
+
+    fn node_uid_json(&self, uid: usize) -> Value {
+        if self.node_uid_as_string {
+            json!(uid.to_string())
+        } else {
+            json!(uid)
+        }
+    }
+
+    /// The node object `GET /v1/nodes` serves.
+    pub fn node_json(&self, node: &NodeState) -> Value {
+        let external: Vec<String> = node.external_ip.iter().map(|ip| ip.to_string()).collect();
+        json!({
+            "uid": self.node_uid_json(node.uid),
+            "addr": node.ip.to_string(),
+            "external_addr": external,
+            "status": node.status,
+            "architecture": node.platform.architecture,
+            "os_family": node.platform.os_family,
+            "os_name": node.platform.os_name,
+            "os_semantic_version": node.platform.os_semantic_version,
+            "os_version": node.platform.os_version,
+            "software_version": node.software_version.clone().unwrap_or_else(|| self.rs_version.clone()),
+            "accept_servers": true,
+            "cores": 4,
+            "total_memory": 17_179_869_184u64,
+            "shard_count": 0,
+            "shard_list": [],
+            "rack_id": "",
+            "supported_database_versions": [
+                {"db_type": "redis", "version": "7.2"},
+                {"db_type": "redis", "version": "7.4"},
+            ],
+        })
+    }
+
+    /// The cluster object `GET /v1/cluster` serves.
+    pub fn cluster_json(&self) -> Value {
+        let mut cluster = json!({
+            "name": self.cluster_name,
+            "created_time": "2024-01-01T00:00:00Z",
+            "email_alerts": false,
+            "rack_aware": false,
+        });
+        if self.rs_at_least("8.2") {
+            cluster["allow_modules_upload"] = json!(self.allow_modules_upload);
+        }
+        cluster
+    }
+
+    /// The capability list `GET /v1/cluster/module-capabilities` serves.
+    pub fn capabilities_json(&self) -> Value {
+        let list: Vec<Value> = self
+            .capabilities
+            .iter()
+            .map(|(name, desc)| json!({"name": name, "desc": desc}))
+            .collect();
+        json!({ "all_capabilities": list })
+    }
+
+    /// The module with this uid.
+    pub fn module(&self, uid: &str) -> Option<&ModuleRecord> {
+        self.modules.iter().find(|m| m.uid == uid)
+    }
+
+    /// The module with this name (case-insensitive) and semantic version.
+    pub fn module_by_name_version(
+        &self,
+        name: &str,
+        semantic_version: &str,
+    ) -> Option<&ModuleRecord> {
+        self.modules.iter().find(|m| {
+            m.name().eq_ignore_ascii_case(name) && m.semantic_version() == semantic_version
+        })
+    }
+
+    /// Registers a module and returns its uid.
+    pub fn add_module(&mut self, mut object: Value, user_defined: bool) -> String {
+        let uid = match object.get("uid").and_then(Value::as_str) {
+            Some(uid) => uid.to_owned(),
+            None => random_hex(32),
+        };
+        object["uid"] = json!(uid);
+        if object.get("is_bundled").is_none() {
+            object["is_bundled"] = json!(false);
+        }
+        self.modules.retain(|m| m.uid != uid);
+        self.modules.push(ModuleRecord {
+            uid: uid.clone(),
+            user_defined,
+            object,
+        });
+        uid
+    }
+
+    /// Capabilities the module lacks for databases that use a module of the same name.
+    pub fn capabilities_missing_for_bdbs(
+        &self,
+        module_name: &str,
+        capabilities: &[String],
+    ) -> Vec<String> {
+        let mut missing = Vec::new();
+        for bdb in &self.bdbs {
+            let uses_module = bdb
+                .get("module_list")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|entry| {
+                    entry
+                        .get("module_name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|name| name.eq_ignore_ascii_case(module_name))
+                });
+            if !uses_module {
+                continue;
+            }
+            for needed in bdb_required_capabilities(bdb) {
+                if !capabilities.iter().any(|c| c == needed) && !missing.iter().any(|m| m == needed)
+                {
+                    missing.push(needed.to_owned());
+                }
+            }
+        }
+        missing
+    }
+
+    /// Starts an action; its outcome is the next scripted one, else `Completed`.
+    pub fn new_action(&mut self, name: &str, object_name: &str, node: usize) -> String {
+        self.new_action_with(name, object_name, node, Vec::new(), Vec::new())
+    }
+
+    /// Starts an action whose changes land when it completes, or are undone when it does not.
+    pub fn new_action_with(
+        &mut self,
+        name: &str,
+        object_name: &str,
+        node: usize,
+        on_complete: Vec<PendingChange>,
+        on_failure: Vec<PendingChange>,
+    ) -> String {
+        let uid = action_uid();
+        let outcome = self
+            .scripted_outcomes
+            .pop_front()
+            .unwrap_or(ActionOutcome::Completed);
+        self.actions.push(ActionRecord {
+            uid: uid.clone(),
+            name: name.to_owned(),
+            object_name: object_name.to_owned(),
+            node_uid: node,
+            outcome,
+            polls: 0,
+            created: unix_now(),
+            on_complete,
+            on_failure,
+        });
+        uid
+    }
+
+    /// Answers one poll of an action and advances it; `None` means 404.
+    pub fn poll_action(&mut self, uid: &str) -> Option<Value> {
+        let index = self.actions.iter().position(|a| a.uid == uid)?;
+        let action = &mut self.actions[index];
+        let steps = action.outcome.steps();
+        if steps.is_empty() {
+            return None;
+        }
+        let step = (action.polls as usize).min(steps.len() - 1);
+        action.polls = action.polls.saturating_add(1);
+        let answer = action.to_json(step);
+        let status = steps[step].0;
+        let changes = match status {
+            "completed" => std::mem::take(&mut action.on_complete),
+            "failed" | "aborted" | "cancelled" => {
+                action.on_complete.clear();
+                std::mem::take(&mut action.on_failure)
+            }
+            _ => Vec::new(),
+        };
+        for change in changes {
+            self.apply(change);
+        }
+        Some(answer)
+    }
+
+    /// The actions as `GET /v1/actions` lists them, without advancing them.
+    pub fn actions_json(&self) -> Value {
+        let list: Vec<Value> = self
+            .actions
+            .iter()
+            .filter(|a| !a.outcome.steps().is_empty())
+            .map(|a| a.to_json((a.polls.max(1) - 1) as usize))
+            .collect();
+        json!({ "actions": list, "state-machines": [] })
+    }
+
+    fn apply(&mut self, change: PendingChange) {
+        match change {
+            PendingChange::ReplaceBdb(new) => {
+                let uid = uid_string(new.get("uid"));
+                if let Some(slot) = self
+                    .bdbs
+                    .iter_mut()
+                    .find(|b| uid_string(b.get("uid")) == uid)
+                {
+                    *slot = new;
+                }
+            }
+            PendingChange::RemoveModule(uid) => self.modules.retain(|m| m.uid != uid),
+        }
+    }
+
+    /// The index of the database with this uid.
+    pub fn bdb_index(&self, uid: &str) -> Option<usize> {
+        self.bdbs
+            .iter()
+            .position(|b| uid_string(b.get("uid")) == uid)
+    }
+
+    /// Validates and schedules a module upgrade on a database; see the three upgrade endpoints.
+    pub fn upgrade_bdb(
+        &mut self,
+        bdb_uid: &str,
+        body: &Value,
+        style: UpgradeStyle,
+        node: usize,
+    ) -> Result<Value, ApiError> {
+        let index = self.bdb_index(bdb_uid).ok_or_else(|| {
+            ApiError::new(404, "db_not_exist", format!("bdb {bdb_uid} not found"))
+        })?;
+        let request = body.as_object().ok_or_else(|| {
+            ApiError::new(
+                400,
+                "invalid_schema",
+                "the request body must be a JSON object",
+            )
+        })?;
+        for flag in [
+            "preserve_roles",
+            "may_discard_data",
+            "force_restart",
+            "keep_redis_version",
+            "keep_crdt_protocol_version",
+            "force_discard",
+            "latest_with_modules",
+            "swap_roles",
+        ] {
+            if request.get(flag).is_some_and(|v| !v.is_boolean()) {
+                return Err(ApiError::new(
+                    400,
+                    "invalid_schema",
+                    format!("{flag} must be a boolean"),
+                ));
+            }
+        }
+        let mut bdb = self.bdbs[index].clone();
+        let current_redis = bdb
+            .get("redis_version")
+            .and_then(Value::as_str)
+            .unwrap_or(&self.default_redis_version)
+            .to_owned();
+        let target_redis = match (style, request.get("redis_version")) {
+            (UpgradeStyle::Bdb, Some(Value::String(v))) if parse_version(v).is_some() => v.clone(),
+            (UpgradeStyle::Bdb, Some(other)) => {
+                return Err(ApiError::new(
+                    400,
+                    "invalid_schema",
+                    format!("bad redis_version {other}"),
+                ))
+            }
+            _ => current_redis,
+        };
+
+        let requested = match request.get("modules") {
+            Some(Value::Array(list)) if !list.is_empty() => list.clone(),
+            Some(Value::Array(_)) | None if style == UpgradeStyle::Bdb => Vec::new(),
+            Some(_) | None => {
+                return Err(ApiError::new(
+                    400,
+                    "invalid_schema",
+                    "modules must be a non-empty list of {current_module | module_name + \
+                     current_semantic_version, new_module, new_module_args}",
+                ))
+            }
+        };
+        let latest = request.get("latest_with_modules") == Some(&Value::Bool(true));
+
+        let module_list: Vec<Value> = bdb
+            .get("module_list")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut plan: Vec<(usize, ModuleRecord, Option<Value>)> = Vec::new();
+        for entry in &requested {
+            let entry = entry.as_object().ok_or_else(|| {
+                ApiError::new(400, "invalid_schema", "each module must be an object")
+            })?;
+            let slot = locate_bdb_module(&module_list, entry)?;
+            let new_uid = entry
+                .get("new_module")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        "invalid_schema",
+                        "new_module (a module uid) is required",
+                    )
+                })?;
+            let new = self.module(new_uid).cloned().ok_or_else(|| {
+                ApiError::new(
+                    406,
+                    "missing_module",
+                    format!("module {new_uid} is not present in the cluster"),
+                )
+            })?;
+            let args = match entry.get("new_module_args") {
+                None => None,
+                Some(Value::String(s)) => Some(json!(s)),
+                Some(Value::Array(list)) if list.iter().all(Value::is_string) => {
+                    let joined: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+                    Some(json!(joined.join(" ")))
+                }
+                Some(_) => {
+                    return Err(ApiError::new(
+                        400,
+                        "invalid_schema",
+                        "new_module_args must be a string or a list of strings",
+                    ))
+                }
+            };
+            plan.push((slot, new, args));
+        }
+        if requested.is_empty() && latest {
+            for (slot, entry) in module_list.iter().enumerate() {
+                let name = entry
+                    .get("module_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let current = entry
+                    .get("semantic_version")
+                    .and_then(Value::as_str)
+                    .unwrap_or("0");
+                let newest = self
+                    .modules
+                    .iter()
+                    .filter(|m| m.name().eq_ignore_ascii_case(name))
+                    .filter(|m| {
+                        compare_versions(m.semantic_version(), current) == Ordering::Greater
+                    })
+                    .max_by(|a, b| compare_versions(a.semantic_version(), b.semantic_version()));
+                if let Some(newest) = newest {
+                    plan.push((slot, newest.clone(), None));
+                }
+            }
+        }
+
+        let needed = bdb_required_capabilities(&bdb);
+        for (slot, new, _) in &plan {
+            let current = &module_list[*slot];
+            let current_name = current
+                .get("module_name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !new.name().eq_ignore_ascii_case(current_name) {
+                return Err(ApiError::new(
+                    400,
+                    "invalid_schema",
+                    format!(
+                        "new_module {} is {}, not {current_name}",
+                        new.uid,
+                        new.name()
+                    ),
+                ));
+            }
+            let current_version = current
+                .get("semantic_version")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| {
+                    let id = current.get("module_id").and_then(Value::as_str)?;
+                    Some(self.module(id)?.semantic_version().to_owned())
+                })
+                .unwrap_or_else(|| "0.0.0".to_owned());
+            if compare_versions(new.semantic_version(), &current_version) == Ordering::Less {
+                return Err(ApiError::new(
+                    406,
+                    "module_downgrade_unsupported",
+                    format!(
+                        "cannot downgrade {current_name} from {current_version} to {}",
+                        new.semantic_version()
+                    ),
+                ));
+            }
+            if let Some(min) = new.field("min_redis_version") {
+                if compare_versions(min, &target_redis) == Ordering::Greater {
+                    return Err(ApiError::new(
+                        406,
+                        "redis_incompatible_version",
+                        format!(
+                            "{current_name} {} needs Redis {min}; the database runs {target_redis}",
+                            new.semantic_version()
+                        ),
+                    ));
+                }
+            }
+            if let Some(min) = new.field("min_redis_pack_version") {
+                if compare_versions(min, &self.rs_version) == Ordering::Greater {
+                    return Err(ApiError::new(
+                        406,
+                        "redis_pack_incompatible_version",
+                        format!(
+                            "{current_name} {} needs Redis Enterprise {min}; the cluster runs {}",
+                            new.semantic_version(),
+                            self.rs_version
+                        ),
+                    ));
+                }
+            }
+            let has = new.capabilities();
+            let missing: Vec<&str> = needed
+                .iter()
+                .copied()
+                .filter(|c| !has.iter().any(|h| h == c))
+                .collect();
+            if !missing.is_empty() {
+                return Err(ApiError::new(
+                    406,
+                    "unsupported_module_capabilities",
+                    format!(
+                        "{current_name} {} lacks capabilities the database uses: {}",
+                        new.semantic_version(),
+                        missing.join(", ")
+                    ),
+                ));
+            }
+        }
+
+        let mut new_list = module_list.clone();
+        for (slot, new, args) in &plan {
+            let entry = &mut new_list[*slot];
+            entry["module_id"] = json!(new.uid);
+            entry["semantic_version"] = json!(new.semantic_version());
+            if let Some(args) = args {
+                entry["module_args"] = args.clone();
+            }
+        }
+        bdb["module_list"] = json!(new_list);
+        if style == UpgradeStyle::Bdb {
+            bdb["redis_version"] = json!(target_redis);
+        }
+        let name = match style {
+            UpgradeStyle::Bdb => "bdb_upgrade",
+            UpgradeStyle::BdbModules | UpgradeStyle::LegacyModules => "module_upgrade",
+        };
+        let action = self.new_action_with(
+            name,
+            &format!("bdb:{bdb_uid}"),
+            node,
+            vec![PendingChange::ReplaceBdb(bdb.clone())],
+            Vec::new(),
+        );
+        let answer = match style {
+            UpgradeStyle::Bdb => {
+                let mut answer = self.bdbs[index].clone();
+                answer["action_uid"] = json!(action);
+                answer
+            }
+            UpgradeStyle::BdbModules | UpgradeStyle::LegacyModules => {
+                let first = plan.first();
+                json!({
+                    "uid": bdb.get("uid").cloned().unwrap_or(Value::Null),
+                    "name": bdb.get("name").cloned().unwrap_or(Value::Null),
+                    "module_id": first.map(|(_, m, _)| m.uid.clone()),
+                    "module_name": first.map(|(_, m, _)| m.name().to_owned()),
+                    "semantic_version": first.map(|(_, m, _)| m.semantic_version().to_owned()),
+                    "action_uid": action,
+                })
+            }
+        };
+        Ok(answer)
+    }
+}
+
+/// The three ways RS exposes a module upgrade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpgradeStyle {
+    /// `POST /v1/bdbs/{uid}/upgrade` (RS ≥ 7.8.2): answers the BDB object.
+    Bdb,
+    /// `POST /v1/bdbs/{uid}/modules/upgrade`.
+    BdbModules,
+    /// `POST /v1/modules/upgrade/bdb/{uid}` (deprecated).
+    LegacyModules,
+}
+
+/// Finds the database's module an upgrade entry names, by `current_module` (uid) or by
+/// `module_name` plus optional `current_semantic_version` — the two forms the seeds show.
+fn locate_bdb_module(module_list: &[Value], entry: &Map<String, Value>) -> Result<usize, ApiError> {
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    if let Some(current) = entry.get("current_module") {
+        let current = current.as_str().ok_or_else(|| {
+            ApiError::new(
+                400,
+                "invalid_schema",
+                "current_module must be a module uid string",
+            )
+        })?;
+        return module_list
+            .iter()
+            .position(|m| text(m, "module_id").as_deref() == Some(current))
+            .ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    "invalid_schema",
+                    format!("the database does not use module {current}"),
+                )
+            });
+    }
+    let Some(name) = entry.get("module_name").and_then(Value::as_str) else {
+        return Err(ApiError::new(
+            400,
+            "invalid_schema",
+            "each module needs current_module, or module_name with current_semantic_version",
+        ));
+    };
+    let version = entry
+        .get("current_semantic_version")
+        .and_then(Value::as_str);
+    module_list
+        .iter()
+        .position(|m| {
+            text(m, "module_name").is_some_and(|n| n.eq_ignore_ascii_case(name))
+                && version.is_none_or(|v| text(m, "semantic_version").as_deref() == Some(v))
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                400,
+                "invalid_schema",
+                format!("the database does not use {name} {}", version.unwrap_or("")),
+            )
+        })
+}
+
+/// Capabilities a database's configuration needs from every module it runs (REFERENCE §3).
+pub fn bdb_required_capabilities(bdb: &Value) -> Vec<&'static str> {
+    let mut needed = Vec::new();
+    let truthy = |key: &str| bdb.get(key) == Some(&Value::Bool(true));
+    if truthy("crdt") {
+        needed.push("crdb");
+    }
+    if truthy("sharding")
+        || bdb
+            .get("shards_count")
+            .and_then(Value::as_u64)
+            .is_some_and(|n| n > 1)
+    {
+        needed.push("clustering");
+    }
+    match bdb.get("data_persistence").and_then(Value::as_str) {
+        Some("aof") => needed.push("persistence_aof"),
+        Some("snapshot") => needed.push("persistence_rdb"),
+        _ => {}
+    }
+    if bdb
+        .get("replica_sources")
+        .and_then(Value::as_array)
+        .is_some_and(|list| !list.is_empty())
+    {
+        needed.push("replica_of");
+    }
+    if truthy("backup") {
+        needed.push("backup_restore");
+    }
+    if truthy("bigstore") {
+        needed.push("flash");
+    }
+    if bdb
+        .get("eviction_policy")
+        .and_then(Value::as_str)
+        .is_some_and(|p| p != "noeviction")
+    {
+        needed.push("eviction_expiry");
+    }
+    needed
+}
+
+/// The 16 capabilities RS knows, with descriptions.
+pub fn default_capabilities() -> Vec<(String, String)> {
+    [
+        ("types", "Module defines its own data types"),
+        (
+            "no_multi_key",
+            "Module has no methods that operate on multiple keys",
+        ),
+        (
+            "replica_of",
+            "Module supports a database that is a Replica Of another database",
+        ),
+        (
+            "backup_restore",
+            "Module supports backup, import and export",
+        ),
+        ("eviction_expiry", "Module supports eviction and expiry"),
+        (
+            "reshard_rebalance",
+            "Module supports resharding and rebalancing",
+        ),
+        (
+            "failover_migrate",
+            "Module supports shard failover and migration",
+        ),
+        ("persistence_aof", "Module supports AOF persistence"),
+        (
+            "persistence_rdb",
+            "Module supports snapshot (RDB) persistence",
+        ),
+        ("hash_policy", "Module supports a custom hashing policy"),
+        ("flash", "Module supports Auto Tiering (Redis on Flash)"),
+        ("crdb", "Module supports Active-Active (CRDB)"),
+        ("clustering", "Module supports sharding and shard migration"),
+        ("intershard_tls", "Module supports TLS between shards"),
+        (
+            "intershard_tls_pass",
+            "Module supports TLS between shards with a password",
+        ),
+        ("ipv6", "Module supports IPv6 between shards"),
+    ]
+    .into_iter()
+    .map(|(name, desc)| (name.to_owned(), desc.to_owned()))
+    .collect()
+}
+
+/// The uid of a JSON object as text, whether it was sent as a number or a string.
+pub fn uid_string(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The strings in a JSON list (other items ignored).
+pub fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The leading numeric components of a version (`8.2.0-10` → `[8, 2, 0]`); `None` if none.
+pub fn parse_version(text: &str) -> Option<Vec<u64>> {
+    let core = text.trim().split(['-', '+', ' ']).next().unwrap_or("");
+    let parts: Vec<u64> = core.split('.').map_while(|p| p.parse().ok()).collect();
+    (!parts.is_empty()).then_some(parts)
+}
+
+/// Compares versions numerically, missing components counting as 0; unparsable sorts lowest.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let (a, b) = (
+        parse_version(a).unwrap_or_default(),
+        parse_version(b).unwrap_or_default(),
+    );
+    let len = a.len().max(b.len());
+    (0..len)
+        .map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0)))
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
+}
+
+/// `n` random lowercase hex digits.
+pub fn random_hex(n: usize) -> String {
+    (0..n)
+        .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+fn action_uid() -> String {
+    format!(
+        "{}-{}-4{}-{}-{}",
+        random_hex(8),
+        random_hex(4),
+        random_hex(3),
+        random_hex(4),
+        random_hex(12)
+    )
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
