@@ -1,12 +1,183 @@
-//! `rmpack validate`.
+//! `rmpack validate`: check a module before upload and predict the RS error codes.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use rmpack::manifest::{Arch, DottedVersion, ModuleVersion, OsNick, SemanticVersion};
+use rmpack::report::{self, Style};
+use rmpack::validate::{self, CheckOptions, Target};
 
 use super::Status;
 
+/// Output formats of `rmpack validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Findings grouped by severity, each with its fix.
+    Human,
+    /// JSON with a `version` field (schema/validate-report.schema.json).
+    Json,
+    /// GitHub Actions annotations (`::error file=…::…`).
+    Github,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
+}
+
 /// Arguments of `rmpack validate`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A module .so, a module.json, a module zip, or a folder holding them.
+    #[arg(required_unless_present = "list_rules")]
+    pub path: Option<PathBuf>,
+    /// Target OS nicknames the module must load on (e.g. rhel9,ubuntu22.04).
+    #[arg(long, value_delimiter = ',', value_name = "OS")]
+    pub os: Vec<String>,
+    /// Target architectures (x86_64, aarch64).
+    #[arg(long, value_delimiter = ',', value_name = "ARCH")]
+    pub arch: Vec<String>,
+    /// Redis version of the target database (e.g. 7.4.2).
+    #[arg(long, value_name = "VERSION")]
+    pub redis_version: Option<String>,
+    /// RS version of the target cluster (e.g. 7.8.2).
+    #[arg(long, value_name = "VERSION")]
+    pub rs_version: Option<String>,
+    /// A database object as `GET /v1/bdbs/{uid}` returns it (JSON), for capability checks.
+    #[arg(long, value_name = "FILE")]
+    pub db_config: Option<PathBuf>,
+    /// Version of the module already on the cluster: an integer (10203) or semantic (1.2.3).
+    #[arg(long, value_name = "VERSION")]
+    pub current_version: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// Cap on the bytes a zip may inflate to.
+    #[arg(long, value_name = "BYTES", default_value_t = rmpack::bundle::DEFAULT_MAX_TOTAL_SIZE)]
+    pub max_size: u64,
+    /// Print the rule catalogue as a Markdown table and exit.
+    #[arg(long)]
+    pub list_rules: bool,
+}
 
 /// Runs `rmpack validate`.
-pub fn run(_args: Args) -> anyhow::Result<Status> {
-    anyhow::bail!("rmpack validate is not available in this build")
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    if args.list_rules {
+        print!("{}", report::rules_markdown());
+        return Ok(Status::Success);
+    }
+    let Some(path) = args.path.clone() else {
+        bail!("give the path of a .so, module.json, module zip or folder to validate");
+    };
+    let target = live_target(offline_target(&args)?)?;
+    let options = CheckOptions {
+        limits: rmpack::bundle::Limits {
+            max_total_size: args.max_size,
+            ..Default::default()
+        },
+    };
+    let mut report = validate::check_path(&path, &target, &options)
+        .with_context(|| format!("cannot validate {}", path.display()))?;
+    if args.strict {
+        report.promote_warnings();
+    }
+    let output = match args.format {
+        Format::Human => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            report::human(&report, Style { color })
+        }
+        Format::Json => pretty(&report::json(&report)),
+        Format::Github => report::github(&report),
+        Format::Sarif => pretty(&report::sarif(&report)),
+    };
+    print!("{output}");
+    Ok(if report.failed(args.strict) {
+        Status::Failure
+    } else {
+        Status::Success
+    })
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The target described by the offline flags (`--os`, `--arch`, versions, `--db-config`,
+/// `--current-version`).
+pub fn offline_target(args: &Args) -> anyhow::Result<Target> {
+    let mut target = Target::default();
+    for name in &args.os {
+        target
+            .operating_systems
+            .push(OsNick::parse(name, false).context("--os")?);
+    }
+    for name in &args.arch {
+        target
+            .architectures
+            .push(name.parse::<Arch>().context("--arch")?);
+    }
+    if let Some(v) = &args.redis_version {
+        target.redis_version = Some(v.parse::<DottedVersion>().context("--redis-version")?);
+    }
+    if let Some(v) = &args.rs_version {
+        target.rs_version = Some(v.parse::<DottedVersion>().context("--rs-version")?);
+    }
+    if let Some(file) = &args.db_config {
+        let text = std::fs::read(file)
+            .with_context(|| format!("cannot read --db-config {}", file.display()))?;
+        let value: serde_json::Value = serde_json::from_slice(&text)
+            .with_context(|| format!("--db-config {} is not JSON", file.display()))?;
+        // Accept the body of POST /v2/bdbs ({"bdb": {...}}) as well as a plain BDB object.
+        let database = match value.get("bdb") {
+            Some(inner) if inner.is_object() => inner.clone(),
+            _ => value,
+        };
+        if !database.is_object() {
+            bail!(
+                "--db-config {} must hold one database object (GET /v1/bdbs/<uid>), not a list or a value",
+                file.display()
+            );
+        }
+        target.database = Some(database);
+    }
+    if let Some(v) = &args.current_version {
+        target.current_version = Some(parse_module_version(v)?);
+    }
+    Ok(target)
+}
+
+/// `10203` or `1.2.3` → the integer module version.
+pub fn parse_module_version(text: &str) -> anyhow::Result<ModuleVersion> {
+    if text.matches('.').count() == 2 {
+        let semantic: SemanticVersion = text.parse().context("--current-version")?;
+        return ModuleVersion::from_semantic(semantic).context("--current-version");
+    }
+    text.parse::<ModuleVersion>().context("--current-version")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live target. A live cluster (`--cluster URL [--db UID]`) refines the offline target with what
+// the cluster reports: node OS and architecture, RS and Redis versions, the database object,
+// the module already present, known capabilities and whether uploads are allowed
+// (`Target::cluster`). The cluster client fills it in here; offline, the target passes through.
+// ---------------------------------------------------------------------------------------------
+
+/// Completes `target` with facts from a live cluster when one is given; offline it is unchanged.
+pub fn live_target(target: Target) -> anyhow::Result<Target> {
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_version_takes_both_forms() {
+        assert_eq!(parse_module_version("10203").unwrap(), ModuleVersion(10203));
+        assert_eq!(parse_module_version("1.2.3").unwrap(), ModuleVersion(10203));
+        assert!(parse_module_version("1.x").is_err());
+    }
 }

@@ -1,1 +1,516 @@
-//! (to be written)
+//! `pack`: a module `.so`, a manifest, flags and discovered facts become a reproducible module zip.
+//!
+//! The `.so` is read once: its ELF header is checked, its bytes hashed, and the same bytes are
+//! compressed into the zip (on a second thread, while the module is loaded for discovery). The
+//! zip is hashed as it is written to a temporary file beside the destination, which is renamed
+//! into place only when complete.
+
+mod assemble;
+pub mod deps;
+pub mod naming;
+pub mod zip_writer;
+
+use std::collections::BTreeMap;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::discover::{discover, DiscoverError, DiscoverOptions};
+use crate::elf::{ElfError, ElfFacts, FileType};
+use crate::manifest::{Arch, Dependency, DependencySpec, ManifestError, ManifestInput, ModuleJson};
+use crate::Listener;
+
+pub use assemble::{check_input, reconcile_version, CheckedInput, ModuleFacts, ModuleFile};
+pub use deps::{archive_dependency, DepArchive, DepsError};
+pub use naming::{NameFields, NamingError, OutputSpec, DEFAULT_TEMPLATE, GENERIC_OS};
+pub use zip_writer::{
+    ZipStyle, ZipWriteError, DATA_MODE, DEFAULT_COMPRESSION, MODULE_MODE, ZIP_EPOCH,
+};
+
+/// Manifest file names looked for when none is given, in order of preference.
+pub const MANIFEST_NAMES: &[&str] = &["rmpack.toml", "ramp.yml", "ramp.yaml"];
+
+/// Everything `pack` needs.
+#[derive(Debug, Clone)]
+pub struct PackOptions {
+    /// The module `.so`.
+    pub module: PathBuf,
+    /// A manifest (`rmpack.toml`, `ramp.yml`, `ramp.yaml`) to read first.
+    pub manifest: Option<PathBuf>,
+    /// Values given on the command line; they override the manifest's. Dependencies are merged
+    /// by name instead, a flag's entry replacing the manifest's of the same name.
+    pub flags: ManifestInput,
+    /// Load the module into a redis-server to read its name, version and commands.
+    pub discover: bool,
+    /// The redis-server used for discovery (else `RMPACK_REDIS_SERVER`, else `PATH`).
+    pub redis_server: Option<PathBuf>,
+    /// How long discovery may wait for the server.
+    pub discover_timeout: Duration,
+    /// Keep capability names RS does not know instead of refusing them.
+    pub allow_unknown_capability: bool,
+    /// Where the zip goes.
+    pub output: OutputSpec,
+    /// Deflate level 0–9 (0 stores).
+    pub compression: u32,
+    /// The time stamped on every entry, seconds since 1970; `None` means 1980-01-01.
+    pub timestamp: Option<u64>,
+}
+
+impl PackOptions {
+    /// Options for packing `module` with discovery, the default name and compression.
+    pub fn new(module: impl Into<PathBuf>) -> Self {
+        PackOptions {
+            module: module.into(),
+            manifest: None,
+            flags: ManifestInput::default(),
+            discover: true,
+            redis_server: None,
+            discover_timeout: Duration::from_secs(10),
+            allow_unknown_capability: false,
+            output: OutputSpec::Default,
+            compression: DEFAULT_COMPRESSION,
+            timestamp: None,
+        }
+    }
+}
+
+/// The zip `pack` wrote.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the whole zip.
+    pub sha256: String,
+    /// The `module.json` inside it.
+    pub module_json: ModuleJson,
+}
+
+/// Why packing failed. Every variant names the offending input and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    /// A manifest or flag value is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The module file cannot be read.
+    #[error("cannot read module {path}")]
+    ReadModule {
+        /// The module path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The module file is not a readable ELF image.
+    #[error("the file is not a module rmpack can pack")]
+    Elf {
+        /// The module path.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: ElfError,
+    },
+    /// An ELF image of an architecture RS does not run.
+    #[error("{path} is built for {arch}; RS runs only x86_64 and aarch64 modules (64-bit, little-endian), so build the module for one of those")]
+    UnsupportedArch {
+        /// The module path.
+        path: PathBuf,
+        /// The architecture, as a person would name it (e.g. "32-bit ARM").
+        arch: String,
+    },
+    /// An ELF image that is not a shared object.
+    #[error(
+        "{path} is a {kind}, not a shared object; a Redis module is built with -shared (and -fPIC)"
+    )]
+    NotSharedObject {
+        /// The module path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: String,
+    },
+    /// A shared object that is not a Redis module.
+    #[error("{path} does not export RedisModule_OnLoad, so it is not a Redis module; give the module's .so")]
+    NoOnLoad {
+        /// The module path.
+        path: PathBuf,
+    },
+    /// The module's file name cannot be a zip entry.
+    #[error("module file name {0} is not valid UTF-8 or is empty; rename the .so")]
+    BadModuleFileName(PathBuf),
+    /// The manifest names another architecture than the ELF header.
+    #[error("the manifest says architecture {given} but {path} is built for {elf} (from its ELF header); remove `architecture` from the manifest or pack the {given} build")]
+    ArchMismatch {
+        /// The module path.
+        path: PathBuf,
+        /// What the manifest or flags say.
+        given: Arch,
+        /// What the ELF header says.
+        elf: Arch,
+    },
+    /// A module of another architecture, with too little given to pack it without loading it.
+    #[error("{path} is built for {arch} and this machine is {host}, so it cannot be loaded to discover its {missing}; give module_name, version and commands in a manifest (rmpack.toml or ramp.yml) or use --no-discover")]
+    ForeignArch {
+        /// The module path.
+        path: PathBuf,
+        /// The module's architecture.
+        arch: Arch,
+        /// The host's architecture.
+        host: String,
+        /// What would have to be discovered.
+        missing: String,
+    },
+    /// A field neither given nor discovered.
+    #[error("`{0}` is neither given nor discovered; give it in the manifest or as a flag, or let rmpack load the module (drop --no-discover)")]
+    Missing(&'static str),
+    /// Loading the module for discovery failed.
+    #[error("discovering the module's name, version and commands failed")]
+    Discover(#[from] DiscoverError),
+    /// A local dependency could not be archived.
+    #[error(transparent)]
+    Deps(#[from] DepsError),
+    /// `--output` is unusable.
+    #[error(transparent)]
+    Naming(#[from] NamingError),
+    /// `SOURCE_DATE_EPOCH` is not a number of seconds.
+    #[error(
+        "SOURCE_DATE_EPOCH is `{0}`, not a whole number of seconds since 1970; unset it or fix it"
+    )]
+    BadSourceDateEpoch(String),
+    /// The zip could not be built.
+    #[error(transparent)]
+    Zip(#[from] ZipWriteError),
+    /// The output could not be written.
+    #[error("cannot write {path}")]
+    Output {
+        /// The destination.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The entry time from `SOURCE_DATE_EPOCH` (reproducible-builds.org), if set.
+pub fn timestamp_from_env() -> Result<Option<u64>, PackError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if value.trim().is_empty() => Ok(None),
+        Ok(value) => value
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| PackError::BadSourceDateEpoch(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(value)) => Err(PackError::BadSourceDateEpoch(
+            value.to_string_lossy().into_owned(),
+        )),
+    }
+}
+
+/// The manifest to use when none is given: the first of [`MANIFEST_NAMES`] beside the module,
+/// else in `cwd`.
+pub fn default_manifest(module: &Path, cwd: &Path) -> Option<PathBuf> {
+    let beside = module.parent().filter(|p| !p.as_os_str().is_empty());
+    [beside, Some(cwd)]
+        .into_iter()
+        .flatten()
+        .flat_map(|dir| MANIFEST_NAMES.iter().map(move |name| dir.join(name)))
+        .find(|path| path.is_file())
+}
+
+/// Packs a module into a zip as `options` say; see the module docs.
+pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, PackError> {
+    let style = ZipStyle {
+        compression: options.compression,
+        timestamp: options.timestamp.unwrap_or(ZIP_EPOCH),
+    };
+    // Refuse a bad level or time before doing any work.
+    style.options(DATA_MODE)?;
+
+    let input = merged_input(options, listener)?;
+    let checked = check_input(input, options.allow_unknown_capability)?;
+
+    let module_path = &options.module;
+    let module_file = module_path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| PackError::BadModuleFileName(module_path.clone()))?
+        .to_string();
+    let bytes = std::fs::read(module_path).map_err(|source| PackError::ReadModule {
+        path: module_path.clone(),
+        source,
+    })?;
+    let arch = check_module(module_path, &bytes)?;
+    if let Some(given) = checked.input.architecture {
+        if given != arch {
+            return Err(PackError::ArchMismatch {
+                path: module_path.clone(),
+                given,
+                elf: arch,
+            });
+        }
+    }
+    let load_here = options.discover && arch.name() == std::env::consts::ARCH;
+    if options.discover && !load_here {
+        let missing: Vec<&str> = [
+            ("module_name", checked.input.module_name.is_none()),
+            ("version", checked.version.is_none()),
+            ("commands", checked.input.commands.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, absent)| absent.then_some(name))
+        .collect();
+        if !missing.is_empty() {
+            return Err(PackError::ForeignArch {
+                path: module_path.clone(),
+                arch,
+                host: std::env::consts::ARCH.to_string(),
+                missing: missing.join(", "),
+            });
+        }
+        listener.on_status(&format!(
+            "{module_file} is built for {arch}; taking its name, version and commands from the manifest"
+        ));
+    }
+
+    // The deflate of the .so is the long pole: run it beside hashing, discovery and the
+    // dependency archives.
+    let (prepared, module_sha256, facts, deps) = std::thread::scope(|scope| {
+        listener.on_status(&format!("compressing {module_file}"));
+        let compressing = scope.spawn(|| style.prepare(&module_file, MODULE_MODE, &bytes));
+        let hashing = scope.spawn(|| hex::encode(Sha256::digest(&bytes)));
+        let facts = if load_here {
+            listener.on_status(&format!("loading {module_file} into redis-server"));
+            let discover_options = DiscoverOptions {
+                redis_server: options.redis_server.clone(),
+                module_args: checked.module_args.clone(),
+                timeout: options.discover_timeout,
+            };
+            discover(module_path, &discover_options, listener).map(|found| ModuleFacts {
+                module_name: Some(found.module_name),
+                version: Some(found.version),
+                commands: Some(found.commands),
+            })
+        } else {
+            Ok(ModuleFacts::default())
+        };
+        let deps = facts
+            .is_ok()
+            .then(|| archive_dependencies(&checked.input, style.timestamp, listener));
+        let prepared = compressing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let sha = hashing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (prepared, sha, facts, deps)
+    });
+    let facts = facts?;
+    let (dependencies, optional_dependencies, archives) = match deps {
+        Some(result) => result?,
+        None => (BTreeMap::new(), BTreeMap::new(), Vec::new()),
+    };
+    let prepared = prepared?;
+
+    let module_json = assemble::assemble(
+        &checked,
+        &ModuleFile {
+            architecture: arch,
+            file_name: module_file.clone(),
+            sha256: module_sha256,
+        },
+        &facts,
+        dependencies,
+        optional_dependencies,
+        listener,
+    )?;
+    let json_bytes = module_json.to_canonical_json();
+
+    let fields = NameFields {
+        module_name: module_json.module_name.clone(),
+        os: module_json
+            .operating_systems
+            .first()
+            .map_or_else(|| GENERIC_OS.to_string(), |os| os.to_string()),
+        arch: arch.to_string(),
+        semantic_version: module_json.semantic_version.clone(),
+        version: module_json.version.to_string(),
+    };
+    let path = options.output.resolve(&fields)?;
+
+    let mut entries = vec![
+        zip_writer::Entry::Bytes {
+            name: "module.json",
+            mode: DATA_MODE,
+            data: &json_bytes,
+        },
+        zip_writer::Entry::Prepared(prepared),
+    ];
+    let dep_names: Vec<String> = archives.iter().map(DepArchive::entry_name).collect();
+    for (archive, name) in archives.iter().zip(&dep_names) {
+        entries.push(zip_writer::Entry::Bytes {
+            name,
+            mode: DATA_MODE,
+            data: &archive.bytes,
+        });
+    }
+    listener.on_status(&format!("writing {}", path.display()));
+    let (size, sha256) = write_atomically(&path, &style, entries)?;
+    Ok(Packed {
+        path,
+        size,
+        sha256,
+        module_json,
+    })
+}
+
+/// The architecture of a module `.so`, after checking that it is a Redis module RS can run.
+pub fn check_module(path: &Path, bytes: &[u8]) -> Result<Arch, PackError> {
+    let facts = ElfFacts::read(bytes).map_err(|source| PackError::Elf {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let arch = facts
+        .rs_architecture()
+        .and_then(|name| name.parse::<Arch>().ok())
+        .ok_or_else(|| PackError::UnsupportedArch {
+            path: path.to_path_buf(),
+            arch: facts.describe_architecture(),
+        })?;
+    if facts.file_type != FileType::SharedObject {
+        return Err(PackError::NotSharedObject {
+            path: path.to_path_buf(),
+            kind: facts.file_type.to_string(),
+        });
+    }
+    if !facts.has_redis_module_onload {
+        return Err(PackError::NoOnLoad {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(arch)
+}
+
+/// The manifest (if any) with the flags laid over it; dependencies merge by name.
+fn merged_input(
+    options: &PackOptions,
+    listener: &dyn Listener,
+) -> Result<ManifestInput, PackError> {
+    let manifest = match &options.manifest {
+        Some(path) => {
+            listener.on_status(&format!("reading manifest {}", path.display()));
+            let (input, unknown) = ManifestInput::load(path)?;
+            for key in unknown {
+                listener.on_warning(&format!(
+                    "{}: key `{key}` is not a RAMP manifest field rmpack knows; it is ignored",
+                    path.display()
+                ));
+            }
+            input
+        }
+        None => ManifestInput::default(),
+    };
+    let merge = |lower: &Option<BTreeMap<String, DependencySpec>>,
+                 higher: &Option<BTreeMap<String, DependencySpec>>| {
+        match (lower, higher) {
+            (None, None) => None,
+            _ => {
+                let mut merged = lower.clone().unwrap_or_default();
+                merged.extend(higher.clone().unwrap_or_default());
+                Some(merged)
+            }
+        }
+    };
+    let dependencies = merge(&manifest.dependencies, &options.flags.dependencies);
+    let optional_dependencies = merge(
+        &manifest.optional_dependencies,
+        &options.flags.optional_dependencies,
+    );
+    let mut input = manifest.overlay(options.flags.clone());
+    input.dependencies = dependencies;
+    input.optional_dependencies = optional_dependencies;
+    Ok(input)
+}
+
+type DependencyMaps = (
+    BTreeMap<String, Dependency>,
+    BTreeMap<String, Dependency>,
+    Vec<DepArchive>,
+);
+
+/// Archives local dependencies and records remote ones.
+fn archive_dependencies(
+    input: &ManifestInput,
+    mtime: u64,
+    listener: &dyn Listener,
+) -> Result<DependencyMaps, PackError> {
+    let mut archives = Vec::new();
+    let mut record = |specs: &Option<BTreeMap<String, DependencySpec>>| {
+        let mut recorded = BTreeMap::new();
+        for (name, spec) in specs.iter().flatten() {
+            let dependency = match (&spec.path, &spec.url, &spec.sha256) {
+                (Some(path), _, _) => {
+                    listener.on_status(&format!(
+                        "archiving dependency {name} from {}",
+                        path.display()
+                    ));
+                    let archive = archive_dependency(name, path, mtime)?;
+                    let sha256 = archive.sha256.clone();
+                    archives.push(archive);
+                    Dependency { url: None, sha256 }
+                }
+                (None, Some(url), Some(sha256)) => Dependency {
+                    url: Some(url.clone()),
+                    sha256: sha256.to_ascii_lowercase(),
+                },
+                // check_input refused everything else already.
+                _ => {
+                    return Err(PackError::Manifest(ManifestError::BadDependency {
+                        name: name.clone(),
+                        problem: "give `path`, or `url` and `sha256`".into(),
+                    }))
+                }
+            };
+            recorded.insert(name.clone(), dependency);
+        }
+        Ok::<_, PackError>(recorded)
+    };
+    let required = record(&input.dependencies)?;
+    let optional = record(&input.optional_dependencies)?;
+    archives.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((required, optional, archives))
+}
+
+/// Writes the zip to a temporary file beside `path`, then renames it over `path`. On any
+/// error the temporary file is removed and `path` is untouched.
+fn write_atomically(
+    path: &Path,
+    style: &ZipStyle,
+    entries: Vec<zip_writer::Entry<'_>>,
+) -> Result<(u64, String), PackError> {
+    let output_err = |source: std::io::Error| PackError::Output {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".rmpack-").suffix(".zip.tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let temp = builder.tempfile_in(&dir).map_err(output_err)?;
+    let file = temp.as_file().try_clone().map_err(output_err)?;
+    let (writer, size, sha256) =
+        zip_writer::write_zip(BufWriter::with_capacity(1 << 20, file), style, entries)?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| output_err(e.into_error()))?;
+    file.sync_all().map_err(output_err)?;
+    temp.persist(path).map_err(|e| output_err(e.error))?;
+    Ok((size, sha256))
+}

@@ -14,6 +14,56 @@ pub enum Severity {
     Info,
 }
 
+impl Severity {
+    /// The lower-case name (`error`, `warning`, `info`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A validation rule: its stable id, the RS error code it predicts, its severity, what it checks
+/// and the general fix. Every [`Diagnostic`] comes from one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    /// Stable id, e.g. `elf-glibc-too-new`.
+    pub id: &'static str,
+    /// The RS `error_code` a violation predicts, or `None` where RS would accept the module and
+    /// it would fail later (at load time) or merely be odd.
+    pub code: Option<&'static str>,
+    /// How bad a violation is.
+    pub severity: Severity,
+    /// The family of rules it belongs to (`zip`, `module.json`, `elf`, `versions`, …).
+    pub family: &'static str,
+    /// What it checks, in one line.
+    pub checks: &'static str,
+    /// How to fix a violation, in general terms.
+    pub fix: &'static str,
+}
+
+impl Rule {
+    /// A finding of this rule with `message`, and the rule's general fix as help.
+    pub fn finding(&'static self, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            rule: self.id,
+            code: self.code,
+            severity: self.severity,
+            message: message.into(),
+            help: self.fix.to_string(),
+            location: None,
+        }
+    }
+}
+
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -31,6 +81,31 @@ pub struct Diagnostic {
     pub location: Option<String>,
 }
 
+impl Diagnostic {
+    /// The same finding about `location` (a zip entry or file name).
+    pub fn at(mut self, location: impl Into<String>) -> Self {
+        self.location = Some(location.into());
+        self
+    }
+
+    /// The same finding with a fix specific to it instead of the rule's general one.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = help.into();
+        self
+    }
+}
+
+/// Counts of findings per severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Findings that are errors.
+    pub errors: usize,
+    /// Findings that are warnings.
+    pub warnings: usize,
+    /// Findings that are informational.
+    pub infos: usize,
+}
+
 /// All findings of one validation run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -46,5 +121,37 @@ impl Report {
         self.diagnostics
             .iter()
             .any(|d| d.severity == Severity::Error || (strict && d.severity == Severity::Warning))
+    }
+
+    /// How many findings there are of each severity.
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for d in &self.diagnostics {
+            match d.severity {
+                Severity::Error => summary.errors += 1,
+                Severity::Warning => summary.warnings += 1,
+                Severity::Info => summary.infos += 1,
+            }
+        }
+        summary
+    }
+
+    /// Turns every warning into an error (`--strict`), so renderings and the exit code agree.
+    pub fn promote_warnings(&mut self) {
+        for d in &mut self.diagnostics {
+            if d.severity == Severity::Warning {
+                d.severity = Severity::Error;
+            }
+        }
+    }
+
+    /// The findings of `rule`.
+    pub fn of_rule<'a>(&'a self, rule: &'a str) -> impl Iterator<Item = &'a Diagnostic> + 'a {
+        self.diagnostics.iter().filter(move |d| d.rule == rule)
+    }
+
+    /// Whether any finding comes from `rule`.
+    pub fn has(&self, rule: &str) -> bool {
+        self.of_rule(rule).next().is_some()
     }
 }

@@ -4,11 +4,29 @@
 //! what to check against (OS, architecture, Redis and RS versions, a database configuration, the
 //! version already on the cluster, facts read from a live cluster). The validator never talks to
 //! a cluster itself: `cluster` fetches a live target and hands it over as a plain [`Target`].
+//!
+//! Rules live one family per file (`structure`, `fields`, `elf_rules`, `versions`,
+//! `capabilities`, `upgrade`, `cluster`); the catalogue of every rule is [`rules::ALL`]. Data the
+//! rules use (what each OS ships, which database settings need which capability) is in
+//! `validate/policy/*.json`.
 
+mod capabilities;
+mod cluster;
 mod diagnostic;
+mod elf_rules;
+mod fields;
+pub mod policy;
+pub mod rules;
+mod structure;
+mod upgrade;
+mod versions;
 
-pub use diagnostic::{Diagnostic, Report, Severity};
+use std::path::{Path, PathBuf};
 
+pub use diagnostic::{Diagnostic, Report, Rule, Severity, Summary};
+
+use crate::bundle::{Bundle, BundleError, Limits, Source};
+use crate::elf::{ElfError, ElfFacts};
 use crate::manifest::{Arch, DottedVersion, ModuleVersion, OsNick};
 
 /// What to check a module against. Every part is optional; without any, only the checks that need
@@ -42,4 +60,166 @@ pub struct ClusterFacts {
     pub modules: Vec<(String, ModuleVersion)>,
     /// `allow_modules_upload` where the cluster reports it (RS ≥ 8.2).
     pub modules_upload_allowed: Option<bool>,
+}
+
+/// How to validate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// Caps on entries and inflated size when reading a zip.
+    pub limits: Limits,
+}
+
+/// Why validation could not run at all (exit 2): the input cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// The path does not exist or cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The input is not a readable zip (or a folder/file that cannot be opened).
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// A folder holding neither module.json nor a .so.
+    #[error("{0} holds neither module.json nor a module .so; pass a .so, a module.json, a module zip or a folder holding them")]
+    NothingToCheck(PathBuf),
+}
+
+/// Validates `path` (a `.so`, a `module.json`, a module zip, or a folder holding them) against
+/// `target`.
+pub fn check_path(
+    path: &Path,
+    target: &Target,
+    options: &CheckOptions,
+) -> Result<Report, ValidateError> {
+    let bundle = open(path, options)?;
+    Ok(check_bundle(&bundle, target, options))
+}
+
+/// Opens `path` as the kind of input it is: a folder, a zip (by its leading bytes), a module.json
+/// (by name or a leading `{`), else a shared object.
+pub fn open(path: &Path, options: &CheckOptions) -> Result<Bundle, ValidateError> {
+    let metadata = std::fs::metadata(path).map_err(|source| ValidateError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if metadata.is_dir() {
+        let bundle = Bundle::from_directory(path)?;
+        if bundle.module_json_raw.is_none() && bundle.module.is_none() {
+            return Err(ValidateError::NothingToCheck(path.to_path_buf()));
+        }
+        return Ok(bundle);
+    }
+    let mut head = [0u8; 4];
+    let read = {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).map_err(|source| ValidateError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        file.read(&mut head).map_err(|source| ValidateError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+    };
+    let head = &head[..read];
+    let named_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let named_zip = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+    if head.starts_with(b"PK") || named_zip {
+        Ok(Bundle::read_with_limits(path, options.limits)?)
+    } else if named_json || head.trim_ascii_start().starts_with(b"{") {
+        Ok(Bundle::from_module_json(path)?)
+    } else {
+        Ok(Bundle::from_shared_object(path)?)
+    }
+}
+
+/// Runs every rule that applies to `bundle` and `target`.
+pub fn check_bundle(bundle: &Bundle, target: &Target, _options: &CheckOptions) -> Report {
+    let elf = bundle.module.as_ref().map(|m| ElfFacts::read(&m.bytes));
+    let mut ctx = Ctx {
+        bundle,
+        target,
+        value: bundle
+            .manifest_value()
+            .and_then(serde_json::Value::as_object),
+        elf: elf.as_ref(),
+        out: Vec::new(),
+    };
+    if bundle.source == Source::Zip {
+        structure::check(&mut ctx);
+    }
+    structure::check_checksums(&mut ctx);
+    fields::check(&mut ctx);
+    elf_rules::check(&mut ctx);
+    versions::check(&mut ctx);
+    capabilities::check(&mut ctx);
+    upgrade::check(&mut ctx);
+    cluster::check(&mut ctx);
+    Report {
+        subject: bundle.path.display().to_string(),
+        diagnostics: ctx.out,
+    }
+}
+
+/// What every rule sees.
+pub(crate) struct Ctx<'a> {
+    pub bundle: &'a Bundle,
+    pub target: &'a Target,
+    /// module.json as a JSON object, when it is one.
+    pub value: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// The ELF facts of the `.so`, when there is one.
+    pub elf: Option<&'a Result<ElfFacts, ElfError>>,
+    pub out: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.out.push(diagnostic);
+    }
+
+    /// A string field of module.json.
+    fn str_field(&self, name: &str) -> Option<&str> {
+        self.value?.get(name)?.as_str()
+    }
+
+    /// Where module.json findings point.
+    fn json_location(&self) -> String {
+        match self.bundle.source {
+            Source::ModuleJson => self
+                .bundle
+                .path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            _ => crate::bundle::MODULE_JSON.to_string(),
+        }
+    }
+
+    /// Where findings about the `.so` point.
+    fn module_location(&self) -> String {
+        self.bundle
+            .module
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// The module's version from module.json, when readable.
+    fn module_version(&self) -> Option<ModuleVersion> {
+        crate::manifest::module_version_from_json(self.value?.get("version")?).ok()
+    }
+
+    /// A dotted version field of module.json, when present and parseable.
+    fn dotted_field(&self, name: &str) -> Option<DottedVersion> {
+        self.str_field(name)?.parse().ok()
+    }
 }

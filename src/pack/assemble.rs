@@ -1,0 +1,360 @@
+//! `module.json` from what the author gave (manifest, then flags) and what the module showed
+//! (ELF header, discovery). Given values win; discovered ones fill the gaps.
+
+use std::collections::BTreeMap;
+
+use crate::manifest::{
+    apply_command_edits, Arch, CapabilityName, Command, Dependency, DottedVersion, ManifestError,
+    ManifestInput, ModuleJson, ModuleVersion, OsNick, SemanticVersion,
+    DEFAULT_MIN_REDIS_PACK_VERSION, DEFAULT_MIN_REDIS_VERSION, OS_LINUX, RAMP_FORMAT_VERSION,
+};
+use crate::Listener;
+
+use super::PackError;
+
+/// What the module itself says about itself.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleFacts {
+    /// Name registered with `RedisModule_Init`.
+    pub module_name: Option<String>,
+    /// Version registered with `RedisModule_Init`.
+    pub version: Option<ModuleVersion>,
+    /// Commands the module registered.
+    pub commands: Option<Vec<Command>>,
+}
+
+/// The `.so` as it goes into the zip.
+#[derive(Debug, Clone)]
+pub struct ModuleFile {
+    /// Architecture from the ELF header.
+    pub architecture: Arch,
+    /// File name inside the zip.
+    pub file_name: String,
+    /// Hex SHA-256 of its bytes.
+    pub sha256: String,
+}
+
+/// The checked, typed form of the author's input that does not depend on the module.
+#[derive(Debug, Clone)]
+pub struct CheckedInput {
+    /// The merged input.
+    pub input: ManifestInput,
+    /// `version`/`semantic_version`, reconciled.
+    pub version: Option<ModuleVersion>,
+    /// Capabilities, parsed.
+    pub capabilities: Vec<CapabilityName>,
+    /// Operating systems, parsed.
+    pub operating_systems: Vec<OsNick>,
+    /// Module arguments as a list.
+    pub module_args: Vec<String>,
+}
+
+/// Checks every value of `input` that can be checked without the module, so bad input fails
+/// before anything is loaded.
+pub fn check_input(
+    input: ManifestInput,
+    allow_unknown_capability: bool,
+) -> Result<CheckedInput, ManifestError> {
+    let version = reconcile_version(input.version, input.semantic_version.as_deref())?;
+    let capabilities = input
+        .capabilities
+        .iter()
+        .flatten()
+        .map(|name| CapabilityName::parse(name, allow_unknown_capability))
+        .collect::<Result<Vec<_>, _>>()?;
+    let operating_systems = input
+        .operating_systems
+        .iter()
+        .flatten()
+        .map(|name| OsNick::parse(name, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let module_args = input.module_args()?;
+    for deps in [&input.dependencies, &input.optional_dependencies]
+        .into_iter()
+        .flatten()
+    {
+        for (name, spec) in deps {
+            spec.check(name)?;
+        }
+    }
+    if let (Some(required), Some(optional)) = (&input.dependencies, &input.optional_dependencies) {
+        if let Some(name) = required.keys().find(|name| optional.contains_key(*name)) {
+            return Err(ManifestError::BadDependency {
+                name: name.clone(),
+                problem:
+                    "it is listed as both required and optional; both would be deps/<name>.tgz"
+                        .into(),
+            });
+        }
+    }
+    Ok(CheckedInput {
+        input,
+        version,
+        capabilities,
+        operating_systems,
+        module_args,
+    })
+}
+
+/// The integer version from `version` and/or `semantic_version`; both given must agree.
+pub fn reconcile_version(
+    version: Option<ModuleVersion>,
+    semantic: Option<&str>,
+) -> Result<Option<ModuleVersion>, ManifestError> {
+    let from_semantic = semantic
+        .map(|s| {
+            s.parse::<SemanticVersion>()
+                .and_then(ModuleVersion::from_semantic)
+        })
+        .transpose()?;
+    match (version, from_semantic, semantic) {
+        (Some(v), Some(s), Some(given)) if v != s => Err(ManifestError::VersionMismatch {
+            version: v.0,
+            semantic_version: given.trim().to_string(),
+            expected: v.semantic().to_string(),
+        }),
+        (Some(v), _, _) => Ok(Some(v)),
+        (None, s, _) => Ok(s),
+    }
+}
+
+/// Builds the normalized `module.json`.
+pub fn assemble(
+    checked: &CheckedInput,
+    file: &ModuleFile,
+    facts: &ModuleFacts,
+    dependencies: BTreeMap<String, Dependency>,
+    optional_dependencies: BTreeMap<String, Dependency>,
+    listener: &dyn Listener,
+) -> Result<ModuleJson, PackError> {
+    let input = &checked.input;
+    let module_name = match (&input.module_name, &facts.module_name) {
+        (Some(given), Some(registered)) => {
+            if given != registered {
+                listener.on_warning(&format!(
+                    "module_name is `{given}` but the module registers itself as `{registered}`; RS matches modules by the registered name, so using `{given}` may break upgrades"
+                ));
+            }
+            given.clone()
+        }
+        (Some(given), None) => given.clone(),
+        (None, Some(registered)) => registered.clone(),
+        (None, None) => return Err(PackError::Missing("module_name")),
+    };
+    if module_name.trim().is_empty() {
+        return Err(PackError::Missing("module_name"));
+    }
+    let version = match (checked.version, facts.version) {
+        (Some(given), Some(registered)) => {
+            if given != registered {
+                listener.on_warning(&format!(
+                    "version is {given} ({}) but the module registers version {registered} ({}); using {given}",
+                    given.semantic(),
+                    registered.semantic()
+                ));
+            }
+            given
+        }
+        (Some(given), None) => given,
+        (None, Some(registered)) => registered,
+        (None, None) => return Err(PackError::Missing("version")),
+    };
+    let base_commands = match (&input.commands, &facts.commands) {
+        (Some(given), Some(discovered)) => {
+            let names = |list: &[Command]| {
+                let mut names: Vec<String> = list
+                    .iter()
+                    .map(|c| c.command_name.to_ascii_lowercase())
+                    .collect();
+                names.sort();
+                names
+            };
+            if names(given) != names(discovered) {
+                listener.on_warning(
+                    "the commands given in the manifest differ from the ones the module registers; using the given ones",
+                );
+            }
+            given.clone()
+        }
+        (Some(given), None) => given.clone(),
+        (None, Some(discovered)) => discovered.clone(),
+        (None, None) => {
+            listener.on_warning("no commands were given or discovered; module.json will list none");
+            Vec::new()
+        }
+    };
+    let exclude = input.exclude_commands.clone().unwrap_or_default();
+    let overrides = input.overide_command.clone().unwrap_or_default();
+    let additions = input.add_command.clone().unwrap_or_default();
+    let commands = apply_command_edits(base_commands, &exclude, &overrides, &additions);
+
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let mut module = ModuleJson {
+        display_name: input
+            .display_name
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| module_name.clone()),
+        module_name,
+        module_file: file.file_name.clone(),
+        semantic_version: version.semantic().to_string(),
+        version,
+        architecture: file.architecture,
+        os: OS_LINUX.to_string(),
+        operating_systems: checked.operating_systems.clone(),
+        sha256: file.sha256.clone(),
+        commands,
+        min_redis_version: input
+            .min_redis_version
+            .clone()
+            .map_or_else(|| default_version(DEFAULT_MIN_REDIS_VERSION), Ok)?,
+        min_redis_pack_version: input
+            .min_redis_pack_version
+            .clone()
+            .map_or_else(|| default_version(DEFAULT_MIN_REDIS_PACK_VERSION), Ok)?,
+        compatible_redis_version: input.compatible_redis_version.clone(),
+        capabilities: checked.capabilities.clone(),
+        dependencies,
+        optional_dependencies,
+        exclude_commands: exclude,
+        overide_command: overrides,
+        add_command: additions,
+        config_command: text(&input.config_command),
+        command_line_args: checked.module_args.join(" "),
+        capability_name: text(&input.capability_name),
+        author: text(&input.author),
+        email: text(&input.email),
+        description: text(&input.description),
+        homepage: text(&input.homepage),
+        license: text(&input.license),
+        bigstore_version_2_support: input.bigstore_version_2_support.unwrap_or(false),
+        crdb: input.crdb.clone(),
+        ramp_format_version: RAMP_FORMAT_VERSION,
+        git_sha: input.git_sha.clone(),
+        extra: BTreeMap::new(),
+    };
+    module.normalize();
+    Ok(module)
+}
+
+fn default_version(text: &str) -> Result<DottedVersion, ManifestError> {
+    text.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Warnings(Mutex<Vec<String>>);
+
+    impl Listener for Warnings {
+        fn on_warning(&self, message: &str) {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+
+    fn build(
+        input: ManifestInput,
+        facts: &ModuleFacts,
+    ) -> (Result<ModuleJson, PackError>, Vec<String>) {
+        let warnings = Warnings::default();
+        let checked = check_input(input, false).unwrap();
+        let result = assemble(
+            &checked,
+            &ModuleFile {
+                architecture: Arch::X86_64,
+                file_name: "m.so".into(),
+                sha256: "00".into(),
+            },
+            facts,
+            BTreeMap::new(),
+            BTreeMap::new(),
+            &warnings,
+        );
+        (result, warnings.0.into_inner().unwrap())
+    }
+
+    fn registered() -> ModuleFacts {
+        ModuleFacts {
+            module_name: Some("plain".into()),
+            version: Some(ModuleVersion(10203)),
+            commands: Some(vec![
+                Command::new("plain.get", 2),
+                Command::new("plain.set", 3),
+            ]),
+        }
+    }
+
+    #[test]
+    fn discovered_facts_fill_gaps_and_defaults_apply() {
+        let (module, warnings) = build(ManifestInput::default(), &registered());
+        let module = module.unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(module.module_name, "plain");
+        assert_eq!(module.display_name, "plain");
+        assert_eq!(module.semantic_version, "1.2.3");
+        assert_eq!(module.min_redis_version.to_string(), "4.0");
+        assert_eq!(module.min_redis_pack_version.to_string(), "5.2");
+        assert_eq!(module.compatible_redis_version, None);
+        assert_eq!(module.commands.len(), 2);
+    }
+
+    #[test]
+    fn given_values_win_with_a_warning() {
+        let input = ManifestInput {
+            module_name: Some("other".into()),
+            version: Some(ModuleVersion(10204)),
+            ..Default::default()
+        };
+        let (module, warnings) = build(input, &registered());
+        let module = module.unwrap();
+        assert_eq!(module.module_name, "other");
+        assert_eq!(module.semantic_version, "1.2.4");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("`plain`"), "{warnings:?}");
+    }
+
+    #[test]
+    fn missing_name_or_version_is_an_error() {
+        let (result, _) = build(ManifestInput::default(), &ModuleFacts::default());
+        assert!(matches!(result, Err(PackError::Missing("module_name"))));
+        let input = ManifestInput {
+            module_name: Some("x".into()),
+            ..Default::default()
+        };
+        let (result, _) = build(input, &ModuleFacts::default());
+        assert!(matches!(result, Err(PackError::Missing("version"))));
+    }
+
+    #[test]
+    fn versions_reconcile() {
+        assert_eq!(
+            reconcile_version(None, Some("1.2.3")).unwrap(),
+            Some(ModuleVersion(10203))
+        );
+        assert_eq!(
+            reconcile_version(Some(ModuleVersion(10203)), Some("1.2.3")).unwrap(),
+            Some(ModuleVersion(10203))
+        );
+        let err = reconcile_version(Some(ModuleVersion(10203)), Some("1.2.4")).unwrap_err();
+        assert!(err.to_string().contains("1.2.4"), "{err}");
+        assert!(reconcile_version(None, Some("1.2")).is_err());
+    }
+
+    #[test]
+    fn unknown_capabilities_and_systems_are_refused() {
+        let input = ManifestInput {
+            capabilities: Some(vec!["time_travel".into()]),
+            ..Default::default()
+        };
+        assert!(check_input(input.clone(), false).is_err());
+        assert!(check_input(input, true).is_ok());
+        let input = ManifestInput {
+            operating_systems: Some(vec!["windows11".into()]),
+            ..Default::default()
+        };
+        assert!(check_input(input, true).is_err());
+    }
+}

@@ -1,0 +1,61 @@
+//! Facts only a live cluster gives: the capability names it knows, the modules it holds, and
+//! whether it accepts uploads at all.
+
+use super::rules::*;
+use super::Ctx;
+
+pub(crate) fn check(ctx: &mut Ctx<'_>) {
+    let Some(cluster) = ctx.target.cluster.clone() else {
+        return;
+    };
+    let location = ctx.json_location();
+    let source = if cluster.source.is_empty() {
+        "the cluster".to_string()
+    } else {
+        format!("the cluster at {}", cluster.source)
+    };
+    if cluster.modules_upload_allowed == Some(false) {
+        ctx.push(CLUSTER_UPLOAD_DISABLED.finding(format!(
+            "{source} has allow_modules_upload = false; uploads answer 403 modules_upload_disabled"
+        )));
+    }
+    if !cluster.known_capabilities.is_empty() {
+        let declared: Vec<String> = ctx
+            .value
+            .and_then(|v| v.get("capabilities"))
+            .and_then(|c| c.as_array())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|c| c.as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for name in declared {
+            if !cluster.known_capabilities.contains(&name) {
+                ctx.push(
+                    CLUSTER_CAPABILITY_UNKNOWN
+                        .finding(format!("{source} does not know capability `{name}`"))
+                        .at(location.clone()),
+                );
+            }
+        }
+    }
+    let name = ctx.str_field("module_name").map(str::to_string);
+    if let (Some(name), Some(version)) = (name, ctx.module_version()) {
+        if cluster
+            .modules
+            .iter()
+            .any(|(n, v)| *n == name && *v == version)
+        {
+            ctx.push(
+                CLUSTER_MODULE_EXISTS
+                    .finding(format!(
+                        "{source} already holds module `{name}` version {} ({version})",
+                        version.semantic()
+                    ))
+                    .at(location),
+            );
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Zip structure: what RS's unpacker expects to find in a module zip, and the checksums.
+
+use std::collections::HashMap;
+
+use super::rules::*;
+use super::Ctx;
+use crate::bundle::{
+    dependency_name, unsafe_name_reason, EntryKind, ReadProblem, DEPS_DIR, MODULE_JSON,
+};
+
+/// Checks that need the zip's entry list (zip inputs only).
+pub(crate) fn check(ctx: &mut Ctx<'_>) {
+    let bundle = ctx.bundle;
+    let mut modules = Vec::new();
+    let mut folded: HashMap<String, &str> = HashMap::new();
+    if bundle.has_exact_duplicates {
+        ctx.push(
+            ZIP_DUPLICATE.finding("the zip's central directory lists the same name more than once"),
+        );
+    }
+    for entry in &bundle.entries {
+        let name = entry.name.as_str();
+        if let Some(reason) = unsafe_name_reason(name) {
+            ctx.push(
+                ZIP_UNSAFE_NAME
+                    .finding(format!("entry `{name}` has an unsafe name: {reason}"))
+                    .at(name),
+            );
+            continue;
+        }
+        if entry.kind == EntryKind::Symlink {
+            ctx.push(
+                ZIP_LINK
+                    .finding(format!("entry `{name}` is a symbolic link"))
+                    .at(name),
+            );
+            continue;
+        }
+        let key = name.trim_end_matches('/').to_lowercase();
+        if let Some(first) = folded.insert(key, name) {
+            ctx.push(
+                ZIP_DUPLICATE
+                    .finding(format!(
+                        "entries `{first}` and `{name}` have the same name (ignoring case)"
+                    ))
+                    .at(name),
+            );
+        }
+        if entry.kind == EntryKind::Directory {
+            if name.trim_end_matches('/') != DEPS_DIR {
+                ctx.push(
+                    ZIP_UNEXPECTED_ENTRY
+                        .finding(format!("unexpected folder `{name}` in the zip"))
+                        .at(name),
+                );
+            }
+            continue;
+        }
+        if name == MODULE_JSON || dependency_name(name).is_some() {
+            continue;
+        }
+        if !name.contains('/') && name.ends_with(".so") {
+            modules.push(name.to_string());
+            continue;
+        }
+        let hint = if name.ends_with("/module.json") {
+            " (module.json must be at the root, not in a folder)"
+        } else if name.ends_with(".so") {
+            " (the .so must be at the root, not in a folder)"
+        } else {
+            ""
+        };
+        ctx.push(
+            ZIP_UNEXPECTED_ENTRY
+                .finding(format!("unexpected entry `{name}`{hint}"))
+                .at(name),
+        );
+    }
+    if !bundle.entries.iter().any(|e| e.name == MODULE_JSON) {
+        ctx.push(ZIP_MODULE_JSON_MISSING.finding("the zip has no module.json at its root"));
+    }
+    match modules.len() {
+        0 => ctx.push(ZIP_MODULE_MISSING.finding("the zip has no .so at its root")),
+        1 => {}
+        _ => ctx.push(ZIP_SEVERAL_MODULES.finding(format!(
+            "the zip holds {} .so files: {}",
+            modules.len(),
+            modules.join(", ")
+        ))),
+    }
+    for problem in &bundle.problems {
+        let finding = match problem {
+            ReadProblem::TooManyEntries { count, max } => ZIP_TOO_LARGE.finding(format!(
+                "the zip has {count} entries, more than the cap of {max}"
+            )),
+            ReadProblem::TooLarge { entry, max } => ZIP_TOO_LARGE
+                .finding(format!(
+                    "entry `{entry}` inflates past the cap of {max} bytes"
+                ))
+                .at(entry),
+            ReadProblem::Unreadable { entry, reason } => ZIP_DAMAGED
+                .finding(format!("entry `{entry}` cannot be inflated: {reason}"))
+                .at(entry),
+        };
+        ctx.push(finding);
+    }
+    if let Some(module) = &bundle.module {
+        let name = module.name.clone();
+        match module.unix_mode {
+            Some(mode) if mode & 0o111 == 0 => ctx.push(
+                ZIP_MODULE_NOT_EXECUTABLE
+                    .finding(format!(
+                        "`{name}` is stored with mode {mode:04o}, without an execute bit"
+                    ))
+                    .at(name.clone()),
+            ),
+            Some(_) => {}
+            None => ctx.push(
+                ZIP_MODULE_MODE_UNKNOWN
+                    .finding(format!(
+                        "`{name}` records no Unix permissions (zipped on a non-Unix system?)"
+                    ))
+                    .at(name.clone()),
+            ),
+        }
+        if let Some(module_file) = ctx.str_field("module_file") {
+            if !module_file.is_empty() && module_file != name {
+                ctx.push(
+                    ZIP_MODULE_FILE_MISMATCH
+                        .finding(format!(
+                            "module.json's module_file is `{module_file}`, but the zip's .so is `{name}`"
+                        ))
+                        .at(MODULE_JSON),
+                );
+            }
+        }
+    }
+}
+
+/// Checksums of the `.so` and of the dependency archives against module.json (zips and folders).
+pub(crate) fn check_checksums(ctx: &mut Ctx<'_>) {
+    let bundle = ctx.bundle;
+    let Some(value) = ctx.value else {
+        return;
+    };
+    if let (Some(module), Some(recorded)) = (&bundle.module, ctx.str_field("sha256")) {
+        if crate::manifest::is_sha256_hex(recorded)
+            && !recorded.eq_ignore_ascii_case(&module.sha256)
+        {
+            ctx.push(
+                ZIP_MODULE_SHA256_MISMATCH
+                    .finding(format!(
+                        "module.json records sha256 {recorded}, but `{}` hashes to {}",
+                        module.name, module.sha256
+                    ))
+                    .at(module.name.clone()),
+            );
+        }
+    }
+    if bundle.source == crate::bundle::Source::ModuleJson {
+        return;
+    }
+    let mut listed: Vec<&str> = Vec::new();
+    for field in ["dependencies", "optional-dependencies"] {
+        let Some(deps) = value.get(field).and_then(|d| d.as_object()) else {
+            continue;
+        };
+        for (name, dep) in deps {
+            listed.push(name);
+            let entry = format!("{DEPS_DIR}/{name}.tgz");
+            let embedded = bundle.deps.iter().find(|d| d.name == entry);
+            let has_url = dep
+                .get("url")
+                .and_then(|u| u.as_str())
+                .is_some_and(|u| !u.is_empty());
+            match embedded {
+                Some(file) => {
+                    let recorded = dep.get("sha256").and_then(|s| s.as_str()).unwrap_or("");
+                    if crate::manifest::is_sha256_hex(recorded)
+                        && !recorded.eq_ignore_ascii_case(&file.sha256)
+                    {
+                        ctx.push(
+                            ZIP_DEPENDENCY_SHA256_MISMATCH
+                                .finding(format!(
+                                    "module.json records sha256 {recorded} for dependency `{name}`, but `{entry}` hashes to {}",
+                                    file.sha256
+                                ))
+                                .at(entry),
+                        );
+                    }
+                }
+                None if !has_url && field == "dependencies" => ctx.push(
+                    ZIP_DEPENDENCY_MISSING
+                        .finding(format!(
+                            "dependency `{name}` has no url and the bundle has no `{entry}`"
+                        ))
+                        .at(MODULE_JSON),
+                ),
+                None => {}
+            }
+        }
+    }
+    for dep in &bundle.deps {
+        let name = dependency_name(&dep.name).unwrap_or_default();
+        if !listed.contains(&name) {
+            ctx.push(
+                ZIP_DEPENDENCY_UNLISTED
+                    .finding(format!(
+                        "`{}` is not listed in module.json's dependencies",
+                        dep.name
+                    ))
+                    .at(dep.name.clone()),
+            );
+        }
+    }
+}

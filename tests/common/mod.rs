@@ -1,0 +1,329 @@
+//! Fixture modules for the integration tests.
+//!
+//! The C sources in `testdata/modules/` are compiled with `gcc` on first use and cached under the
+//! target directory, keyed by a hash of everything that goes into the build (sources, header,
+//! flags), so a run compiles each fixture at most once and an edited source is rebuilt. Builds
+//! write to a unique temporary name and rename it into place, so parallel tests and parallel test
+//! binaries can ask for the same fixture at the same time.
+//!
+//! Fixtures (module name, version → semantic version, commands):
+//!
+//! | fixture       | module     | version | commands                                                        |
+//! |---------------|------------|---------|-----------------------------------------------------------------|
+//! | `plain`       | `plain`    | 10203 → 1.2.3 | `plain.set` (write, 1 1 1, arity 3), `plain.get` (readonly, 1 1 1, arity 2), `plain.ping` (no keys, arity 1), `plain.mget` (1 -1 1, no command info: arity -1) |
+//! | `subcmds`     | `subcmds`  | 20001 → 2.0.1 | containers `sub.cfg` (`get`, `set`) and `sub.obj` (`put`, key spec at 2), `sub.count` (keynum key spec, movablekeys) |
+//! | `args`        | `args`, or the value of `NAME` | 300 → 0.3.0 | `<PREFIX>.echo`, `<PREFIX>.loadargs` (PREFIX defaults to `args`) |
+//! | `failload`    | —          | —       | logs a warning and refuses to load                              |
+//! | `notmodule`   | —          | —       | a shared library without `RedisModule_OnLoad`                   |
+//! | `newglibc`    | `newglibc` | 10000 → 1.0.0 | `newglibc.rand`; needs `GLIBC_2.36` (`arc4random`, `arc4random_uniform`) |
+//! | `glibc234`    | `glibc234` | 10000 → 1.0.0 | `glibc234.closefrom`; needs `GLIBC_2.34` (`closefrom`) |
+//! | `needs_ssl11` | `needsssl` | 10100 → 1.1.0 | `needsssl.init`; `DT_NEEDED` has `libssl.so.1.1`, needs `OPENSSL_1_1_0` |
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use sha2::{Digest, Sha256};
+
+/// Every fixture module source in `testdata/modules/`, by the name [`fixture`] takes.
+pub const FIXTURES: &[&str] = &[
+    "plain",
+    "subcmds",
+    "args",
+    "failload",
+    "notmodule",
+    "newglibc",
+    "glibc234",
+    "needs_ssl11",
+];
+
+/// Flags every fixture is compiled with. `-g` keeps debug info so `strip` and
+/// `objcopy --only-keep-debug` have something to work on.
+const CFLAGS: &[&str] = &[
+    "-O2", "-g", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
+];
+
+/// The crate's `testdata/` directory.
+pub fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+/// A file under `testdata/manifests/`, e.g. `manifest("plain-aarch64.toml")`.
+pub fn manifest(name: &str) -> PathBuf {
+    let path = testdata().join("manifests").join(name);
+    assert!(path.is_file(), "no manifest {}", path.display());
+    path
+}
+
+/// The directory the built fixtures are cached in (created on demand).
+pub fn cache_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rmpack-fixtures");
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create fixture cache {}: {e}", dir.display()));
+    dir
+}
+
+/// The fixture module built from `testdata/modules/{name}.c`, as an absolute path to its `.so`.
+///
+/// `needs_ssl11` is linked against a stand-in `libssl.so.1.1` (see [`fake_libssl_dir`]) with a
+/// RUNPATH pointing at it, so it also loads into the local redis-server.
+pub fn fixture(name: &str) -> PathBuf {
+    let source = testdata().join("modules").join(format!("{name}.c"));
+    assert!(
+        source.is_file(),
+        "no fixture source {} (known fixtures: {FIXTURES:?})",
+        source.display()
+    );
+    let mut args: Vec<String> = CFLAGS.iter().map(|s| s.to_string()).collect();
+    args.push(format!("-I{}", testdata().join("include").display()));
+    args.push(source.display().to_string());
+    let mut inputs = vec![source.clone(), testdata().join("include/redismodule.h")];
+    if name == "needs_ssl11" {
+        let ssl_dir = fake_libssl_dir();
+        args.push(format!("-L{}", ssl_dir.display()));
+        args.push("-l:libssl.so.1.1".to_string());
+        args.push(format!("-Wl,-rpath,{}", ssl_dir.display()));
+        inputs.push(ssl_dir.join("libssl.so.1.1"));
+    }
+    cached_build(&format!("{name}.so"), &inputs, &args, |out| {
+        let mut command = Command::new("gcc");
+        command.args(&args).arg("-o").arg(out);
+        run(command, &format!("compile fixture {name}"));
+    })
+}
+
+/// A directory holding the stand-in `libssl.so.1.1` (soname `libssl.so.1.1`, exporting
+/// `OPENSSL_init_ssl@OPENSSL_1_1_0`), built from `testdata/lib/fake_libssl.c`.
+pub fn fake_libssl_dir() -> PathBuf {
+    let source = testdata().join("lib/fake_libssl.c");
+    let map = testdata().join("lib/fake_libssl.map");
+    // The linker looks a library up by its file name, so each build gets its own directory.
+    let key = content_key("libssl.so.1.1", &[source.clone(), map.clone()], &[]);
+    let dir = cache_dir().join(format!("libssl-{key}"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    build_once(&dir.join("libssl.so.1.1"), |out| {
+        let mut command = Command::new("gcc");
+        command
+            .args(["-O2", "-fPIC", "-shared", "-Wl,-soname,libssl.so.1.1"])
+            .arg(format!("-Wl,--version-script={}", map.display()))
+            .arg(&source)
+            .arg("-o")
+            .arg(out);
+        run(command, "build the stand-in libssl.so.1.1");
+    });
+    dir
+}
+
+/// The committed aarch64 build of the `plain` module (rebuilt by `testdata/build-prebuilt.sh`).
+pub fn prebuilt_aarch64() -> PathBuf {
+    let path = testdata().join("prebuilt/plain.aarch64.so");
+    assert!(
+        path.is_file(),
+        "missing {}; run testdata/build-prebuilt.sh",
+        path.display()
+    );
+    path
+}
+
+/// The `big` module of `scripts/gen-big-module.sh`: a loadable module (name `big`, version 10000,
+/// commands `big.size` and `big.byte`) whose `.so` is about 36 MB and deflates about 3x.
+pub fn big_module() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("scripts/gen-big-module.sh");
+    let inputs = [
+        script.clone(),
+        testdata().join("big/big.c"),
+        testdata().join("big/gen_table.c"),
+        testdata().join("include/redismodule.h"),
+    ];
+    let key = content_key("big", &inputs, &[]);
+    let dir = cache_dir().join(format!("big-{key}"));
+    let module = dir.join("big.so");
+    let _guard = build_lock(&module);
+    if !module.is_file() {
+        let mut command = Command::new("sh");
+        command.arg(&script).arg(&dir);
+        run(
+            command,
+            "build the big module with scripts/gen-big-module.sh",
+        );
+    }
+    module
+}
+
+/// A copy of fixture `name` with every symbol table but `.dynsym` removed (`strip --strip-all`).
+pub fn stripped(name: &str) -> PathBuf {
+    let input = fixture(name);
+    cached_build(
+        &format!("{name}.stripped.so"),
+        std::slice::from_ref(&input),
+        &[],
+        |out| {
+            let mut command = Command::new("strip");
+            command.arg("--strip-all").arg(&input).arg("-o").arg(out);
+            run(command, &format!("strip fixture {name}"));
+        },
+    )
+}
+
+/// The separate debug file of fixture `name` (`objcopy --only-keep-debug`): an ELF whose code
+/// and data sections are NOBITS, which is not loadable.
+pub fn debug_only(name: &str) -> PathBuf {
+    let input = fixture(name);
+    cached_build(
+        &format!("{name}.debug"),
+        std::slice::from_ref(&input),
+        &[],
+        |out| {
+            let mut command = Command::new("objcopy");
+            command.arg("--only-keep-debug").arg(&input).arg(out);
+            run(
+                command,
+                &format!("extract the debug file of fixture {name}"),
+            );
+        },
+    )
+}
+
+/// The first `len` bytes of fixture `name`, as a file named like a module.
+pub fn truncated(name: &str, len: usize) -> PathBuf {
+    let input = fixture(name);
+    cached_build(
+        &format!("{name}.first{len}.so"),
+        std::slice::from_ref(&input),
+        &[],
+        |out| {
+            let bytes =
+                std::fs::read(&input).unwrap_or_else(|e| panic!("read {}: {e}", input.display()));
+            assert!(
+                len < bytes.len(),
+                "fixture {name} has only {} bytes",
+                bytes.len()
+            );
+            std::fs::write(out, &bytes[..len])
+                .unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
+        },
+    )
+}
+
+/// A file named `not-an-elf.so` that holds text, not an ELF image.
+pub fn not_an_elf() -> PathBuf {
+    cached_build("not-an-elf.so", &[], &[], |out| {
+        std::fs::write(
+            out,
+            "#!/bin/sh\necho this is a shell script, not a module\n",
+        )
+        .unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
+    })
+}
+
+/// Builds `file_name` once per distinct content of `inputs` and `args`: returns the cached file if
+/// present, else runs `build` on a unique temporary path and renames the result into place.
+fn cached_build(
+    file_name: &str,
+    inputs: &[PathBuf],
+    args: &[String],
+    build: impl FnOnce(&Path),
+) -> PathBuf {
+    let key = content_key(file_name, inputs, args);
+    let (stem, ext) = match file_name.split_once('.') {
+        Some((stem, ext)) => (stem, format!(".{ext}")),
+        None => (file_name, String::new()),
+    };
+    let path = cache_dir().join(format!("{stem}-{key}{ext}"));
+    build_once(&path, build);
+    path
+}
+
+/// Runs `build` on a unique temporary sibling of `path` and renames the result to `path`, unless
+/// `path` exists already. A failed build leaves no temporary file behind.
+fn build_once(path: &Path, build: impl FnOnce(&Path)) {
+    let _guard = build_lock(path);
+    if path.is_file() {
+        return;
+    }
+    let tmp = RemoveOnDrop(unique_temp(path));
+    build(&tmp.0);
+    assert!(
+        tmp.0.is_file(),
+        "building {} produced no file",
+        path.display()
+    );
+    std::fs::rename(&tmp.0, path)
+        .unwrap_or_else(|e| panic!("rename {} to {}: {e}", tmp.0.display(), path.display()));
+}
+
+/// Deletes a temporary file when dropped, including when a build panics.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A short hex digest of a build's name, input file contents and arguments.
+fn content_key(name: &str, inputs: &[PathBuf], args: &[String]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(name.as_bytes());
+    for input in inputs {
+        let bytes =
+            std::fs::read(input).unwrap_or_else(|e| panic!("read {}: {e}", input.display()));
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    for arg in args {
+        hasher.update((arg.len() as u64).to_le_bytes());
+        hasher.update(arg.as_bytes());
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+/// Serialises builds of the same file within this process, so concurrent tests wait for one
+/// build instead of each running their own. Other processes are kept safe by the atomic rename.
+fn build_lock(path: &Path) -> std::sync::MutexGuard<'static, ()> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, &'static Mutex<()>>>> = OnceLock::new();
+    let lock: &'static Mutex<()> = {
+        let mut locks = LOCKS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks
+            .entry(path.to_path_buf())
+            .or_insert_with(|| Box::leak(Box::new(Mutex::new(()))))
+    };
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A temporary sibling of `path`, unique across processes and threads.
+fn unique_temp(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.{n}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Runs a build tool, panicking with its output (or with how to install it) on failure.
+fn run(mut command: Command, what: &str) {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = match command.output() {
+        Ok(output) => output,
+        Err(e) if e.kind() == ErrorKind::NotFound => panic!(
+            "cannot {what}: `{program}` is not on PATH. The tests compile the fixture modules in \
+             testdata/ at run time; install it (Debian/Ubuntu: apt-get install gcc binutils)"
+        ),
+        Err(e) => panic!("cannot {what}: running `{program}` failed: {e}"),
+    };
+    if !output.status.success() {
+        panic!(
+            "cannot {what}: `{program}` exited with {}\n--- command ---\n{command:?}\n--- stderr ---\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
