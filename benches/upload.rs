@@ -1,4 +1,4 @@
-//! Upload benchmark: a 200 MB module zip (incompressible `.so`) rolled out to 8 emulated nodes
+//! Upload benchmark: a 200 MB module zip (a real module `.so`, stored uncompressed) rolled out to 8 emulated nodes
 //! against the same zip to 1 node, in one run, with the peak resident memory of the `rmpack`
 //! process. The emulated cluster runs in this process; `rmpack` runs as a child process, measured
 //! by `/usr/bin/time -v` ("Maximum resident set size").
@@ -14,7 +14,58 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{module_json, write_module_zip, Emulator, EmulatorSpec};
+use std::io::{Read, Write};
+
+use sha2::{Digest, Sha256};
+use support::{module_json, Emulator, EmulatorSpec};
+
+/// A real, loadable module `.so` of about `megabytes` MB (scripts/gen-big-module.sh), zipped
+/// without compression with a module.json that passes the pre-flight; returns the zip's size.
+fn big_module_zip(dir: &Path, megabytes: u64, zip_path: &Path) -> u64 {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen-big-module.sh");
+    let status = Command::new("sh")
+        .arg(script)
+        .arg(dir.join("big"))
+        .arg(megabytes.to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("sh runs");
+    assert!(status.success(), "gen-big-module.sh failed");
+    let so_path = dir.join("big/big.so");
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(&so_path).expect("big.so");
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).expect("read");
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    let mut json = module_json("big", "1.0.0");
+    json["module_file"] = "big.so".into();
+    json["sha256"] = hex::encode(hasher.finalize()).into();
+    json["operating_systems"] = serde_json::json!([]);
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(zip_path).expect("zip"));
+    let options = |mode| {
+        zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(true)
+            .unix_permissions(mode)
+    };
+    zip.start_file("module.json", options(0o644))
+        .expect("entry");
+    zip.write_all(&serde_json::to_vec_pretty(&json).expect("json"))
+        .expect("write");
+    zip.start_file("big.so", options(0o755)).expect("entry");
+    std::io::copy(
+        &mut std::fs::File::open(&so_path).expect("big.so"),
+        &mut zip,
+    )
+    .expect("copy");
+    zip.finish().expect("finish");
+    std::fs::metadata(zip_path).expect("zip").len()
+}
 
 struct Measure {
     elapsed: Duration,
@@ -91,9 +142,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let dir = tempfile::tempdir().expect("temp dir");
-    let zip = dir.path().join("bench.Linux-ubuntu22.04-x86_64.1.0.0.zip");
-    let size = write_module_zip(&zip, &module_json("bench", "1.0.0"), megabytes << 20)
-        .expect("zip written");
+    let zip = dir.path().join("big.Linux-x86_64.1.0.0.zip");
+    let size = big_module_zip(dir.path(), megabytes, &zip);
     println!("zip: {:.1} MiB", size as f64 / (1 << 20) as f64);
 
     let rmpack = private_binary(dir.path());

@@ -301,7 +301,18 @@ pub fn preflight(
     check: &dyn Fn(&Target) -> Report,
 ) -> Result<(LiveTarget, Report), RolloutError> {
     let live = live_target(client, None, Some(&module.module_name))?;
-    let report = check(&live.target);
+    // The same name and version already on the cluster is how a rollout is resumed or re-run
+    // (the registration is then skipped), not a reason to refuse: hide it from the validator.
+    let mut target = live.target.clone();
+    if target.current_version == Some(module.version) {
+        target.current_version = None;
+    }
+    if let Some(facts) = target.cluster.as_mut() {
+        facts
+            .modules
+            .retain(|(name, version)| !(name == &module.module_name && *version == module.version));
+    }
+    let report = check(&target);
     if report.failed(false) {
         return Err(RolloutError::Preflight {
             source_url: client.base().origin(),

@@ -1,15 +1,18 @@
 //! `rmpack upload`, `modules`, `artifacts` and `upgrade` against the emulated RS cluster, through
 //! the real binary over real HTTPS (trusting only the emulator's CA).
 
+mod common;
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use std::io::Write;
+
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use support::{
-    bdb, bdb_module, module_json, write_module_zip, ActionOutcome, Emulator, EmulatorSpec, Fault,
-    RequestMatch,
+    bdb, bdb_module, module_json, ActionOutcome, Emulator, EmulatorSpec, Fault, RequestMatch,
 };
 
 const ARTIFACTS: &str = "/v2/local/modules/user-defined/artifacts";
@@ -78,9 +81,25 @@ fn cluster_args(emulator: &Emulator) -> Vec<String> {
     ]
 }
 
+/// A module zip around the gcc-built `plain` fixture, as `rmpack pack` lays it out, so that it
+/// passes the pre-flight validation.
 fn module_zip(dir: &Path, name: &str, version: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.Linux-ubuntu22.04-x86_64.{version}.zip"));
-    write_module_zip(&path, &module_json(name, version), 64 * 1024).expect("zip written");
+    let so = std::fs::read(common::fixture("plain")).expect("fixture built");
+    let so_name = format!("{name}.so");
+    let mut json = module_json(name, version);
+    json["module_file"] = so_name.clone().into();
+    json["sha256"] = hex::encode(Sha256::digest(&so)).into();
+    json["operating_systems"] = serde_json::json!([]);
+    let path = dir.join(format!("{name}.Linux-x86_64.{version}.zip"));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip created"));
+    let options = |mode| zip::write::SimpleFileOptions::default().unix_permissions(mode);
+    zip.start_file("module.json", options(0o644))
+        .expect("entry");
+    zip.write_all(&serde_json::to_vec_pretty(&json).expect("json"))
+        .expect("written");
+    zip.start_file(so_name, options(0o755)).expect("entry");
+    zip.write_all(&so).expect("written");
+    zip.finish().expect("zip finished");
     path
 }
 
@@ -591,4 +610,22 @@ fn upgrade_falls_back_to_the_module_endpoint_on_older_clusters() {
         .requests()
         .iter()
         .any(|r| r.method == "POST" && r.path == "/v1/bdbs/1/upgrade"));
+}
+
+#[test]
+fn the_pre_flight_refuses_a_module_for_a_newer_rs_before_sending() {
+    let emulator =
+        Emulator::start(EmulatorSpec::nodes(2).rs_version("6.2.4-1")).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The module asks for RS 7.2 (min_redis_pack_version).
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("min_redis_pack_version"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use rmpack::bundle::Bundle;
 use rmpack::cluster::{
     self, Client, ClientOptions, ClusterError, ConnectionFlags, Password, PollOptions, RetryPolicy,
 };
 use rmpack::rollout::{self, ConfigOutcome, Rollout, RolloutError, RolloutOptions};
-use rmpack::validate::{Report, Severity, Target};
+use rmpack::validate::{self, CheckOptions, Report, Severity, Target};
 use rmpack::Listener;
 
 use super::ui::TermListener;
@@ -153,11 +154,25 @@ pub struct Args {
     strict: bool,
 }
 
-/// The validator run on the live target before anything is sent.
-fn preflight_check(_zip: &std::path::Path, _strict: bool) -> impl Fn(&Target) -> Report + '_ {
-    move |_target: &Target| Report {
-        subject: _zip.display().to_string(),
-        diagnostics: Vec::new(),
+/// The validator, run once on the live target before anything is sent. The bundle is dropped
+/// right after the check, before the artifact is streamed.
+fn preflight_check(
+    bundle: std::cell::RefCell<Option<Bundle>>,
+    subject: String,
+    strict: bool,
+) -> impl Fn(&Target) -> Report {
+    move |target: &Target| match bundle.borrow_mut().take() {
+        Some(bundle) => {
+            let mut report = validate::check_bundle(&bundle, target, &CheckOptions::default());
+            if strict {
+                report.promote_warnings();
+            }
+            report
+        }
+        None => Report {
+            subject: subject.clone(),
+            diagnostics: Vec::new(),
+        },
     }
 }
 
@@ -174,7 +189,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         bundled: args.bundled,
         poll: PollOptions::default(),
     };
-    let check = preflight_check(&args.zip, args.strict);
+    let bundle = Bundle::read(&args.zip)
+        .with_context(|| format!("cannot read module zip {}", args.zip.display()))?;
+    let check = preflight_check(
+        std::cell::RefCell::new(Some(bundle)),
+        args.zip.display().to_string(),
+        args.strict,
+    );
     let rollout = match rollout::run(&client, &args.zip, &options, &check) {
         Ok(rollout) => rollout,
         Err(RolloutError::Preflight { source_url, report }) => {
