@@ -1,12 +1,239 @@
-//! `rmpack artifacts`.
+//! `rmpack artifacts`: list or delete the module artifacts stored on each node.
 
-use super::Status;
+use std::sync::Mutex;
+
+use rmpack::cluster::{Artifact, Client, ClusterError, Node};
+use rmpack::manifest::{ModuleVersion, SemanticVersion};
+
+use super::upload::{cluster_failure, ClusterArgs};
+use super::{CheckFailed, Status};
 
 /// Arguments of `rmpack artifacts`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: ArtifactsCommand,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Only these nodes (uids, comma separated).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "UIDS")]
+    nodes: Option<Vec<String>>,
+    /// Reach nodes by their external_addr instead of addr.
+    #[arg(long, global = true)]
+    external: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ArtifactsCommand {
+    /// List the artifacts of every node.
+    List,
+    /// Delete an artifact from every node.
+    Delete {
+        /// The module's name.
+        name: String,
+        /// Its version: the integer (10203) or the semantic version (1.2.3).
+        #[arg(value_name = "VERSION")]
+        module_version: String,
+    },
+}
+
+fn parse_version(text: &str) -> anyhow::Result<ModuleVersion> {
+    if let Ok(semantic) = text.parse::<SemanticVersion>() {
+        return Ok(ModuleVersion::from_semantic(semantic)?);
+    }
+    Ok(text.parse::<ModuleVersion>()?)
+}
+
+fn address(node: &Node, external: bool) -> String {
+    if external {
+        node.external_addr
+            .first()
+            .cloned()
+            .unwrap_or_else(|| node.addr.clone())
+    } else {
+        node.addr.clone()
+    }
+}
+
+fn selected_nodes(client: &Client, wanted: Option<&[String]>) -> anyhow::Result<Vec<Node>> {
+    let nodes = client
+        .nodes()
+        .map_err(|e| cluster_failure(e, "cannot list the nodes"))?;
+    Ok(match wanted {
+        None => nodes,
+        Some(wanted) => {
+            for uid in wanted {
+                if !nodes.iter().any(|n| &n.uid.0 == uid) {
+                    anyhow::bail!("the cluster has no node {uid}");
+                }
+            }
+            nodes
+                .into_iter()
+                .filter(|n| wanted.contains(&n.uid.0))
+                .collect()
+        }
+    })
+}
+
+/// Runs a closure on every node in parallel; results in node order.
+fn per_node<T: Send>(nodes: &[Node], work: impl Fn(&Node) -> T + Sync) -> Vec<T> {
+    let results: Mutex<Vec<Option<T>>> = Mutex::new(nodes.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for (index, node) in nodes.iter().enumerate() {
+            let work = &work;
+            let results = &results;
+            scope.spawn(move || {
+                let value = work(node);
+                if let Ok(mut slots) = results.lock() {
+                    slots[index] = Some(value);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
 
 /// Runs `rmpack artifacts`.
-pub fn run(_args: Args) -> anyhow::Result<Status> {
-    anyhow::bail!("rmpack artifacts is not available in this build")
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let listener = args.cluster.listener();
+    let client = args.cluster.connect(listener)?;
+    match &args.command {
+        ArtifactsCommand::List => {
+            let nodes = selected_nodes(&client, args.nodes.as_deref())?;
+            let lists: Vec<Result<Vec<Artifact>, ClusterError>> = per_node(&nodes, |node| {
+                client.for_node(&address(node, args.external)).artifacts()
+            });
+            let mut failed = false;
+            let mut json = Vec::new();
+            if !args.cluster.json {
+                println!(
+                    "{:<6} {:<40} {:<24} {:>8}",
+                    "NODE", "ADDRESS", "MODULE", "VERSION"
+                );
+            }
+            for (node, list) in nodes.iter().zip(lists) {
+                let addr = address(node, args.external);
+                match list {
+                    Ok(list) => {
+                        if !args.cluster.json {
+                            if list.is_empty() {
+                                println!("{:<6} {:<40} {:<24} {:>8}", node.uid, addr, "-", "-");
+                            }
+                            for a in &list {
+                                println!(
+                                    "{:<6} {:<40} {:<24} {:>8}",
+                                    node.uid,
+                                    addr,
+                                    a.module_name,
+                                    a.version.map(|v| v.to_string()).unwrap_or("-".into())
+                                );
+                            }
+                        }
+                        json.push(serde_json::json!({"node": node.uid, "address": addr, "artifacts": list}));
+                    }
+                    Err(error) => {
+                        failed = true;
+                        if !args.cluster.json {
+                            println!("{:<6} {:<40} ERROR: {error}", node.uid, addr);
+                        }
+                        json.push(serde_json::json!({"node": node.uid, "address": addr, "error": error.to_string()}));
+                    }
+                }
+            }
+            if args.cluster.json {
+                println!("{}", serde_json::to_string_pretty(&json)?);
+            }
+            Ok(if failed {
+                Status::Failure
+            } else {
+                Status::Success
+            })
+        }
+        ArtifactsCommand::Delete {
+            name,
+            module_version,
+        } => {
+            let version = parse_version(module_version)?;
+            delete_everywhere(
+                &client,
+                &args.cluster,
+                name,
+                version,
+                args.nodes.as_deref(),
+                args.external,
+            )
+        }
+    }
+}
+
+/// Deletes `name`/`version` from every (selected) node and prints a per-node table; a node
+/// that does not hold it counts as done.
+pub fn delete_everywhere(
+    client: &Client,
+    cluster: &ClusterArgs,
+    name: &str,
+    version: ModuleVersion,
+    wanted: Option<&[String]>,
+    external: bool,
+) -> anyhow::Result<Status> {
+    let nodes = selected_nodes(client, wanted)?;
+    let results = per_node(&nodes, |node| {
+        client
+            .for_node(&address(node, external))
+            .delete_artifact(name, version)
+    });
+    let mut failed = Vec::new();
+    let mut json = Vec::new();
+    if !cluster.json {
+        println!("{:<6} {:<40} RESULT", "NODE", "ADDRESS");
+    }
+    for (node, result) in nodes.iter().zip(results) {
+        let addr = address(node, external);
+        let (word, error) = match result {
+            Ok(()) => ("deleted", None),
+            Err(ClusterError::NotFound { .. }) => ("absent", None),
+            Err(error) => {
+                failed.push(node.uid.0.clone());
+                ("FAILED", Some(error.to_string()))
+            }
+        };
+        if !cluster.json {
+            match &error {
+                Some(error) => println!("{:<6} {:<40} {word}: {error}", node.uid, addr),
+                None => println!("{:<6} {:<40} {word}", node.uid, addr),
+            }
+        }
+        json.push(
+            serde_json::json!({"node": node.uid, "address": addr, "result": word, "error": error}),
+        );
+    }
+    if cluster.json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    }
+    if failed.is_empty() {
+        Ok(Status::Success)
+    } else {
+        Err(anyhow::Error::new(CheckFailed(format!(
+            "{name} {version} could not be deleted from node(s) {}; run again with --nodes {}",
+            failed.join(", "),
+            failed.join(",")
+        ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_integers_or_semantic() {
+        assert_eq!(parse_version("10203").unwrap(), ModuleVersion(10203));
+        assert_eq!(parse_version("1.2.3").unwrap(), ModuleVersion(10203));
+        assert!(parse_version("1.2").is_err());
+    }
 }

@@ -1,12 +1,132 @@
-//! `rmpack modules`.
+//! `rmpack modules`: list, show or delete the modules registered with a cluster.
 
+use anyhow::Context;
+use rmpack::cluster::{Module, PollOptions};
+
+use super::upload::{cluster_failure, ClusterArgs};
 use super::Status;
 
 /// Arguments of `rmpack modules`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: ModulesCommand,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ModulesCommand {
+    /// List every module the cluster stores (GET /v1/modules).
+    List,
+    /// Show one module as the cluster stores it (GET /v1/modules/UID).
+    Get {
+        /// The module's uid.
+        uid: String,
+    },
+    /// Delete a module (DELETE /v2/modules/UID, followed to its end).
+    Delete {
+        /// The module's uid.
+        uid: String,
+        /// A user-defined module: DELETE /v2/modules/user-defined/UID.
+        #[arg(long)]
+        user_defined: bool,
+        /// With --user-defined: also delete its artifact from every node.
+        #[arg(long, requires = "user_defined")]
+        with_artifacts: bool,
+    },
+}
 
 /// Runs `rmpack modules`.
-pub fn run(_args: Args) -> anyhow::Result<Status> {
-    anyhow::bail!("rmpack modules is not available in this build")
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let listener = args.cluster.listener();
+    let client = args.cluster.connect(listener)?;
+    match args.command {
+        ModulesCommand::List => {
+            let modules = client
+                .modules()
+                .map_err(|e| cluster_failure(e, "cannot list modules"))?;
+            if args.cluster.json {
+                println!("{}", serde_json::to_string_pretty(&modules)?);
+            } else {
+                print_modules(&modules);
+            }
+            Ok(Status::Success)
+        }
+        ModulesCommand::Get { uid } => {
+            let module = client
+                .module_raw(&uid)
+                .map_err(|e| cluster_failure(e, "cannot show the module"))?;
+            println!("{}", serde_json::to_string_pretty(&module)?);
+            Ok(Status::Success)
+        }
+        ModulesCommand::Delete {
+            uid,
+            user_defined,
+            with_artifacts,
+        } => {
+            if user_defined {
+                let module = if with_artifacts {
+                    Some(
+                        client
+                            .module(&uid)
+                            .map_err(|e| cluster_failure(e, "cannot read the module"))?,
+                    )
+                } else {
+                    None
+                };
+                client
+                    .delete_user_defined(&uid)
+                    .map_err(|e| cluster_failure(e, "cannot delete the module"))?;
+                println!("deleted user-defined module {uid}");
+                if let Some(module) = module {
+                    let version = module
+                        .module_version()
+                        .context("the module has no version; delete its artifacts with `rmpack artifacts delete`")?;
+                    return super::artifacts::delete_everywhere(
+                        &client,
+                        &args.cluster,
+                        &module.module_name,
+                        version,
+                        None,
+                        false,
+                    );
+                }
+            } else {
+                let action = client
+                    .delete_module(&uid)
+                    .map_err(|e| cluster_failure(e, "cannot delete the module"))?;
+                if let Some(action) = action {
+                    client
+                        .follow_action(&action, &PollOptions::default())
+                        .map_err(|e| cluster_failure(e, "module deletion did not complete"))?;
+                }
+                println!("deleted module {uid}");
+            }
+            Ok(Status::Success)
+        }
+    }
+}
+
+fn print_modules(modules: &[Module]) {
+    println!(
+        "{:<34} {:<20} {:<10} {:<8} {:<8}",
+        "UID", "NAME", "VERSION", "NUMBER", "BUNDLED"
+    );
+    for m in modules {
+        println!(
+            "{:<34} {:<20} {:<10} {:<8} {:<8}",
+            m.uid,
+            m.module_name,
+            m.semantic_version.as_deref().unwrap_or("-"),
+            m.module_version()
+                .map(|v| v.to_string())
+                .unwrap_or("-".into()),
+            match m.is_bundled {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            }
+        );
+    }
 }

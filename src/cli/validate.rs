@@ -59,6 +59,13 @@ pub struct Args {
     /// Print the rule catalogue as a Markdown table and exit.
     #[arg(long)]
     pub list_rules: bool,
+    /// Database uid on the live cluster (with --cluster) whose configuration and Redis version
+    /// to check against.
+    #[arg(long, value_name = "UID", requires = "url")]
+    pub db: Option<String>,
+    /// A live cluster to check against (--cluster URL, credentials as for `rmpack upload`).
+    #[command(flatten)]
+    pub cluster: super::upload::ClusterArgs,
 }
 
 /// Runs `rmpack validate`.
@@ -70,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let Some(path) = args.path.clone() else {
         bail!("give the path of a .so, module.json, module zip or folder to validate");
     };
-    let target = live_target(offline_target(&args)?)?;
+    let target = live_target(&args, offline_target(&args)?)?;
     let options = CheckOptions {
         limits: rmpack::bundle::Limits {
             max_total_size: args.max_size,
@@ -165,8 +172,33 @@ pub fn parse_module_version(text: &str) -> anyhow::Result<ModuleVersion> {
 // (`Target::cluster`). The cluster client fills it in here; offline, the target passes through.
 // ---------------------------------------------------------------------------------------------
 
-/// Completes `target` with facts from a live cluster when one is given; offline it is unchanged.
-pub fn live_target(target: Target) -> anyhow::Result<Target> {
+/// Completes `target` with facts from a live cluster when `--cluster` or `--profile` is given;
+/// offline it is unchanged. Flags given explicitly win over what the cluster reports.
+pub fn live_target(args: &Args, mut target: Target) -> anyhow::Result<Target> {
+    if args.cluster.url.is_none() && args.cluster.profile.is_none() {
+        return Ok(target);
+    }
+    let listener = args.cluster.listener();
+    let client = args.cluster.connect(listener)?;
+    let module_name = args
+        .path
+        .as_deref()
+        .and_then(|p| rmpack::rollout::read_module_json(p).ok())
+        .map(|m| m.module_name);
+    let live = rmpack::cluster::live_target(&client, args.db.as_deref(), module_name.as_deref())
+        .map_err(|e| super::upload::cluster_failure(e, "cannot read the cluster"))?
+        .target;
+    if target.operating_systems.is_empty() {
+        target.operating_systems = live.operating_systems;
+    }
+    if target.architectures.is_empty() {
+        target.architectures = live.architectures;
+    }
+    target.redis_version = target.redis_version.or(live.redis_version);
+    target.rs_version = target.rs_version.or(live.rs_version);
+    target.database = target.database.or(live.database);
+    target.current_version = target.current_version.or(live.current_version);
+    target.cluster = live.cluster;
     Ok(target)
 }
 

@@ -1,0 +1,82 @@
+//! Following an asynchronous action to its end.
+
+use std::time::{Duration, Instant};
+
+use super::client::Client;
+use super::types::{Action, ActionStatus};
+use super::ClusterError;
+
+/// How to poll an action.
+#[derive(Debug, Clone)]
+pub struct PollOptions {
+    /// Time between polls.
+    pub interval: Duration,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+impl Default for PollOptions {
+    fn default() -> Self {
+        PollOptions {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// How a followed action ended, with every status it went through.
+#[derive(Debug, Clone)]
+pub struct ActionOutcome {
+    /// The last state polled (terminal).
+    pub action: Action,
+    /// The distinct statuses seen, in order (e.g. queued, running, completed).
+    pub statuses: Vec<ActionStatus>,
+}
+
+impl Client {
+    /// Polls `GET /v1/actions/{uid}` until the action is completed, failed, cancelled or aborted.
+    ///
+    /// Progress goes to the listener under the task `action {uid}` (0–100). A completed action is
+    /// `Ok`; a failed, cancelled or aborted one is [`ClusterError::ActionFailed`] with the
+    /// server's `error_code` and message; an unknown uid is [`ClusterError::UnknownAction`].
+    pub fn follow_action(
+        &self,
+        uid: &str,
+        options: &PollOptions,
+    ) -> Result<ActionOutcome, ClusterError> {
+        let started = Instant::now();
+        let task = format!("action {uid}");
+        let mut statuses: Vec<ActionStatus> = Vec::new();
+        loop {
+            let action = self.action(uid)?;
+            if statuses.last() != Some(&action.status) {
+                self.listener()
+                    .on_status(&format!("{task}: {}", action.status));
+                statuses.push(action.status.clone());
+            }
+            if let Some(progress) = action.progress {
+                let done = progress.clamp(0.0, 100.0).round() as u64;
+                self.listener().on_progress(&task, done, Some(100));
+            }
+            if action.status.is_terminal() {
+                if action.status == ActionStatus::Completed {
+                    return Ok(ActionOutcome { action, statuses });
+                }
+                return Err(ClusterError::ActionFailed {
+                    uid: uid.to_string(),
+                    status: action.status,
+                    error_code: action.error_code,
+                    message: action.error_message,
+                });
+            }
+            if started.elapsed() >= options.timeout {
+                return Err(ClusterError::ActionTimeout {
+                    uid: uid.to_string(),
+                    status: action.status,
+                    waited: started.elapsed(),
+                });
+            }
+            std::thread::sleep(options.interval);
+        }
+    }
+}

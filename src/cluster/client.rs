@@ -1,0 +1,663 @@
+//! The HTTP layer: base URL, basic auth, timeouts, bounded retries with backoff, and the mapping
+//! of transport failures and status codes to [`ClusterError`].
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::credentials::{ConnectionSettings, Credentials};
+use super::multipart::MultipartBody;
+use super::types::ErrorBody;
+use super::{tls, CertificateProblem, ClusterError};
+use crate::Listener;
+
+/// The port RS serves its REST API on.
+pub const DEFAULT_API_PORT: u16 = 9443;
+
+/// Scheme, host and port of one node's API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// `https` (or `http` with `--allow-http`).
+    pub scheme: String,
+    /// Host name or address (IPv6 without brackets).
+    pub host: String,
+    /// Port; 9443 when the URL gives none.
+    pub port: u16,
+}
+
+impl BaseUrl {
+    /// Parses `https://host[:port][/]`.
+    pub fn parse(url: &str) -> Result<BaseUrl, ClusterError> {
+        let bad = |problem: &str| ClusterError::BadUrl {
+            url: url.to_string(),
+            problem: problem.to_string(),
+        };
+        let trimmed = url.trim();
+        let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| bad("no scheme"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "https" && scheme != "http" {
+            return Err(bad("the scheme must be https"));
+        }
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.contains('@') {
+            return Err(bad(
+                "credentials in the URL would be logged; use --user and RMPACK_PASSWORD",
+            ));
+        }
+        if rest.trim_end_matches('/') != authority {
+            return Err(bad("give only scheme, host and port, no path"));
+        }
+        let (host, port) = if let Some(after) = authority.strip_prefix('[') {
+            let (host, tail) = after
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed [ in an IPv6 address"))?;
+            (host.to_string(), tail.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host.to_string(), Some(port)),
+                None => (authority.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| bad("the port is not a number"))?,
+            None => DEFAULT_API_PORT,
+        };
+        Ok(BaseUrl { scheme, host, port })
+    }
+
+    /// The same scheme and port on another host (a node's own address).
+    pub fn with_host(&self, host: &str) -> BaseUrl {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        BaseUrl {
+            scheme: self.scheme.clone(),
+            host: host.to_string(),
+            port: self.port,
+        }
+    }
+
+    /// `scheme://host:port` with IPv6 bracketed.
+    pub fn origin(&self) -> String {
+        if self.host.contains(':') {
+            format!("{}://[{}]:{}", self.scheme, self.host, self.port)
+        } else {
+            format!("{}://{}:{}", self.scheme, self.host, self.port)
+        }
+    }
+
+    /// Whether credentials would cross the network unencrypted.
+    pub fn is_plain_http(&self) -> bool {
+        self.scheme == "http"
+    }
+}
+
+/// How often and how patiently to retry transient failures.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubled each time, with jitter.
+    pub base_delay: Duration,
+    /// Upper bound of one delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (1-based): exponential, capped, with ±50 % jitter
+    /// so that parallel uploads do not retry in lockstep.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let exponential = self
+            .base_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(16));
+        let capped = exponential.min(self.max_delay);
+        capped.mul_f64(0.5 + fastrand::f64())
+    }
+}
+
+/// Timeouts and retries.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Limit for establishing a connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Limit for a whole ordinary request.
+    pub request_timeout: Duration,
+    /// The slowest upload rate tolerated: an upload of N bytes may take
+    /// `request_timeout + N / upload_min_rate` seconds.
+    pub upload_min_rate: u64,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            upload_min_rate: 256 * 1024,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A file to send as the multipart field `module`.
+#[derive(Debug, Clone)]
+pub struct UploadFile {
+    /// The zip on disk (re-opened for each attempt).
+    pub path: PathBuf,
+    /// The name the form gives it.
+    pub file_name: String,
+    /// The task name progress is reported under (e.g. the node's address).
+    pub progress_task: String,
+}
+
+/// An answer with a 2xx status.
+struct Answer {
+    body: String,
+}
+
+enum Body<'a> {
+    Empty,
+    Json(&'a Value),
+    File(&'a UploadFile),
+}
+
+/// A REST client bound to one node's API.
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    base: BaseUrl,
+    credentials: Arc<Credentials>,
+    options: Arc<ClientOptions>,
+    listener: Arc<dyn Listener>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.origin())
+            .field("user", &self.credentials.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for the cluster URL of `settings`; refuses `http://` unless allowed, and warns
+    /// about plain HTTP and disabled certificate checks through `listener`.
+    pub fn new(
+        settings: &ConnectionSettings,
+        options: ClientOptions,
+        listener: Arc<dyn Listener>,
+    ) -> Result<Client, ClusterError> {
+        let base = BaseUrl::parse(&settings.url)?;
+        if base.is_plain_http() {
+            if !settings.allow_http {
+                return Err(ClusterError::PlainHttp { url: base.origin() });
+            }
+            listener.on_warning(&format!(
+                "INSECURE: sending the password to {} over plain HTTP (--allow-http); anyone on the network can read it",
+                base.origin()
+            ));
+        }
+        if settings.insecure {
+            listener.on_warning(
+                "certificate verification is off (--insecure): the cluster's identity is not checked; pass --ca-cert PEM instead",
+            );
+        }
+        let tls = tls::tls_config(settings.ca_cert.as_deref(), settings.insecure)?;
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .https_only(false)
+            .tls_config(tls)
+            .timeout_connect(Some(options.connect_timeout))
+            .timeout_global(Some(options.request_timeout))
+            // Never follow a redirect: it could lead the Authorization header elsewhere.
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(concat!("rmpack/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Client {
+            agent: config.new_agent(),
+            base,
+            credentials: Arc::new(settings.credentials.clone()),
+            options: Arc::new(options),
+            listener,
+        })
+    }
+
+    /// The same client talking to another node (its `addr` or `external_addr`), on the cluster
+    /// URL's scheme and port, sharing connections, TLS setup and credentials.
+    pub fn for_node(&self, address: &str) -> Client {
+        Client {
+            base: self.base.with_host(address),
+            ..self.clone()
+        }
+    }
+
+    /// The node this client talks to.
+    pub fn base(&self) -> &BaseUrl {
+        &self.base
+    }
+
+    /// The listener warnings and progress go to.
+    pub fn listener(&self) -> &dyn Listener {
+        self.listener.as_ref()
+    }
+
+    /// The client's options.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// `GET path`, decoded.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClusterError> {
+        let answer = self.send("GET", path, Body::Empty)?;
+        self.decode("GET", path, &answer)
+    }
+
+    /// `POST path` with a JSON body, decoded.
+    pub fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, ClusterError> {
+        let answer = self.send("POST", path, Body::Json(body))?;
+        self.decode("POST", path, &answer)
+    }
+
+    /// `PUT path` with a JSON body, decoded.
+    pub fn put_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, ClusterError> {
+        let answer = self.send("PUT", path, Body::Json(body))?;
+        self.decode("PUT", path, &answer)
+    }
+
+    /// `DELETE path`; the answer's JSON (or `null` for an empty body).
+    pub fn delete(&self, path: &str) -> Result<Value, ClusterError> {
+        let answer = self.send("DELETE", path, Body::Empty)?;
+        self.decode("DELETE", path, &answer)
+    }
+
+    /// `POST path` with `file` streamed as the multipart field `module`; the answer's JSON
+    /// (or `null`). Reports bytes sent through the listener under `file.progress_task`.
+    pub fn post_file(&self, path: &str, file: &UploadFile) -> Result<Value, ClusterError> {
+        let answer = self.send("POST", path, Body::File(file))?;
+        self.decode("POST", path, &answer)
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        path: &str,
+        answer: &Answer,
+    ) -> Result<T, ClusterError> {
+        let text = if answer.body.trim().is_empty() {
+            "null"
+        } else {
+            answer.body.as_str()
+        };
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| ClusterError::BadResponse {
+            method,
+            url: self.url(path),
+            detail: format!("at `{}`: {}", e.path(), e.inner()),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base.origin(), path)
+    }
+
+    /// Sends with bounded retries: idempotent methods on any transient failure; POST only when
+    /// the request cannot have taken effect or the server asks to come back (refused connection,
+    /// reset, 409, 503, `busy`). An upload is re-sent whole: a node keeps no partial artifact.
+    fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Body<'_>,
+    ) -> Result<Answer, ClusterError> {
+        let idempotent = method != "POST" || matches!(body, Body::File(_));
+        let policy = &self.options.retry;
+        let attempts = policy.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let error = match self.send_once(method, path, &body) {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            let retry = attempt < attempts
+                && match &error {
+                    ClusterError::Api { .. }
+                    | ClusterError::ConnectionRefused { .. }
+                    | ClusterError::ConnectionLost { .. } => error.is_transient(),
+                    ClusterError::Timeout { .. } => idempotent,
+                    _ => false,
+                }
+                && (idempotent
+                    || !matches!(&error, ClusterError::Api { status, .. } if *status >= 500 && *status != 503));
+            if !retry {
+                return Err(error);
+            }
+            let delay = policy.delay(attempt);
+            self.listener.on_warning(&format!(
+                "{method} {}: {error}; retrying in {:.1}s (attempt {} of {attempts})",
+                self.url(path),
+                delay.as_secs_f64(),
+                attempt + 1
+            ));
+            std::thread::sleep(delay);
+            attempt += 1;
+        }
+    }
+
+    fn send_once(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: &Body<'_>,
+    ) -> Result<Answer, ClusterError> {
+        let url = self.url(path);
+        let auth = self.credentials.basic_auth_header();
+        let result = match body {
+            Body::Empty => {
+                let request = match method {
+                    "DELETE" => self.agent.delete(&url),
+                    _ => self.agent.get(&url),
+                };
+                request
+                    .header("Authorization", &auth)
+                    .header("Accept", "application/json")
+                    .call()
+            }
+            Body::Json(value) => {
+                let request = match method {
+                    "PUT" => self.agent.put(&url),
+                    _ => self.agent.post(&url),
+                };
+                request
+                    .header("Authorization", &auth)
+                    .header("Accept", "application/json")
+                    .send_json(value)
+            }
+            Body::File(file) => {
+                let multipart = MultipartBody::open(&file.path, "module", &file.file_name)
+                    .map_err(|source| ClusterError::File {
+                        path: file.path.clone(),
+                        source,
+                    })?;
+                let length = multipart.content_length();
+                let timeout = self.upload_timeout(length);
+                let reader = ProgressReader {
+                    inner: multipart,
+                    sent: 0,
+                    total: length,
+                    last_report: 0,
+                    task: file.progress_task.clone(),
+                    listener: self.listener.clone(),
+                };
+                let content_type = reader.inner.content_type();
+                self.listener
+                    .on_progress(&file.progress_task, 0, Some(length));
+                self.agent
+                    .post(&url)
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .build()
+                    .header("Authorization", &auth)
+                    .header("Accept", "application/json")
+                    .header("Content-Type", &content_type)
+                    .header("Content-Length", &length.to_string())
+                    .send(ureq::SendBody::from_owned_reader(reader))
+            }
+        };
+        let mut response = result.map_err(|e| self.transport_error(&url, e, body))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| self.transport_error(&url, e, body))?;
+        if (200..300).contains(&status) {
+            return Ok(Answer { body: text });
+        }
+        Err(status_error(method, url, status, &text))
+    }
+
+    fn upload_timeout(&self, length: u64) -> Duration {
+        let rate = self.options.upload_min_rate.max(1);
+        self.options.request_timeout + Duration::from_secs(length / rate)
+    }
+
+    fn transport_error(&self, url: &str, error: ureq::Error, body: &Body<'_>) -> ClusterError {
+        let timeout = match body {
+            Body::File(file) => std::fs::metadata(&file.path)
+                .map(|m| self.upload_timeout(m.len()))
+                .unwrap_or(self.options.request_timeout),
+            _ => self.options.request_timeout,
+        };
+        classify_transport(url, error, timeout)
+    }
+}
+
+/// Maps a non-2xx answer to its error.
+fn status_error(method: &'static str, url: String, status: u16, body: &str) -> ClusterError {
+    let parsed = ErrorBody::parse(body);
+    let error_code = parsed.error_code.clone();
+    let message = parsed.text().map(str::to_string);
+    match status {
+        401 => ClusterError::Unauthorized { method, url },
+        403 if error_code.as_deref() == Some("modules_upload_disabled") => {
+            ClusterError::ModulesUploadDisabled { url }
+        }
+        403 => ClusterError::Forbidden {
+            method,
+            url,
+            error_code,
+            message,
+        },
+        404 => ClusterError::NotFound {
+            method,
+            url,
+            error_code,
+            message,
+        },
+        _ => ClusterError::Api {
+            method,
+            url,
+            status,
+            error_code,
+            message,
+        },
+    }
+}
+
+fn classify_transport(url: &str, error: ureq::Error, timeout: Duration) -> ClusterError {
+    let url = url.to_string();
+    match error {
+        ureq::Error::Timeout(_) => ClusterError::Timeout { url, timeout },
+        ureq::Error::HostNotFound => ClusterError::HostNotFound { url },
+        ureq::Error::ConnectionFailed => ClusterError::ConnectionRefused { url },
+        ureq::Error::Rustls(e) => classify_rustls(url, &e),
+        ureq::Error::Tls(detail) => ClusterError::Tls {
+            url,
+            detail: detail.to_string(),
+        },
+        ureq::Error::Io(e) => classify_io(url, &e, timeout),
+        ureq::Error::Protocol(e) => ClusterError::ConnectionLost {
+            url,
+            detail: e.to_string(),
+        },
+        other => ClusterError::Transport {
+            url,
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn classify_io(url: String, error: &std::io::Error, timeout: Duration) -> ClusterError {
+    use std::io::ErrorKind;
+    if let Some(tls) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return classify_rustls(url, tls);
+    }
+    match error.kind() {
+        ErrorKind::ConnectionRefused => ClusterError::ConnectionRefused { url },
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => ClusterError::Timeout { url, timeout },
+        ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe
+        | ErrorKind::UnexpectedEof
+        | ErrorKind::NotConnected => ClusterError::ConnectionLost {
+            url,
+            detail: error.to_string(),
+        },
+        _ => ClusterError::Transport {
+            url,
+            detail: error.to_string(),
+        },
+    }
+}
+
+fn classify_rustls(url: String, error: &rustls::Error) -> ClusterError {
+    use rustls::CertificateError as C;
+    let detail = error.to_string();
+    let problem = match error {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension => {
+                CertificateProblem::Untrusted
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                CertificateProblem::NameMismatch
+            }
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => CertificateProblem::Expired,
+            _ => CertificateProblem::Other,
+        },
+        _ => return ClusterError::Tls { url, detail },
+    };
+    ClusterError::Certificate {
+        url,
+        problem,
+        detail,
+    }
+}
+
+/// Counts bytes as ureq pulls them and reports them, at most every 256 KiB.
+struct ProgressReader<R> {
+    inner: R,
+    sent: u64,
+    total: u64,
+    last_report: u64,
+    task: String,
+    listener: Arc<dyn Listener>,
+}
+
+impl<R: Read> Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sent += n as u64;
+        if self.sent - self.last_report >= 256 * 1024 || self.sent == self.total {
+            self.last_report = self.sent;
+            self.listener
+                .on_progress(&self.task, self.sent, Some(self.total));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_default_to_the_api_port() {
+        let url = BaseUrl::parse("https://cluster.example.com").unwrap();
+        assert_eq!(url.origin(), "https://cluster.example.com:9443");
+        let url = BaseUrl::parse("https://[::1]:8443/").unwrap();
+        assert_eq!(url.host, "::1");
+        assert_eq!(url.with_host("10.0.0.2").origin(), "https://10.0.0.2:8443");
+        assert!(BaseUrl::parse("ftp://x").is_err());
+        assert!(BaseUrl::parse("https://user:pw@x").is_err());
+        assert!(BaseUrl::parse("https://x/v1").is_err());
+        assert!(BaseUrl::parse("cluster:9443").is_err());
+    }
+
+    #[test]
+    fn plain_http_needs_an_explicit_flag() {
+        let settings = ConnectionSettings {
+            url: "http://127.0.0.1:9443".into(),
+            credentials: Credentials {
+                user: "u".into(),
+                password: super::super::Password::new("p"),
+            },
+            ca_cert: None,
+            insecure: false,
+            allow_http: false,
+        };
+        let err =
+            Client::new(&settings, ClientOptions::default(), Arc::new(crate::Silent)).unwrap_err();
+        assert!(matches!(err, ClusterError::PlainHttp { .. }));
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+        };
+        for retry in 1..10 {
+            let d = policy.delay(retry);
+            assert!(d <= Duration::from_millis(450), "{d:?}");
+        }
+        assert!(policy.delay(1) <= Duration::from_millis(150));
+    }
+
+    #[test]
+    fn status_codes_map_to_their_own_errors() {
+        let e = status_error(
+            "POST",
+            "u".into(),
+            403,
+            r#"{"error_code":"modules_upload_disabled"}"#,
+        );
+        assert!(matches!(e, ClusterError::ModulesUploadDisabled { .. }));
+        assert!(e.to_string().contains("allow_modules_upload"));
+        let e = status_error("GET", "u".into(), 401, "");
+        assert!(e.to_string().contains("user and password"));
+        let e = status_error("POST", "u".into(), 409, r#"{"error_code":"busy"}"#);
+        assert!(e.is_transient());
+        let e = status_error(
+            "POST",
+            "u".into(),
+            406,
+            r#"{"error_code":"invalid_module","description":"bad"}"#,
+        );
+        assert!(!e.is_transient());
+        assert!(e.to_string().contains("invalid_module: bad"), "{e}");
+    }
+}

@@ -1,0 +1,440 @@
+//! Where the cluster URL, user and password come from, and how the password is kept out of logs.
+//!
+//! Sources, first match wins for each value: command-line flags; a profile named with `--profile`;
+//! the environment (`RMPACK_URL`, `RMPACK_USER`, `RMPACK_PASSWORD`, then the Redis Enterprise
+//! tools' `REDIS_ENTERPRISE_URL`, `REDIS_ENTERPRISE_USER`, `REDIS_ENTERPRISE_PASSWORD`,
+//! `REDIS_ENTERPRISE_INSECURE`, `REDIS_ENTERPRISE_CA_CERT`); the `default` profile; and, for the
+//! password only, a prompt supplied by the caller.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ClusterError;
+use crate::Listener;
+
+/// A password: never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a password.
+    pub fn new(password: impl Into<String>) -> Self {
+        Password(password.into())
+    }
+
+    /// The password itself, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl fmt::Display for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A user and a password for HTTP basic auth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The RS user (an e-mail address, usually).
+    pub user: String,
+    /// The password.
+    pub password: Password,
+}
+
+impl Credentials {
+    /// The value of the `Authorization` header.
+    pub fn basic_auth_header(&self) -> String {
+        let raw = format!("{}:{}", self.user, self.password.expose());
+        format!("Basic {}", base64(raw.as_bytes()))
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(TABLE[(n >> 18) as usize & 63] as char);
+        out.push(TABLE[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            TABLE[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            TABLE[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// What the user gave on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFlags {
+    /// `--cluster URL`.
+    pub url: Option<String>,
+    /// `--user`.
+    pub user: Option<String>,
+    /// `--password` (visible in the process list; warned about).
+    pub password: Option<Password>,
+    /// `--profile NAME`.
+    pub profile: Option<String>,
+    /// `--ca-cert PEM`.
+    pub ca_cert: Option<PathBuf>,
+    /// `--insecure`.
+    pub insecure: bool,
+    /// `--allow-http`.
+    pub allow_http: bool,
+}
+
+/// Everything needed to talk to a cluster, resolved from all sources.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// Base URL of any node, e.g. `https://node1:9443`.
+    pub url: String,
+    /// Basic-auth credentials.
+    pub credentials: Credentials,
+    /// A PEM file with the cluster's CA certificate.
+    pub ca_cert: Option<PathBuf>,
+    /// Skip certificate verification.
+    pub insecure: bool,
+    /// Allow `http://` URLs.
+    pub allow_http: bool,
+}
+
+/// One named profile of the profile file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Cluster URL.
+    pub url: Option<String>,
+    /// User.
+    pub user: Option<String>,
+    /// Password (the file must then be readable by its owner only).
+    pub password: Option<String>,
+    /// CA certificate PEM path.
+    pub ca_cert: Option<PathBuf>,
+    /// Skip certificate verification.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// The profile file: `~/.config/rmpack/profiles.toml` unless `RMPACK_PROFILES` names another.
+///
+/// ```toml
+/// [default]
+/// url = "https://cluster.example.com:9443"
+/// user = "admin@example.com"
+/// password = "…"        # only if the file is chmod 600
+/// ca_cert = "/etc/rmpack/cluster-ca.pem"
+/// ```
+pub fn default_profile_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    if let Some(path) = env("RMPACK_PROFILES").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    if let Some(config) = env("XDG_CONFIG_HOME").filter(|p| !p.is_empty()) {
+        return Some(Path::new(&config).join("rmpack").join("profiles.toml"));
+    }
+    env("HOME")
+        .filter(|p| !p.is_empty())
+        .map(|home| Path::new(&home).join(".config/rmpack/profiles.toml"))
+}
+
+/// Reads one profile; `Ok(None)` when the file does not exist or lacks the profile and the
+/// profile was not asked for by name.
+pub fn read_profile(
+    path: &Path,
+    name: &str,
+    required: bool,
+) -> Result<Option<Profile>, ClusterError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(source) => {
+            return Err(ClusterError::ProfileRead {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut profiles: BTreeMap<String, Profile> =
+        toml::from_str(&text).map_err(|e| ClusterError::ProfileParse {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
+    let Some(profile) = profiles.remove(name) else {
+        if required {
+            return Err(ClusterError::ProfileMissing {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                known: profiles.keys().cloned().collect::<Vec<_>>().join(", "),
+            });
+        }
+        return Ok(None);
+    };
+    if profile.password.is_some() {
+        refuse_readable_by_others(path)?;
+    }
+    Ok(Some(profile))
+}
+
+#[cfg(unix)]
+fn refuse_readable_by_others(path: &Path) -> Result<(), ClusterError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| ClusterError::ProfileRead {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode();
+    // As ssh does for private keys: a secret that others can read is no longer a secret.
+    if mode & 0o077 != 0 {
+        return Err(ClusterError::ProfilePermissions {
+            path: path.to_path_buf(),
+            mode: mode & 0o777,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_readable_by_others(_path: &Path) -> Result<(), ClusterError> {
+    Ok(())
+}
+
+fn truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+/// Asks the user for the password; gets the question to show.
+pub type PasswordPrompt<'a> = &'a dyn Fn(&str) -> std::io::Result<String>;
+
+/// Resolves the connection from flags, profiles, the environment and, for a missing password,
+/// `prompt` (pass `None` when there is no terminal to ask on).
+pub fn resolve(
+    flags: &ConnectionFlags,
+    env: &dyn Fn(&str) -> Option<String>,
+    prompt: Option<PasswordPrompt<'_>>,
+    listener: &dyn Listener,
+) -> Result<ConnectionSettings, ClusterError> {
+    let env_var = |names: &[&str]| names.iter().find_map(|n| env(n).filter(|v| !v.is_empty()));
+    let profile_path = default_profile_path(env);
+    let named = flags
+        .profile
+        .clone()
+        .or_else(|| env_var(&["RMPACK_PROFILE"]));
+    let (explicit, fallback) = match (&named, &profile_path) {
+        (Some(name), Some(path)) => (read_profile(path, name, true)?, None),
+        (Some(name), None) => {
+            return Err(ClusterError::ProfileMissing {
+                path: PathBuf::from("~/.config/rmpack/profiles.toml"),
+                name: name.clone(),
+                known: String::new(),
+            })
+        }
+        (None, Some(path)) => (None, read_profile(path, "default", false)?),
+        (None, None) => (None, None),
+    };
+    let explicit = explicit.unwrap_or_default();
+    let fallback = fallback.unwrap_or_default();
+
+    let url = flags
+        .url
+        .clone()
+        .or_else(|| explicit.url.clone())
+        .or_else(|| env_var(&["RMPACK_URL", "REDIS_ENTERPRISE_URL"]))
+        .or_else(|| fallback.url.clone())
+        .ok_or(ClusterError::MissingUrl)?;
+    let user = flags
+        .user
+        .clone()
+        .or_else(|| explicit.user.clone())
+        .or_else(|| env_var(&["RMPACK_USER", "REDIS_ENTERPRISE_USER"]))
+        .or_else(|| fallback.user.clone())
+        .ok_or(ClusterError::MissingUser)?;
+    if flags.password.is_some() {
+        listener.on_warning(
+            "--password is visible to other users in the process list; prefer RMPACK_PASSWORD, a profile file (chmod 600) or the prompt",
+        );
+    }
+    let password = match flags
+        .password
+        .clone()
+        .or_else(|| explicit.password.clone().map(Password::new))
+        .or_else(|| env_var(&["RMPACK_PASSWORD", "REDIS_ENTERPRISE_PASSWORD"]).map(Password::new))
+        .or_else(|| fallback.password.clone().map(Password::new))
+    {
+        Some(password) => password,
+        None => match prompt {
+            Some(ask) => Password::new(ask(&format!("Password for {user} at {url}: ")).map_err(
+                |source| ClusterError::Prompt {
+                    source: std::io::Error::new(source.kind(), source.to_string()),
+                },
+            )?),
+            None => return Err(ClusterError::MissingPassword),
+        },
+    };
+    let ca_cert = flags
+        .ca_cert
+        .clone()
+        .or_else(|| explicit.ca_cert.clone())
+        .or_else(|| env_var(&["RMPACK_CA_CERT", "REDIS_ENTERPRISE_CA_CERT"]).map(PathBuf::from))
+        .or_else(|| fallback.ca_cert.clone());
+    let insecure = flags.insecure
+        || explicit.insecure
+        || env_var(&["RMPACK_INSECURE", "REDIS_ENTERPRISE_INSECURE"]).is_some_and(|v| truthy(&v))
+        || fallback.insecure;
+    Ok(ConnectionSettings {
+        url,
+        credentials: Credentials { user, password },
+        ca_cert,
+        insecure,
+        allow_http: flags.allow_http,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Warnings(Mutex<Vec<String>>);
+    impl Listener for Warnings {
+        fn on_warning(&self, message: &str) {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn password_never_shows_in_debug() {
+        let c = Credentials {
+            user: "u".into(),
+            password: Password::new("hunter2"),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.basic_auth_header(), "Basic dTpodW50ZXIy");
+    }
+
+    #[test]
+    fn base64_pads() {
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+    }
+
+    #[test]
+    fn flags_beat_rmpack_env_which_beats_redis_enterprise_env() {
+        let env = env_of(&[
+            ("RMPACK_URL", "https://a:9443"),
+            ("REDIS_ENTERPRISE_URL", "https://b:9443"),
+            ("REDIS_ENTERPRISE_USER", "re-user"),
+            ("REDIS_ENTERPRISE_PASSWORD", "re-pass"),
+            ("REDIS_ENTERPRISE_INSECURE", "true"),
+            ("REDIS_ENTERPRISE_CA_CERT", "/ca.pem"),
+        ]);
+        let warnings = Warnings::default();
+        let s = resolve(&ConnectionFlags::default(), &env, None, &warnings).unwrap();
+        assert_eq!(s.url, "https://a:9443");
+        assert_eq!(s.credentials.user, "re-user");
+        assert_eq!(s.credentials.password.expose(), "re-pass");
+        assert!(s.insecure);
+        assert_eq!(s.ca_cert, Some(PathBuf::from("/ca.pem")));
+        assert!(warnings.0.lock().unwrap().is_empty());
+
+        let flags = ConnectionFlags {
+            url: Some("https://c:9443".into()),
+            password: Some(Password::new("flag-pass")),
+            ..Default::default()
+        };
+        let s = resolve(&flags, &env, None, &warnings).unwrap();
+        assert_eq!(s.url, "https://c:9443");
+        assert_eq!(s.credentials.password.expose(), "flag-pass");
+        let warned = warnings.0.lock().unwrap();
+        assert!(warned[0].contains("process list"), "{warned:?}");
+        assert!(!warned[0].contains("flag-pass"));
+    }
+
+    #[test]
+    fn missing_password_prompts_or_fails() {
+        let env = env_of(&[("RMPACK_URL", "https://a:9443"), ("RMPACK_USER", "u")]);
+        let err = resolve(&ConnectionFlags::default(), &env, None, &crate::Silent).unwrap_err();
+        assert!(matches!(err, ClusterError::MissingPassword));
+        let ask = |_: &str| Ok("typed".to_string());
+        let s = resolve(
+            &ConnectionFlags::default(),
+            &env,
+            Some(&ask),
+            &crate::Silent,
+        )
+        .unwrap();
+        assert_eq!(s.credentials.password.expose(), "typed");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn profiles_with_passwords_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profiles.toml");
+        std::fs::write(
+            &path,
+            "[prod]\nurl = \"https://p:9443\"\nuser = \"admin\"\npassword = \"s3cret\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path_text = path.to_string_lossy().to_string();
+        let env = env_of(&[("RMPACK_PROFILES", &path_text)]);
+        let flags = ConnectionFlags {
+            profile: Some("prod".into()),
+            ..Default::default()
+        };
+        let err = resolve(&flags, &env, None, &crate::Silent).unwrap_err();
+        assert!(matches!(err, ClusterError::ProfilePermissions { .. }));
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        assert!(!err.to_string().contains("s3cret"));
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = resolve(&flags, &env, None, &crate::Silent).unwrap();
+        assert_eq!(s.url, "https://p:9443");
+        assert_eq!(s.credentials.password.expose(), "s3cret");
+
+        let flags = ConnectionFlags {
+            profile: Some("staging".into()),
+            ..Default::default()
+        };
+        let err = resolve(&flags, &env, None, &crate::Silent).unwrap_err();
+        assert!(err.to_string().contains("prod"), "{err}");
+    }
+}

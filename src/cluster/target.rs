@@ -1,0 +1,203 @@
+//! A [`Target`] read from a live cluster, for the validator.
+
+use crate::manifest::{Arch, DottedVersion, ModuleVersion, OsNick, SemanticVersion};
+use crate::validate::{ClusterFacts, Target};
+
+use super::client::Client;
+use super::types::{Bdb, Cluster, Module, Node};
+use super::ClusterError;
+
+/// What was read from the cluster, and the [`Target`] built from it.
+#[derive(Debug, Clone)]
+pub struct LiveTarget {
+    /// The target for `validate`.
+    pub target: Target,
+    /// `GET /v1/nodes`.
+    pub nodes: Vec<Node>,
+    /// `GET /v1/cluster`.
+    pub cluster: Cluster,
+    /// `GET /v1/modules`.
+    pub modules: Vec<Module>,
+    /// `GET /v1/bdbs/{uid}`, when a database was named.
+    pub bdb: Option<Bdb>,
+    /// Node facts that could not be mapped (an OS rmpack does not know, a missing version).
+    pub notes: Vec<String>,
+}
+
+/// The OS nickname of a node, from `os_name` and `os_semantic_version` (e.g. `ubuntu` + `22.04`
+/// → `ubuntu22.04`, `rhel` + `8.9` → `rhel8`), when rmpack knows it.
+pub fn os_nick_of(node: &Node) -> Option<OsNick> {
+    let name = node
+        .os_name
+        .as_deref()
+        .or(node.os_family.as_deref())?
+        .trim()
+        .to_ascii_lowercase();
+    // Some releases send the nickname itself, e.g. `os_name: "rhel8"`.
+    if let Ok(nick) = OsNick::parse(&name, false) {
+        return Some(nick);
+    }
+    let version = node.os_semantic_version.as_deref().unwrap_or("").trim();
+    let major = version.split('.').next().unwrap_or("");
+    let candidate = if name.contains("ubuntu") {
+        let major_minor: Vec<&str> = version.split('.').take(2).collect();
+        format!("ubuntu{}", major_minor.join("."))
+    } else if name.contains("amazon") || name.starts_with("amzn") {
+        format!("amzn{major}")
+    } else if name.contains("red hat")
+        || name.starts_with("rhel")
+        || name.starts_with("centos")
+        || name.starts_with("rocky")
+        || name.starts_with("alma")
+        || name.starts_with("oracle")
+        || name.starts_with("ol")
+    {
+        format!("rhel{major}")
+    } else if name.contains("debian") {
+        format!("debian{major}")
+    } else {
+        // Some releases send the nickname itself, e.g. `os_name: "rhel8"`.
+        format!(
+            "{name}{}",
+            if name.ends_with(char::is_numeric) {
+                ""
+            } else {
+                major
+            }
+        )
+    };
+    OsNick::parse(&candidate, false).ok()
+}
+
+fn lowest_version(versions: impl Iterator<Item = DottedVersion>) -> Option<DottedVersion> {
+    versions.min()
+}
+
+/// Reads nodes, cluster, capabilities and modules (and the database `bdb_uid`) and builds the
+/// validator's [`Target`]. `module_name` picks the module whose current version (on the database,
+/// else the highest on the cluster) goes into `current_version`.
+pub fn live_target(
+    client: &Client,
+    bdb_uid: Option<&str>,
+    module_name: Option<&str>,
+) -> Result<LiveTarget, ClusterError> {
+    let nodes = client.nodes()?;
+    let cluster = client.cluster()?;
+    let capabilities = client.module_capabilities()?;
+    let modules = client.modules()?;
+    let bdb = bdb_uid.map(|uid| client.bdb(uid)).transpose()?;
+    let mut notes = Vec::new();
+
+    let mut operating_systems: Vec<OsNick> = Vec::new();
+    let mut architectures: Vec<Arch> = Vec::new();
+    for node in &nodes {
+        match os_nick_of(node) {
+            Some(os) if !operating_systems.contains(&os) => operating_systems.push(os),
+            Some(_) => {}
+            None => notes.push(format!(
+                "node {}: OS {} {} is not one rmpack has platform facts for",
+                node.uid,
+                node.os_name.as_deref().unwrap_or("?"),
+                node.os_semantic_version.as_deref().unwrap_or("?")
+            )),
+        }
+        match node.architecture.as_deref().map(str::parse::<Arch>) {
+            Some(Ok(arch)) if !architectures.contains(&arch) => architectures.push(arch),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => notes.push(format!(
+                "node {}: architecture {} is unknown",
+                node.uid,
+                node.architecture.as_deref().unwrap_or("(not reported)")
+            )),
+        }
+    }
+    operating_systems.sort();
+    architectures.sort();
+
+    let rs_version = lowest_version(
+        nodes
+            .iter()
+            .filter_map(|n| n.software_version.as_deref())
+            .chain(cluster.software_version.as_deref())
+            .filter_map(|v| v.parse().ok()),
+    );
+    let redis_version = bdb
+        .as_ref()
+        .and_then(|b| b.redis_version.as_deref())
+        .and_then(|v| v.parse().ok());
+
+    let module_versions: Vec<(String, ModuleVersion)> = modules
+        .iter()
+        .filter_map(|m| Some((m.module_name.clone(), m.module_version()?)))
+        .collect();
+    let current_version = module_name.and_then(|name| {
+        let on_bdb = bdb.as_ref().and_then(|b| {
+            b.module_list
+                .iter()
+                .find(|m| m.module_name.eq_ignore_ascii_case(name))
+                .and_then(|m| m.semantic_version.as_deref())
+                .and_then(|v| v.parse::<SemanticVersion>().ok())
+                .and_then(|s| ModuleVersion::from_semantic(s).ok())
+        });
+        on_bdb.or_else(|| {
+            module_versions
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+                .max()
+        })
+    });
+
+    let target = Target {
+        operating_systems,
+        architectures,
+        redis_version,
+        rs_version,
+        database: bdb.as_ref().map(|b| b.raw.clone()),
+        current_version,
+        cluster: Some(ClusterFacts {
+            source: client.base().origin(),
+            known_capabilities: capabilities
+                .all_capabilities
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+            modules: module_versions,
+            modules_upload_allowed: cluster.allow_modules_upload,
+        }),
+    };
+    Ok(LiveTarget {
+        target,
+        nodes,
+        cluster,
+        modules,
+        bdb,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, version: &str) -> Node {
+        Node {
+            os_name: Some(name.into()),
+            os_semantic_version: Some(version.into()),
+            ..Node::default()
+        }
+    }
+
+    #[test]
+    fn node_os_maps_to_nicknames() {
+        let nick = |n, v| os_nick_of(&node(n, v)).map(|o| o.to_string());
+        assert_eq!(nick("ubuntu", "22.04").as_deref(), Some("ubuntu22.04"));
+        assert_eq!(nick("Ubuntu", "20.04.6").as_deref(), Some("ubuntu20.04"));
+        assert_eq!(nick("rhel", "8.9").as_deref(), Some("rhel8"));
+        assert_eq!(nick("Rocky Linux", "9.3").as_deref(), Some("rhel9"));
+        assert_eq!(nick("amzn", "2").as_deref(), Some("amzn2"));
+        assert_eq!(nick("Amazon Linux", "2023").as_deref(), Some("amzn2023"));
+        assert_eq!(nick("rhel8", "").as_deref(), Some("rhel8"));
+        assert_eq!(nick("sles", "15"), None);
+    }
+}

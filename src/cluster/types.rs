@@ -1,0 +1,546 @@
+//! Typed requests and responses of the RS REST API.
+//!
+//! RS is not consistent about JSON types across versions: uids, `node_uid` and `progress` arrive as
+//! numbers on some releases and as strings on others, `external_addr` as a string or a list. Every
+//! type here accepts both and ignores fields it does not model, so a newer cluster does not break
+//! an older client.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::manifest::{module_version_from_json, ModuleVersion};
+
+/// A uid that RS sends as a number or a string (nodes, databases, modules, actions).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+#[serde(transparent)]
+pub struct Uid(pub String);
+
+impl fmt::Display for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Uid {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(s) => Ok(Uid(s)),
+            Value::Number(n) => Ok(Uid(n.to_string())),
+            Value::Null => Ok(Uid::default()),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a uid (number or string), got {other}"
+            ))),
+        }
+    }
+}
+
+fn lenient_uid<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Uid>, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        Value::String(s) => Ok(Some(Uid(s))),
+        Value::Number(n) => Ok(Some(Uid(n.to_string()))),
+        _ => Ok(None),
+    }
+}
+
+fn lenient_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().trim_end_matches('%').parse().ok(),
+        _ => None,
+    })
+}
+
+fn lenient_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    })
+}
+
+fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Bool(b) => Some(b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "enabled" | "1" => Some(true),
+            "false" | "no" | "disabled" | "0" => Some(false),
+            _ => None,
+        },
+        Value::Number(n) => n.as_u64().map(|n| n != 0),
+        _ => None,
+    })
+}
+
+fn string_or_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(s) if s.is_empty() => Vec::new(),
+        Value::String(s) => vec![s],
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::String(s) if !s.is_empty() => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+fn lenient_version<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ModuleVersion>, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    Ok(module_version_from_json(&value).ok())
+}
+
+fn lenient_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                Value::Object(map) => map.get("name").and_then(Value::as_str).map(str::to_string),
+                _ => None,
+            })
+            .collect(),
+        Value::Object(map) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// A node of the cluster (`GET /v1/nodes`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Node {
+    /// The node's uid.
+    #[serde(default)]
+    pub uid: Uid,
+    /// Internal address: where the per-node ("local") endpoints answer.
+    #[serde(default)]
+    pub addr: String,
+    /// External addresses, for clients outside the cluster's network.
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub external_addr: Vec<String>,
+    /// `active`, `decommissioning`, `down`, `provisioning`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub status: Option<String>,
+    /// CPU architecture, e.g. `x86_64`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub architecture: Option<String>,
+    /// OS family, e.g. `rhel`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub os_family: Option<String>,
+    /// OS name, e.g. `ubuntu` or `rhel`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub os_name: Option<String>,
+    /// OS version, e.g. `22.04` or `8.9`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub os_semantic_version: Option<String>,
+    /// Free-text OS version, e.g. `Ubuntu 22.04.3 LTS`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub os_version: Option<String>,
+    /// RS version installed on the node, e.g. `7.8.2-34`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub software_version: Option<String>,
+}
+
+/// The cluster object (`GET /v1/cluster`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Cluster {
+    /// The cluster's name (its FQDN).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub name: Option<String>,
+    /// Whether module uploads are allowed (RS ≥ 8.2; absent before).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub allow_modules_upload: Option<bool>,
+    /// Version fields some releases put on the cluster object.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub software_version: Option<String>,
+}
+
+/// One capability (`GET /v1/cluster/module-capabilities`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct CapabilityInfo {
+    /// Capability name, e.g. `types`.
+    #[serde(default)]
+    pub name: String,
+    /// What it means.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub desc: Option<String>,
+}
+
+/// `GET /v1/cluster/module-capabilities`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ModuleCapabilities {
+    /// Every capability the cluster knows.
+    #[serde(default)]
+    pub all_capabilities: Vec<CapabilityInfo>,
+}
+
+/// A module registered with the cluster (`GET /v1/modules`, `POST /v2/modules`,
+/// `POST /v2/modules/user-defined`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Module {
+    /// The module's uid (a hex string on current releases).
+    #[serde(default)]
+    pub uid: Uid,
+    /// Name the module passes to `RedisModule_Init`.
+    #[serde(default)]
+    pub module_name: String,
+    /// Display name.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub display_name: Option<String>,
+    /// Integer version.
+    #[serde(default, deserialize_with = "lenient_version")]
+    pub version: Option<ModuleVersion>,
+    /// `major.minor.patch`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub semantic_version: Option<String>,
+    /// Whether the module ships with RS.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub is_bundled: Option<bool>,
+    /// Capabilities the module declares.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub capabilities: Vec<String>,
+    /// Oldest Redis version.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub min_redis_version: Option<String>,
+    /// Oldest RS version.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub min_redis_pack_version: Option<String>,
+    /// Architecture of the module's binary.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub architecture: Option<String>,
+    /// The action tracking an asynchronous upload or deletion.
+    #[serde(default, deserialize_with = "lenient_uid")]
+    pub action_uid: Option<Uid>,
+}
+
+impl Module {
+    /// The module's version: `version`, or derived from `semantic_version`.
+    pub fn module_version(&self) -> Option<ModuleVersion> {
+        self.version.or_else(|| {
+            self.semantic_version
+                .as_deref()
+                .and_then(|s| s.parse().ok())
+                .and_then(|s| ModuleVersion::from_semantic(s).ok())
+        })
+    }
+}
+
+/// A module artifact stored on one node (`GET /v2/local/modules/user-defined/artifacts`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Artifact {
+    /// The module's name.
+    #[serde(default)]
+    pub module_name: String,
+    /// Integer version.
+    #[serde(default, deserialize_with = "lenient_version")]
+    pub version: Option<ModuleVersion>,
+    /// Dependencies stored with it.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub dependencies: Vec<String>,
+}
+
+/// A module enabled on a database (`module_list` of a BDB).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct BdbModule {
+    /// Uid of the module object in use.
+    #[serde(default, deserialize_with = "lenient_uid")]
+    pub module_id: Option<Uid>,
+    /// The module's name.
+    #[serde(default)]
+    pub module_name: String,
+    /// Its semantic version.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub semantic_version: Option<String>,
+    /// Arguments the database loads it with.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub module_args: Option<String>,
+}
+
+/// A database (`GET /v1/bdbs/{uid}`): the fields rmpack uses, plus the whole object for the
+/// validator's capability checks.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Bdb {
+    /// The database's uid.
+    pub uid: Uid,
+    /// Its name.
+    pub name: Option<String>,
+    /// Redis version the database runs (`redis_version`, or `version` on older releases).
+    pub redis_version: Option<String>,
+    /// Modules enabled on it.
+    pub module_list: Vec<BdbModule>,
+    /// The object as the server sent it.
+    pub raw: Value,
+}
+
+impl<'de> Deserialize<'de> for Bdb {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Fields {
+            #[serde(default)]
+            uid: Uid,
+            #[serde(default, deserialize_with = "lenient_string")]
+            name: Option<String>,
+            #[serde(default, deserialize_with = "lenient_string")]
+            redis_version: Option<String>,
+            #[serde(default, deserialize_with = "lenient_string")]
+            version: Option<String>,
+            #[serde(default)]
+            module_list: Option<Vec<BdbModule>>,
+        }
+        let raw = Value::deserialize(deserializer)?;
+        let fields = Fields::deserialize(&raw).map_err(serde::de::Error::custom)?;
+        Ok(Bdb {
+            uid: fields.uid,
+            name: fields.name,
+            redis_version: fields.redis_version.or(fields.version),
+            module_list: fields.module_list.unwrap_or_default(),
+            raw,
+        })
+    }
+}
+
+/// Where an asynchronous action stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionStatus {
+    /// Waiting to start.
+    Queued,
+    /// Starting.
+    Starting,
+    /// In progress.
+    Running,
+    /// Being cancelled.
+    Cancelling,
+    /// Done, successfully.
+    Completed,
+    /// Ended with an error.
+    Failed,
+    /// Cancelled on request.
+    Cancelled,
+    /// Stopped by the cluster.
+    Aborted,
+    /// A status this client does not know; treated as still in progress.
+    Other(String),
+}
+
+impl ActionStatus {
+    /// Whether the action will not change any more.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            ActionStatus::Completed
+                | ActionStatus::Failed
+                | ActionStatus::Cancelled
+                | ActionStatus::Aborted
+        )
+    }
+
+    /// The status as RS spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ActionStatus::Queued => "queued",
+            ActionStatus::Starting => "starting",
+            ActionStatus::Running => "running",
+            ActionStatus::Cancelling => "cancelling",
+            ActionStatus::Completed => "completed",
+            ActionStatus::Failed => "failed",
+            ActionStatus::Cancelled => "cancelled",
+            ActionStatus::Aborted => "aborted",
+            ActionStatus::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for ActionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ActionStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = match Value::deserialize(deserializer)? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        Ok(match text.trim().to_ascii_lowercase().as_str() {
+            "queued" | "pending" => ActionStatus::Queued,
+            "starting" => ActionStatus::Starting,
+            "running" | "active" | "in_progress" => ActionStatus::Running,
+            "cancelling" | "canceling" => ActionStatus::Cancelling,
+            "completed" | "complete" | "done" | "success" => ActionStatus::Completed,
+            "failed" | "error" => ActionStatus::Failed,
+            "cancelled" | "canceled" => ActionStatus::Cancelled,
+            "aborted" => ActionStatus::Aborted,
+            _ => ActionStatus::Other(text),
+        })
+    }
+}
+
+/// An asynchronous action (`GET /v1/actions/{uid}`, `/v2/actions/{uid}`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Action {
+    /// The action's uid (`action_uid`, or `uid` on some releases).
+    #[serde(default, alias = "uid", deserialize_with = "lenient_uid")]
+    pub action_uid: Option<Uid>,
+    /// What the action does, e.g. `module_upload`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub name: Option<String>,
+    /// Where it stands.
+    pub status: ActionStatus,
+    /// 0–100, sent as a number or a string.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub progress: Option<f64>,
+    /// The node it runs on.
+    #[serde(default, deserialize_with = "lenient_uid")]
+    pub node_uid: Option<Uid>,
+    /// The error code of a failed action.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub error_code: Option<String>,
+    /// The error message of a failed action (`error_message`, or `message`).
+    #[serde(default, alias = "message", deserialize_with = "lenient_string")]
+    pub error_message: Option<String>,
+}
+
+/// The body of an error answer: `{"error_code": …, "description"|"message": …}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ErrorBody {
+    /// Machine-readable code, e.g. `modules_upload_disabled`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub error_code: Option<String>,
+    /// Human-readable description.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub description: Option<String>,
+    /// Human-readable message (some endpoints use this name).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub message: Option<String>,
+}
+
+impl ErrorBody {
+    /// Parses an error answer's body; text that is not JSON becomes the description.
+    pub fn parse(body: &str) -> ErrorBody {
+        serde_json::from_str(body).unwrap_or_else(|_| {
+            let text = body.trim();
+            ErrorBody {
+                description: (!text.is_empty()).then(|| text.chars().take(500).collect()),
+                ..ErrorBody::default()
+            }
+        })
+    }
+
+    /// The description or message, whichever the server sent.
+    pub fn text(&self) -> Option<&str> {
+        self.description.as_deref().or(self.message.as_deref())
+    }
+}
+
+/// One module to upgrade on a database, in the body of the upgrade requests.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleUpgrade {
+    /// The module's name.
+    pub module_name: String,
+    /// Uid of the module object the database uses now (seed 001's table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_module: Option<Uid>,
+    /// Uid of the module object to move to.
+    pub new_module: Uid,
+    /// Arguments to load the new version with (the database's current ones are kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_module_args: Option<String>,
+}
+
+/// The body of `POST /v1/bdbs/{uid}/upgrade` and `POST /v1/bdbs/{uid}/modules/upgrade`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradeRequest {
+    /// The modules to upgrade.
+    pub modules: Vec<ModuleUpgrade>,
+    /// Keep the shards' master/replica roles (costs an extra failover).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preserve_roles: Option<bool>,
+    /// Allow discarding the data of a non-replicated, non-persistent database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub may_discard_data: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_and_progress_arrive_as_numbers_or_strings() {
+        let a: Action = serde_json::from_str(
+            r#"{"action_uid":"x","status":"running","progress":"42.5","node_uid":"3","new":1}"#,
+        )
+        .unwrap();
+        assert_eq!(a.progress, Some(42.5));
+        assert_eq!(a.node_uid, Some(Uid("3".into())));
+        let b: Action =
+            serde_json::from_str(r#"{"uid":7,"status":"failed","progress":100,"node_uid":2,"error_code":"e","message":"m"}"#)
+                .unwrap();
+        assert_eq!(b.action_uid, Some(Uid("7".into())));
+        assert_eq!(b.progress, Some(100.0));
+        assert_eq!(b.node_uid, Some(Uid("2".into())));
+        assert_eq!(b.status, ActionStatus::Failed);
+        assert_eq!(b.error_message.as_deref(), Some("m"));
+        assert!(b.status.is_terminal());
+    }
+
+    #[test]
+    fn nodes_tolerate_unknown_fields_and_address_lists() {
+        let nodes: Vec<Node> = serde_json::from_str(
+            r#"[{"uid":1,"addr":"10.0.0.1","external_addr":["1.2.3.4"],"os_semantic_version":22.04,"shard_count":3},
+                {"uid":"2","addr":"10.0.0.2","external_addr":"5.6.7.8"}]"#,
+        )
+        .unwrap();
+        assert_eq!(nodes[0].uid.0, "1");
+        assert_eq!(nodes[0].external_addr, vec!["1.2.3.4"]);
+        assert_eq!(nodes[0].os_semantic_version.as_deref(), Some("22.04"));
+        assert_eq!(nodes[1].external_addr, vec!["5.6.7.8"]);
+    }
+
+    #[test]
+    fn artifact_versions_may_be_strings_or_floats() {
+        let list: Vec<Artifact> = serde_json::from_str(
+            r#"[{"module_name":"a","version":"10203"},{"module_name":"b","version":10203.0,"dependencies":["d"]}]"#,
+        )
+        .unwrap();
+        assert_eq!(list[0].version, Some(ModuleVersion(10203)));
+        assert_eq!(list[1].version, Some(ModuleVersion(10203)));
+        assert_eq!(list[1].dependencies, vec!["d"]);
+    }
+
+    #[test]
+    fn module_version_falls_back_to_the_semantic_one() {
+        let m: Module =
+            serde_json::from_str(r#"{"uid":"ab","module_name":"m","semantic_version":"1.2.3"}"#)
+                .unwrap();
+        assert_eq!(m.module_version(), Some(ModuleVersion(10203)));
+    }
+
+    #[test]
+    fn bdb_keeps_the_raw_object() {
+        let bdb: Bdb = serde_json::from_str(
+            r#"{"uid":1,"name":"db","version":"7.2.4","module_list":[{"module_id":"ab","module_name":"m","semantic_version":"1.0.0","module_args":""}],"replication":true}"#,
+        )
+        .unwrap();
+        assert_eq!(bdb.redis_version.as_deref(), Some("7.2.4"));
+        assert_eq!(bdb.module_list[0].module_id, Some(Uid("ab".into())));
+        assert_eq!(bdb.raw["replication"], Value::Bool(true));
+    }
+
+    #[test]
+    fn error_bodies_in_either_spelling() {
+        let e = ErrorBody::parse(r#"{"error_code":"busy","message":"try later"}"#);
+        assert_eq!(e.error_code.as_deref(), Some("busy"));
+        assert_eq!(e.text(), Some("try later"));
+        let e = ErrorBody::parse("<html>gateway</html>");
+        assert_eq!(e.text(), Some("<html>gateway</html>"));
+    }
+}

@@ -1,0 +1,631 @@
+//! `rmpack upload`, `modules`, `artifacts` and `upgrade` against the emulated RS cluster, through
+//! the real binary over real HTTPS (trusting only the emulator's CA).
+
+mod common;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use std::io::Write;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use support::{
+    bdb, bdb_module, module_json, ActionOutcome, Emulator, EmulatorSpec, Fault, RequestMatch,
+};
+
+const ARTIFACTS: &str = "/v2/local/modules/user-defined/artifacts";
+const USER_DEFINED: &str = "/v2/modules/user-defined";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// `rmpack` with credentials in the environment and no profile file or terminal.
+fn rmpack_command(emulator: &Emulator, dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rmpack"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RMPACK_USER", emulator.user())
+        .env("RMPACK_PASSWORD", emulator.password())
+        .env("RMPACK_PROFILES", dir.join("no-profiles.toml"))
+        .stdin(std::process::Stdio::null())
+        .current_dir(dir);
+    command
+}
+
+fn rmpack(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
+    rmpack_command(emulator, dir)
+        .args(args)
+        .output()
+        .expect("rmpack runs")
+        .into()
+}
+
+/// `rmpack upload ZIP --cluster URL --ca-cert CA` plus `extra`.
+fn upload(emulator: &Emulator, dir: &Path, zip: &Path, extra: &[&str]) -> Run {
+    let url = emulator.url();
+    let ca = emulator.ca_cert_path().to_string_lossy().into_owned();
+    let zip = zip.to_string_lossy().into_owned();
+    let mut args = vec!["upload", &zip, "--cluster", &url, "--ca-cert", &ca];
+    args.extend_from_slice(extra);
+    rmpack(emulator, dir, &args)
+}
+
+fn cluster_args(emulator: &Emulator) -> Vec<String> {
+    vec![
+        "--cluster".into(),
+        emulator.url(),
+        "--ca-cert".into(),
+        emulator.ca_cert_path().to_string_lossy().into_owned(),
+    ]
+}
+
+/// A module zip around the gcc-built `plain` fixture, as `rmpack pack` lays it out, so that it
+/// passes the pre-flight validation.
+fn module_zip(dir: &Path, name: &str, version: &str) -> PathBuf {
+    let so = std::fs::read(common::fixture("plain")).expect("fixture built");
+    let so_name = format!("{name}.so");
+    let mut json = module_json(name, version);
+    json["module_file"] = so_name.clone().into();
+    json["sha256"] = hex::encode(Sha256::digest(&so)).into();
+    json["operating_systems"] = serde_json::json!([]);
+    let path = dir.join(format!("{name}.Linux-x86_64.{version}.zip"));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip created"));
+    let options = |mode| zip::write::SimpleFileOptions::default().unix_permissions(mode);
+    zip.start_file("module.json", options(0o644))
+        .expect("entry");
+    zip.write_all(&serde_json::to_vec_pretty(&json).expect("json"))
+        .expect("written");
+    zip.start_file(so_name, options(0o755)).expect("entry");
+    zip.write_all(&so).expect("written");
+    zip.finish().expect("zip finished");
+    path
+}
+
+fn start(nodes: usize) -> (Emulator, tempfile::TempDir) {
+    let emulator = Emulator::start(EmulatorSpec::nodes(nodes)).expect("emulator starts");
+    (emulator, tempfile::tempdir().expect("temp dir"))
+}
+
+fn uploads_to(emulator: &Emulator, node: usize) -> usize {
+    emulator
+        .requests_to(node)
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == ARTIFACTS)
+        .count()
+}
+
+fn registrations(emulator: &Emulator) -> usize {
+    emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == USER_DEFINED)
+        .count()
+}
+
+fn assert_no_secret(emulator: &Emulator, run: &Run) {
+    assert!(
+        !run.text().contains(emulator.password()),
+        "the password leaked into the output:\n{}",
+        run.text()
+    );
+    assert!(emulator.credentials_over_plain_http().is_empty());
+}
+
+#[test]
+fn three_node_rollout_registers_once_and_a_second_run_changes_nothing() {
+    let (emulator, dir) = start(3);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(run.stdout.contains("complete: 3 of 3"), "{}", run.stdout);
+    for node in 1..=3 {
+        let held = emulator.artifacts(node);
+        assert!(
+            held.iter()
+                .any(|a| a.module_name == "Hello" && a.version == 10203),
+            "node {node} holds {held:?}"
+        );
+        assert_eq!(uploads_to(&emulator, node), 1, "node {node}");
+    }
+    assert_eq!(registrations(&emulator), 1);
+    assert_eq!(emulator.user_defined_modules().len(), 1);
+    assert_no_secret(&emulator, &run);
+
+    emulator.clear_requests();
+    let again = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(again.code, 0, "{}", again.text());
+    assert!(again.stdout.contains("nothing changed"), "{}", again.stdout);
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
+    assert_eq!(emulator.user_defined_modules().len(), 1);
+}
+
+#[test]
+fn json_output_lists_every_node_without_the_password() {
+    let (emulator, dir) = start(2);
+    let zip = module_zip(dir.path(), "Hello", "1.0.0");
+    let run = upload(&emulator, dir.path(), &zip, &["--json"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let value: Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+    assert_eq!(value["complete"], Value::Bool(true));
+    assert_eq!(value["nodes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(value["nodes"][0]["outcome"], "uploaded");
+    assert_no_secret(&emulator, &run);
+}
+
+#[test]
+fn dry_run_sends_only_gets_and_prints_the_plan() {
+    let (emulator, dir) = start(3);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &["--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
+    assert!(!emulator.requests().is_empty());
+    assert!(run.stdout.contains("POST"), "{}", run.stdout);
+    assert!(run.stdout.contains(USER_DEFINED), "{}", run.stdout);
+    assert_eq!(run.stdout.matches(ARTIFACTS).count(), 3, "{}", run.stdout);
+    for node in 1..=3 {
+        assert!(emulator.artifacts(node).is_empty());
+    }
+}
+
+#[test]
+fn a_node_down_gives_a_partial_rollout_that_the_printed_command_resumes() {
+    let (emulator, dir) = start(3);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    emulator.set_fault(2, Fault::Down);
+
+    let run = upload(&emulator, dir.path(), &zip, &["--retries", "2"]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    let failed_line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("2 "))
+        .unwrap_or_default();
+    assert!(failed_line.contains("FAILED"), "{}", run.stdout);
+    assert!(run.stdout.contains("refused"), "{}", run.stdout);
+    let resume = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("resume with:"))
+        .nth(1)
+        .expect("a resume command is printed")
+        .trim()
+        .to_string();
+    assert!(resume.ends_with("--nodes 2"), "{resume}");
+    assert!(!resume.contains(emulator.password()));
+    assert_eq!(uploads_to(&emulator, 1), 1);
+    assert_eq!(uploads_to(&emulator, 3), 1);
+
+    emulator.clear_faults(2);
+    emulator.clear_requests();
+    let words: Vec<&str> = resume.split_whitespace().skip(1).collect();
+    let resumed = rmpack(&emulator, dir.path(), &words);
+    assert_eq!(resumed.code, 0, "{}", resumed.text());
+    assert_eq!(uploads_to(&emulator, 1), 0, "node 1 got the artifact twice");
+    assert_eq!(uploads_to(&emulator, 3), 0, "node 3 got the artifact twice");
+    assert_eq!(uploads_to(&emulator, 2), 1);
+    assert!(emulator
+        .requests()
+        .iter()
+        .all(|r| r.node == 2 || r.method == "GET"));
+    for node in 1..=3 {
+        assert_eq!(emulator.artifacts(node).len(), 1, "node {node}");
+    }
+    assert_eq!(registrations(&emulator), 0);
+}
+
+#[test]
+fn a_connection_dropped_mid_upload_is_retried() {
+    let (emulator, dir) = start(3);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    emulator.set_fault(3, Fault::DropMidUpload { times: 1 });
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert_eq!(uploads_to(&emulator, 3), 2);
+    assert_eq!(emulator.artifacts(3).len(), 1);
+}
+
+#[test]
+fn uploads_dropped_every_time_fail_after_bounded_attempts_and_roll_back() {
+    let (emulator, dir) = start(3);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    emulator.set_fault(2, Fault::DropMidUpload { times: 100 });
+    let run = upload(
+        &emulator,
+        dir.path(),
+        &zip,
+        &["--rollback-on-failure", "--retries", "3"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert_eq!(uploads_to(&emulator, 2), 3, "attempts are bounded");
+    assert!(run.stdout.contains("rolled back"), "{}", run.stdout);
+    for node in 1..=3 {
+        assert!(
+            emulator.artifacts(node).is_empty(),
+            "node {node} still holds {:?}",
+            emulator.artifacts(node)
+        );
+    }
+    assert!(emulator.user_defined_modules().is_empty());
+}
+
+#[test]
+fn transient_503_and_409_busy_are_retried() {
+    let (emulator, dir) = start(3);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    emulator.set_fault_matching(
+        1,
+        RequestMatch::new("POST", USER_DEFINED),
+        Fault::Busy409 { times: 2 },
+    );
+    emulator.set_fault_matching(
+        2,
+        RequestMatch::new("POST", ARTIFACTS),
+        Fault::Status503 { times: 1 },
+    );
+    emulator.set_fault_matching(
+        3,
+        RequestMatch::new("POST", ARTIFACTS),
+        Fault::Busy409 { times: 1 },
+    );
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert_eq!(registrations(&emulator), 3);
+    assert_eq!(uploads_to(&emulator, 2), 2);
+    assert_eq!(uploads_to(&emulator, 3), 2);
+    assert_eq!(emulator.user_defined_modules().len(), 1);
+    for node in 1..=3 {
+        assert_eq!(emulator.artifacts(node).len(), 1);
+    }
+}
+
+#[test]
+fn a_wrong_password_is_401_without_retries() {
+    let (emulator, dir) = start(2);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run: Run = rmpack_command(&emulator, dir.path())
+        .env("RMPACK_PASSWORD", "not-the-password")
+        .args(["upload", &zip.to_string_lossy()])
+        .args(cluster_args(&emulator))
+        .output()
+        .expect("runs")
+        .into();
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
+    assert!(run.stderr.contains("user and password"), "{}", run.stderr);
+    assert_eq!(emulator.requests().len(), 1, "{:?}", emulator.requests());
+    assert!(!run.text().contains("not-the-password"));
+}
+
+#[test]
+fn an_untrusted_certificate_suggests_ca_cert() {
+    let (emulator, dir) = start(1);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    // No --ca-cert: the emulator's self-made CA is not among the public roots.
+    let run: Run = rmpack_command(&emulator, dir.path())
+        .args([
+            "upload",
+            &zip.to_string_lossy(),
+            "--cluster",
+            &emulator.url(),
+        ])
+        .output()
+        .expect("runs")
+        .into();
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("not trusted"), "{}", run.stderr);
+    assert!(run.stderr.contains("--ca-cert"), "{}", run.stderr);
+    assert!(emulator.requests().is_empty());
+}
+
+#[test]
+fn a_node_with_a_wrong_certificate_fails_alone() {
+    let (emulator, dir) = start(2);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    emulator.set_fault(2, Fault::WrongCertificate);
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stdout.contains("--ca-cert"), "{}", run.stdout);
+    assert_eq!(emulator.artifacts(1).len(), 1);
+}
+
+#[test]
+fn a_refused_connection_says_the_node_may_be_down() {
+    let (emulator, dir) = start(1);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    emulator.set_fault(1, Fault::Down);
+    let run = upload(&emulator, dir.path(), &zip, &["--retries", "3"]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
+    assert!(run.stderr.contains("node down"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("retrying").count(),
+        2,
+        "three attempts in all:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn modules_upload_disabled_is_refused_before_sending_anything() {
+    let emulator =
+        Emulator::start(EmulatorSpec::nodes(2).rs_version("8.2.0-10")).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr
+            .contains(r#"PUT /v1/cluster {"allow_modules_upload": true}"#),
+        "{}",
+        run.stderr
+    );
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
+
+    emulator.set_allow_modules_upload(true);
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+}
+
+#[test]
+fn plain_http_is_refused_and_never_carries_credentials() {
+    let emulator = Emulator::start(EmulatorSpec::nodes(1).plain_http()).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &[
+            "upload",
+            &zip.to_string_lossy(),
+            "--cluster",
+            &emulator.plain_http_url(1),
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(run.stderr.contains("--allow-http"), "{}", run.stderr);
+    assert!(emulator.requests().is_empty());
+    assert!(emulator.credentials_over_plain_http().is_empty());
+}
+
+#[test]
+fn a_password_on_the_command_line_works_but_warns() {
+    let (emulator, dir) = start(1);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run: Run = rmpack_command(&emulator, dir.path())
+        .env_remove("RMPACK_PASSWORD")
+        .args([
+            "upload",
+            &zip.to_string_lossy(),
+            "--password",
+            emulator.password(),
+        ])
+        .args(cluster_args(&emulator))
+        .output()
+        .expect("runs")
+        .into();
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(run.stderr.contains("process list"), "{}", run.stderr);
+    assert_no_secret(&emulator, &run);
+}
+
+#[test]
+fn bundled_upload_follows_its_action() {
+    let (emulator, dir) = start(2);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &["--bundled"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert_eq!(
+        emulator
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/v2/modules")
+            .count(),
+        1
+    );
+    assert!(emulator
+        .requests()
+        .iter()
+        .any(|r| r.path.starts_with("/v1/actions/")));
+    assert!(emulator
+        .modules()
+        .iter()
+        .any(|m| m["module_name"] == "Hello"));
+}
+
+#[test]
+fn modules_and_artifacts_are_listed_and_deleted() {
+    let (emulator, dir) = start(2);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    assert_eq!(upload(&emulator, dir.path(), &zip, &[]).code, 0);
+    let cluster = cluster_args(&emulator);
+    let with = |words: &[&str]| {
+        let mut args: Vec<&str> = words.to_vec();
+        args.extend(cluster.iter().map(String::as_str));
+        rmpack(&emulator, dir.path(), &args)
+    };
+
+    let list = with(&["modules", "list", "--json"]);
+    assert_eq!(list.code, 0, "{}", list.text());
+    let modules: Value = serde_json::from_str(&list.stdout).expect("JSON");
+    let uid = modules
+        .as_array()
+        .and_then(|l| l.iter().find(|m| m["module_name"] == "Hello"))
+        .and_then(|m| m["uid"].as_str())
+        .expect("the module is listed")
+        .to_string();
+    let get = with(&["modules", "get", &uid]);
+    assert_eq!(get.code, 0, "{}", get.text());
+    assert!(get.stdout.contains("Hello"));
+    let missing = with(&["modules", "get", "no-such-uid"]);
+    assert_eq!(missing.code, 1, "{}", missing.text());
+    assert!(missing.stderr.contains("404"), "{}", missing.stderr);
+
+    let artifacts = with(&["artifacts", "list"]);
+    assert_eq!(artifacts.code, 0, "{}", artifacts.text());
+    assert_eq!(
+        artifacts.stdout.matches("Hello").count(),
+        2,
+        "{}",
+        artifacts.stdout
+    );
+
+    let deleted = with(&["artifacts", "delete", "Hello", "1.2.3"]);
+    assert_eq!(deleted.code, 0, "{}", deleted.text());
+    assert_eq!(
+        deleted.stdout.matches("deleted").count(),
+        2,
+        "{}",
+        deleted.stdout
+    );
+    assert!(emulator.artifacts(1).is_empty() && emulator.artifacts(2).is_empty());
+
+    let removed = with(&["modules", "delete", &uid, "--user-defined"]);
+    assert_eq!(removed.code, 0, "{}", removed.text());
+    assert!(emulator.user_defined_modules().is_empty());
+}
+
+fn upgrade_setup(outcome: Option<ActionOutcome>) -> (Emulator, tempfile::TempDir, Run) {
+    let (emulator, dir) = start(1);
+    let old = emulator.add_module(serde_json::json!({
+        "uid": "old-hello", "module_name": "Hello", "semantic_version": "1.0.0", "version": 10000,
+    }));
+    emulator.add_module(serde_json::json!({
+        "uid": "new-hello", "module_name": "Hello", "semantic_version": "1.2.0", "version": 10200,
+    }));
+    emulator.put_bdb(bdb(1, "db1", vec![bdb_module(&old, "Hello", "1.0.0")]));
+    if let Some(outcome) = outcome {
+        emulator.script_next_action(outcome);
+    }
+    let mut args = vec![
+        "upgrade".to_string(),
+        "--db".into(),
+        "1".into(),
+        "--module".into(),
+        "Hello".into(),
+        "--poll-interval".into(),
+        "0.05".into(),
+        "--preserve-roles".into(),
+    ];
+    args.extend(cluster_args(&emulator));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = rmpack(&emulator, dir.path(), &args);
+    (emulator, dir, run)
+}
+
+#[test]
+fn upgrade_follows_the_action_to_completed() {
+    let (emulator, _dir, run) = upgrade_setup(None);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(run.stdout.contains("queued"), "{}", run.stdout);
+    assert!(run.stdout.contains("running"), "{}", run.stdout);
+    assert!(run.stdout.contains("completed"), "{}", run.stdout);
+    let db = emulator.bdb(1).expect("the database exists");
+    assert_eq!(db["module_list"][0]["semantic_version"], "1.2.0", "{db}");
+}
+
+#[test]
+fn upgrade_reports_a_failed_action_with_its_error_code() {
+    let (_emulator, _dir, run) = upgrade_setup(Some(ActionOutcome::failed(
+        "redis_incompatible_version",
+        "Module min_redis_version is bigger than the current Redis version",
+    )));
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("failed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("redis_incompatible_version"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("min_redis_version is bigger"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn upgrade_reports_an_aborted_action() {
+    let (_emulator, _dir, run) = upgrade_setup(Some(ActionOutcome::Aborted));
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("aborted"), "{}", run.stderr);
+}
+
+#[test]
+fn upgrade_reports_an_unknown_action() {
+    let (_emulator, _dir, run) = upgrade_setup(Some(ActionOutcome::Unknown));
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("unknown action"), "{}", run.stderr);
+}
+
+#[test]
+fn upgrade_falls_back_to_the_module_endpoint_on_older_clusters() {
+    let emulator =
+        Emulator::start(EmulatorSpec::nodes(1).rs_version("7.4.2-54")).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = emulator.add_module(serde_json::json!({
+        "uid": "old-hello", "module_name": "Hello", "semantic_version": "1.0.0", "version": 10000,
+    }));
+    emulator.add_module(serde_json::json!({
+        "uid": "new-hello", "module_name": "Hello", "semantic_version": "1.2.0", "version": 10200,
+    }));
+    emulator.put_bdb(bdb(1, "db1", vec![bdb_module(&old, "Hello", "1.0.0")]));
+    let mut args = vec!["upgrade", "--db", "1", "--module", "Hello", "--to", "1.2.0"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    args.extend(["--poll-interval".into(), "0.05".into()]);
+    args.extend(cluster_args(&emulator));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = rmpack(&emulator, dir.path(), &args);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(emulator
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.path == "/v1/bdbs/1/modules/upgrade"));
+    assert!(!emulator
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.path == "/v1/bdbs/1/upgrade"));
+}
+
+#[test]
+fn the_pre_flight_refuses_a_module_for_a_newer_rs_before_sending() {
+    let emulator =
+        Emulator::start(EmulatorSpec::nodes(2).rs_version("6.2.4-1")).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The module asks for RS 7.2 (min_redis_pack_version).
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("min_redis_pack_version"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
+}
