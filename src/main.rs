@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[allow(dead_code)] // TEMP: until every subcommand is wired
 mod cli;
 
 fn main() -> ExitCode {

@@ -62,14 +62,18 @@ impl Status {
 }
 
 /// An error that means "the check failed" (exit 1) rather than "bad usage or input" (exit 2).
-/// Wrap the root cause in it with `anyhow::Error::new(CheckFailed(..))` or `.context(CheckFailed(..))`.
+/// Return it as the error (`anyhow::Error::new(CheckFailed(..))`) or attach it with
+/// `.context(CheckFailed(..))`.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct CheckFailed(pub String);
 
-/// Exit 1 when the error chain holds a [`CheckFailed`], else 2.
+/// Exit 1 when the error chain holds a [`CheckFailed`] (as its root or as a context), else 2.
 pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
-    if error.chain().any(|cause| cause.is::<CheckFailed>()) {
+    // `downcast_ref` also finds a context value, which `chain()` shows only as text.
+    if error.downcast_ref::<CheckFailed>().is_some()
+        || error.chain().any(|cause| cause.is::<CheckFailed>())
+    {
         ExitCode::from(1)
     } else {
         ExitCode::from(2)
@@ -87,5 +91,21 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Modules(args) => modules::run(args),
         Command::Artifacts(args) => artifacts::run(args),
         Command::Upgrade(args) => upgrade::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_failures_exit_1_whether_root_or_context() {
+        let root = anyhow::Error::new(CheckFailed("rollout partial".into()));
+        assert_eq!(exit_code_for(&root), ExitCode::from(1));
+        let context = anyhow::Error::new(std::io::Error::other("node 2 refused"))
+            .context(CheckFailed("rollout partial".into()));
+        assert_eq!(exit_code_for(&context), ExitCode::from(1));
+        let io = anyhow::Error::new(std::io::Error::other("no such file"));
+        assert_eq!(exit_code_for(&io), ExitCode::from(2));
     }
 }
