@@ -138,7 +138,7 @@ pub struct Args {
     #[arg(long)]
     external: bool,
     /// Uploads in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
     concurrency: u64,
     /// Print the plan (requests, nodes, bytes); send only GET requests.
     #[arg(long)]

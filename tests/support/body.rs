@@ -21,6 +21,7 @@ pub struct BodyReader {
     inner: Incoming,
     received: u64,
     finished: bool,
+    link: Option<(u64, tokio::time::Instant)>,
 }
 
 impl BodyReader {
@@ -29,7 +30,14 @@ impl BodyReader {
             inner,
             received: 0,
             finished: false,
+            link: None,
         }
+    }
+
+    /// Paces the body as if it crossed a link of `bytes_per_second` (none: unpaced).
+    pub fn with_link(mut self, bytes_per_second: Option<u64>) -> Self {
+        self.link = bytes_per_second.map(|rate| (rate, tokio::time::Instant::now()));
+        self
     }
 
     /// Body bytes received so far.
@@ -49,6 +57,12 @@ impl BodyReader {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         self.received += data.len() as u64;
+                        if let Some((rate, start)) = self.link {
+                            // Hold the chunk until a link of that rate would have delivered it;
+                            // the client's send window then throttles it as a real link would.
+                            let due = Duration::from_secs_f64(self.received as f64 / rate as f64);
+                            tokio::time::sleep_until(start + due).await;
+                        }
                         if !data.is_empty() {
                             return Ok(Some(data));
                         }

@@ -82,6 +82,10 @@ pub struct EmulatorSpec {
     pub max_requests: usize,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Bandwidth of each node's network link, in bytes per second, applied to request bodies
+    /// (`None`: as fast as loopback goes). Real nodes sit behind 1–25 Gbit/s links; on loopback
+    /// every byte costs CPU instead, so a benchmark sets this to model the network.
+    pub link_bytes_per_second: Option<u64>,
     /// Directory in which the emulator creates its data directory (removed on drop); default:
     /// the system temp dir. A tmpfs spares big uploads the page-cache writeback of a disk.
     pub storage_root: Option<PathBuf>,
@@ -127,6 +131,12 @@ impl EmulatorSpec {
         self
     }
 
+    /// The same spec with each node's link limited to `bytes_per_second` for request bodies.
+    pub fn link_bandwidth(mut self, bytes_per_second: u64) -> Self {
+        self.link_bytes_per_second = Some(bytes_per_second.max(1));
+        self
+    }
+
     /// The same spec with the plain-HTTP recorder on.
     pub fn plain_http(mut self) -> Self {
         self.plain_http = true;
@@ -150,6 +160,7 @@ impl Default for EmulatorSpec {
             default_redis_version: "7.4".into(),
             max_requests: 10_000,
             max_upload_bytes: 2 << 30,
+            link_bytes_per_second: None,
             storage_root: None,
             cluster_name: "cluster.rmpack.test".into(),
         }
@@ -273,6 +284,7 @@ impl Emulator {
             wrong_tls: wrong_configs,
             cluster_dir,
             max_upload_bytes: spec.max_upload_bytes,
+            link_bytes_per_second: spec.link_bytes_per_second,
         });
         let listeners = bound
             .into_iter()

@@ -46,6 +46,8 @@ pub struct Shared {
     pub cluster_dir: PathBuf,
     /// Largest upload accepted.
     pub max_upload_bytes: u64,
+    /// Bandwidth of each node's link for request bodies, if limited.
+    pub link_bytes_per_second: Option<u64>,
 }
 
 impl Shared {
@@ -245,7 +247,7 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, DropConnection> {
     let (parts, body) = request.into_parts();
     let head = Head::new(&parts);
-    let mut body = BodyReader::new(body);
+    let mut body = BodyReader::new(body).with_link(shared.link_bytes_per_second);
     let authorization = parts.headers.get(AUTHORIZATION);
     let admission = shared.state().admit(
         connection.node,
