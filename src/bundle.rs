@@ -229,7 +229,7 @@ pub struct HashedFile {
 pub enum ModuleBytes {
     /// Inflated from a zip entry.
     Owned(Vec<u8>),
-    /// Mapped from a file on disk.
+    /// Mapped memory: a file on disk, or an anonymous mapping a zip entry was inflated into.
     Mapped(memmap2::Mmap),
 }
 
@@ -354,11 +354,16 @@ impl Bundle {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut archive = zip::ZipArchive::new(io::BufReader::with_capacity(COPY_BUFFER, file))
-            .map_err(|source| BundleError::NotAZip {
+        let zip_bytes = map_zip(&file).map_err(|source| BundleError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut archive = zip::ZipArchive::new(io::Cursor::new(&*zip_bytes)).map_err(|source| {
+            BundleError::NotAZip {
                 path: path.to_path_buf(),
                 source,
-            })?;
+            }
+        })?;
         let mut bundle = Bundle::empty(path, Source::Zip);
         bundle.has_exact_duplicates = archive.has_duplicate_names();
         let count = archive.len();
@@ -398,6 +403,32 @@ impl Bundle {
             };
             if !wanted {
                 continue;
+            }
+            if role == Role::Module {
+                if let Some(stored) = StoredEntry::locate(&file, &zip_bytes, budget) {
+                    match inflate_whole(&stored) {
+                        Some(Ok((bytes, sha256))) => {
+                            budget -= declared;
+                            bundle.module = Some(ModuleBinary {
+                                name,
+                                bytes,
+                                sha256,
+                                unix_mode,
+                            });
+                            continue;
+                        }
+                        Some(Err(reason)) => {
+                            budget -= declared;
+                            bundle.problems.push(ReadProblem::Unreadable {
+                                entry: name,
+                                reason,
+                            });
+                            continue;
+                        }
+                        // No memory could be mapped for it: inflate through the reader.
+                        None => {}
+                    }
+                }
             }
             let keep = role != Role::Dependency;
             let capacity = if keep { declared.min(budget) } else { 0 };
@@ -650,86 +681,160 @@ impl ReadError {
     }
 }
 
-/// Entries at least this large are hashed on a second thread while they inflate.
-const PARALLEL_HASH_THRESHOLD: u64 = 4 << 20;
-/// Size of the chunks handed from the inflating thread to the hashing one.
-const PARALLEL_CHUNK: usize = 1 << 20;
+/// The zip file's bytes: mapped, or read when the file cannot be mapped.
+enum ZipBytes {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl Deref for ZipBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ZipBytes::Mapped(map) => map,
+            ZipBytes::Read(bytes) => bytes,
+        }
+    }
+}
+
+/// Maps a zip so entries can be inflated straight from its bytes, with no copy through a reader.
+fn map_zip(file: &File) -> io::Result<ZipBytes> {
+    // An empty file cannot be mapped; it is no zip either, which the zip reader reports.
+    if file.metadata()?.len() == 0 {
+        return Ok(ZipBytes::Read(Vec::new()));
+    }
+    // SAFETY: the mapping is read-only and private to this process; a concurrent writer could
+    // change the bytes under us, which at worst yields a wrong hash or a damaged-entry report.
+    match unsafe { memmap2::Mmap::map(file) } {
+        Ok(map) => Ok(ZipBytes::Mapped(map)),
+        // Some file systems cannot map files: read it whole instead.
+        Err(_) => {
+            let mut bytes = Vec::new();
+            let mut reader: &File = file;
+            reader.read_to_end(&mut bytes)?;
+            Ok(ZipBytes::Read(bytes))
+        }
+    }
+}
+
+/// How a zip entry's data is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    Stored,
+    Deflated,
+}
+
+/// A zip entry's data as it lies in the zip, with what its header promises about it.
+#[derive(Debug)]
+struct StoredEntry<'a> {
+    /// The compressed (or stored) bytes.
+    data: &'a [u8],
+    storage: Storage,
+    /// Uncompressed size the central directory declares (nonzero, within the size budget).
+    declared: usize,
+    /// CRC-32 the central directory declares.
+    crc32: u32,
+}
+
+impl<'a> StoredEntry<'a> {
+    /// The entry's data within `zip`, when it can be inflated in one call: stored or deflated,
+    /// not encrypted, nonempty, and declaring no more than `budget` bytes (a larger entry goes
+    /// through the streaming reader, which stops at the budget). Data that does not lie within
+    /// the zip yields an empty slice, which then fails to inflate.
+    fn locate<R: Read>(
+        file: &zip::read::ZipFile<'_, R>,
+        zip: &'a [u8],
+        budget: u64,
+    ) -> Option<StoredEntry<'a>> {
+        let storage = match file.compression() {
+            zip::CompressionMethod::Stored => Storage::Stored,
+            zip::CompressionMethod::Deflated => Storage::Deflated,
+            _ => return None,
+        };
+        if file.encrypted() || file.size() == 0 || file.size() > budget {
+            return None;
+        }
+        let declared = usize::try_from(file.size()).ok()?;
+        let start = usize::try_from(file.data_start()?).ok()?;
+        let data = usize::try_from(file.compressed_size())
+            .ok()
+            .and_then(|len| start.checked_add(len))
+            .and_then(|end| zip.get(start..end))
+            .unwrap_or_default();
+        Some(StoredEntry {
+            data,
+            storage,
+            declared,
+            crc32: file.crc32(),
+        })
+    }
+}
+
+/// Inflates a whole entry in one call into memory mapped at its declared size, then checks that
+/// it filled exactly that size and matches its CRC-32, and hashes it. One call over whole buffers
+/// runs libdeflate's fastest loop, and the anonymous mapping (with huge pages where the system
+/// offers them) costs fewer page faults than a heap buffer. `None` when no memory could be
+/// mapped; `Some(Err(reason))` when the data is damaged or the header lies.
+fn inflate_whole(entry: &StoredEntry<'_>) -> Option<Result<(ModuleBytes, String), String>> {
+    let mut out = memmap2::MmapMut::map_anon(entry.declared).ok()?;
+    #[cfg(target_os = "linux")]
+    {
+        // Only a hint: without huge pages the inflate merely takes more page faults.
+        let _ = out.advise(memmap2::Advice::HugePage);
+    }
+    let filled = match entry.storage {
+        Storage::Stored if entry.data.len() == entry.declared => {
+            out.copy_from_slice(entry.data);
+            Ok(entry.declared)
+        }
+        Storage::Stored => Err(format!(
+            "it is stored uncompressed in {} bytes, but its header declares {}",
+            entry.data.len(),
+            entry.declared
+        )),
+        Storage::Deflated => libdeflater::Decompressor::new()
+            .deflate_decompress(entry.data, &mut out)
+            .map_err(|e| match e {
+                libdeflater::DecompressionError::InsufficientSpace => format!(
+                    "it inflates past the {} bytes its header declares",
+                    entry.declared
+                ),
+                libdeflater::DecompressionError::BadData => {
+                    "its deflate stream is invalid or cut short".to_string()
+                }
+            }),
+    };
+    let outcome = filled.and_then(|filled| {
+        if filled != entry.declared {
+            return Err(format!(
+                "it inflates to {filled} bytes, but its header declares {}",
+                entry.declared
+            ));
+        }
+        // The CRC-32 takes a few milliseconds: compute it beside the SHA-256.
+        let (sha256, crc32) = std::thread::scope(|scope| {
+            let crc = scope.spawn(|| libdeflater::crc32(&out));
+            let sha256 = hex::encode(Sha256::digest(&*out));
+            let crc32 = crc.join().unwrap_or_else(|_| libdeflater::crc32(&out));
+            (sha256, crc32)
+        });
+        if crc32 != entry.crc32 {
+            return Err(format!(
+                "its CRC-32 is {crc32:08x}, but its header records {:08x}",
+                entry.crc32
+            ));
+        }
+        Ok(sha256)
+    });
+    Some(outcome.and_then(|sha256| match out.make_read_only() {
+        Ok(map) => Ok((ModuleBytes::Mapped(map), sha256)),
+        Err(e) => Err(format!("cannot protect the inflated bytes: {e}")),
+    }))
+}
 
 /// Reads `reader` to its end once, hashing every byte, keeping them when `keep`, and charging
 /// them to `budget`; fails as soon as more bytes arrive than the budget allows.
 fn read_hashed(
-    reader: &mut dyn Read,
-    budget: &mut u64,
-    keep: bool,
-    capacity: u64,
-) -> Result<(Vec<u8>, String, u64), ReadError> {
-    if keep && capacity >= PARALLEL_HASH_THRESHOLD {
-        read_hashed_parallel(reader, budget, capacity)
-    } else {
-        read_hashed_serial(reader, budget, keep, capacity)
-    }
-}
-
-/// [`read_hashed`] for large kept entries: this thread inflates into chunks while a second one
-/// hashes them and appends them to the kept bytes, so inflating and hashing overlap.
-fn read_hashed_parallel(
-    reader: &mut dyn Read,
-    budget: &mut u64,
-    capacity: u64,
-) -> Result<(Vec<u8>, String, u64), ReadError> {
-    let capacity = usize::try_from(capacity).unwrap_or(0);
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-    std::thread::scope(|scope| {
-        let hashing = scope.spawn(move || {
-            let mut kept = Vec::with_capacity(capacity);
-            let mut hasher = Sha256::new();
-            for chunk in receiver {
-                hasher.update(&chunk);
-                kept.extend_from_slice(&chunk);
-            }
-            (kept, hex::encode(hasher.finalize()))
-        });
-        let mut total = 0u64;
-        let mut outcome = Ok(());
-        'chunks: loop {
-            let mut chunk = vec![0u8; PARALLEL_CHUNK];
-            let mut filled = 0;
-            while filled < chunk.len() {
-                match reader.read(&mut chunk[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        outcome = Err(ReadError::Io(e));
-                        break 'chunks;
-                    }
-                }
-            }
-            if filled as u64 > *budget {
-                outcome = Err(ReadError::Budget);
-                break;
-            }
-            *budget -= filled as u64;
-            total += filled as u64;
-            let last = filled < chunk.len();
-            chunk.truncate(filled);
-            if !chunk.is_empty() && sender.send(chunk).is_err() {
-                break;
-            }
-            if last {
-                break;
-            }
-        }
-        drop(sender);
-        let joined = hashing.join();
-        outcome?;
-        let (kept, sha256) =
-            joined.map_err(|_| ReadError::Io(io::Error::other("the hashing thread failed")))?;
-        Ok((kept, sha256, total))
-    })
-}
-
-fn read_hashed_serial(
     reader: &mut dyn Read,
     budget: &mut u64,
     keep: bool,
@@ -1197,6 +1302,137 @@ mod tests {
         assert!(unsafe_name_reason("C:/x").is_some());
         assert!(unsafe_name_reason("a\\b").is_some());
         assert!(unsafe_name_reason("a//b").is_some());
+    }
+
+    fn deflate(data: &[u8]) -> Vec<u8> {
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn module_bytes() -> Vec<u8> {
+        (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect()
+    }
+
+    fn deflated_entry(compressed: &[u8], declared: usize, crc32: u32) -> StoredEntry<'_> {
+        StoredEntry {
+            data: compressed,
+            storage: Storage::Deflated,
+            declared,
+            crc32,
+        }
+    }
+
+    #[test]
+    fn a_whole_entry_inflates_in_one_call_and_is_hashed() {
+        let plain = module_bytes();
+        let compressed = deflate(&plain);
+        let entry = deflated_entry(&compressed, plain.len(), libdeflater::crc32(&plain));
+        let (bytes, sha256) = inflate_whole(&entry).unwrap().unwrap();
+        assert_eq!(&*bytes, &plain[..]);
+        assert_eq!(sha256, hex::encode(Sha256::digest(&plain)));
+
+        let stored = StoredEntry {
+            data: &plain,
+            storage: Storage::Stored,
+            declared: plain.len(),
+            crc32: libdeflater::crc32(&plain),
+        };
+        let (bytes, _) = inflate_whole(&stored).unwrap().unwrap();
+        assert_eq!(&*bytes, &plain[..]);
+    }
+
+    #[test]
+    fn a_header_that_lies_about_the_size_is_caught_in_one_call_inflate() {
+        let plain = module_bytes();
+        let compressed = deflate(&plain);
+        let crc32 = libdeflater::crc32(&plain);
+        let smaller = deflated_entry(&compressed, plain.len() - 1, crc32);
+        let reason = inflate_whole(&smaller).unwrap().unwrap_err();
+        assert!(reason.contains("inflates past"), "{reason}");
+        let larger = deflated_entry(&compressed, plain.len() + 1, crc32);
+        let reason = inflate_whole(&larger).unwrap().unwrap_err();
+        assert!(
+            reason.contains(&format!("inflates to {} bytes", plain.len())),
+            "{reason}"
+        );
+        let stored = StoredEntry {
+            data: &plain[1..],
+            storage: Storage::Stored,
+            declared: plain.len(),
+            crc32,
+        };
+        let reason = inflate_whole(&stored).unwrap().unwrap_err();
+        assert!(reason.contains("stored uncompressed"), "{reason}");
+    }
+
+    #[test]
+    fn damaged_data_and_a_wrong_crc_are_caught_in_one_call_inflate() {
+        let plain = module_bytes();
+        let compressed = deflate(&plain);
+        let crc32 = libdeflater::crc32(&plain);
+        let cut = deflated_entry(&compressed[..compressed.len() / 2], plain.len(), crc32);
+        let reason = inflate_whole(&cut).unwrap().unwrap_err();
+        assert!(reason.contains("invalid or cut short"), "{reason}");
+        // A reserved block type (0b11) is never valid deflate.
+        let garbage = [0x07u8; 64];
+        let reason = inflate_whole(&deflated_entry(&garbage, plain.len(), crc32))
+            .unwrap()
+            .unwrap_err();
+        assert!(reason.contains("invalid or cut short"), "{reason}");
+        let wrong_crc = deflated_entry(&compressed, plain.len(), crc32 ^ 1);
+        let reason = inflate_whole(&wrong_crc).unwrap().unwrap_err();
+        assert!(reason.contains("CRC-32"), "{reason}");
+    }
+
+    #[test]
+    fn the_tolerant_reader_reports_a_crc_mismatch_of_the_module() {
+        let plain = module_bytes();
+        let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("m.so", options).unwrap();
+        zip.write_all(&plain).unwrap();
+        let mut bytes = zip.finish().unwrap().into_inner();
+        // Change the CRC-32 in the local and the central header alike.
+        let crc = libdeflater::crc32(&plain).to_le_bytes();
+        let mut at = 0;
+        while let Some(pos) = bytes[at..].windows(4).position(|w| w == crc) {
+            bytes[at + pos] ^= 0xff;
+            at += pos + 4;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.zip");
+        std::fs::write(&path, &bytes).unwrap();
+        let bundle = Bundle::read(&path).unwrap();
+        assert!(bundle.module.is_none());
+        assert!(
+            matches!(
+                &bundle.problems[..],
+                [ReadProblem::Unreadable { entry, reason }]
+                    if entry == "m.so" && reason.contains("CRC-32")
+            ),
+            "{:?}",
+            bundle.problems
+        );
+        // Intact, it reads through the same path.
+        std::fs::write(&path, zip_of(&plain)).unwrap();
+        let bundle = Bundle::read(&path).unwrap();
+        assert!(bundle.problems.is_empty(), "{:?}", bundle.problems);
+        let module = bundle.module.unwrap();
+        assert_eq!(&*module.bytes, &plain[..]);
+        assert_eq!(module.sha256, hex::encode(Sha256::digest(&plain)));
+    }
+
+    fn zip_of(plain: &[u8]) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        zip.start_file("m.so", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(plain).unwrap();
+        zip.finish().unwrap().into_inner()
     }
 
     #[test]
