@@ -32,6 +32,9 @@ pub const DEFAULT_MAX_TOTAL_SIZE: u64 = 2 << 30;
 
 const COPY_BUFFER: usize = 256 * 1024;
 
+/// Default of [`Limits::max_in_memory`].
+pub const DEFAULT_MAX_IN_MEMORY: u64 = 48 << 20;
+
 /// Guards against archives that would exhaust memory or disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -39,6 +42,12 @@ pub struct Limits {
     pub max_entries: usize,
     /// Most bytes all entries together may inflate to, counted on the bytes actually inflated.
     pub max_total_size: u64,
+    /// A module entry larger than this is inflated into an unlinked temporary file instead of
+    /// memory, and a zip larger than this is read through a buffer instead of being mapped:
+    /// either way every byte read would otherwise count towards this process's memory, and an
+    /// upload's pre-flight check of a 200 MB module should not need 200 MB. Below it, inflating
+    /// in one call into memory is the fastest path.
+    pub max_in_memory: u64,
 }
 
 impl Default for Limits {
@@ -46,6 +55,7 @@ impl Default for Limits {
         Limits {
             max_entries: DEFAULT_MAX_ENTRIES,
             max_total_size: DEFAULT_MAX_TOTAL_SIZE,
+            max_in_memory: DEFAULT_MAX_IN_MEMORY,
         }
     }
 }
@@ -225,7 +235,8 @@ pub struct HashedFile {
     pub sha256: String,
 }
 
-/// Bytes of the module `.so`: read into memory from a zip, or mapped from a bare file.
+/// Bytes of the module `.so`: read into memory from a zip, or mapped (a bare file, the memory a
+/// zip entry was inflated into, or the temporary file a large entry was inflated into).
 pub enum ModuleBytes {
     /// Inflated from a zip entry.
     Owned(Vec<u8>),
@@ -350,20 +361,39 @@ impl Bundle {
 
     /// Reads a module zip, failing only when it is not a readable zip.
     pub fn read_with_limits(path: &Path, limits: Limits) -> Result<Bundle, BundleError> {
-        let file = File::open(path).map_err(|source| BundleError::Io {
+        let io_error = |source| BundleError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
-        let zip_bytes = map_zip(&file).map_err(|source| BundleError::Io {
+        };
+        let not_a_zip = |source| BundleError::NotAZip {
             path: path.to_path_buf(),
             source,
-        })?;
-        let mut archive = zip::ZipArchive::new(io::Cursor::new(&*zip_bytes)).map_err(|source| {
-            BundleError::NotAZip {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
+        };
+        let file = File::open(path).map_err(io_error)?;
+        let size = file.metadata().map_err(io_error)?.len();
+        if size > limits.max_in_memory {
+            let reader = io::BufReader::with_capacity(COPY_BUFFER, file);
+            let archive = zip::ZipArchive::new(reader).map_err(not_a_zip)?;
+            return Ok(Bundle::read_archive(path, archive, None, limits));
+        }
+        let zip_bytes = map_zip(&file).map_err(io_error)?;
+        let archive = zip::ZipArchive::new(io::Cursor::new(&*zip_bytes)).map_err(not_a_zip)?;
+        Ok(Bundle::read_archive(
+            path,
+            archive,
+            Some(&zip_bytes),
+            limits,
+        ))
+    }
+
+    /// Reads every entry of an opened zip; `zip_bytes` are the whole zip when it is in memory,
+    /// which lets the module entry be inflated in one call.
+    fn read_archive<R: Read + io::Seek>(
+        path: &Path,
+        mut archive: zip::ZipArchive<R>,
+        zip_bytes: Option<&[u8]>,
+        limits: Limits,
+    ) -> Bundle {
         let mut bundle = Bundle::empty(path, Source::Zip);
         bundle.has_exact_duplicates = archive.has_duplicate_names();
         let count = archive.len();
@@ -404,8 +434,33 @@ impl Bundle {
             if !wanted {
                 continue;
             }
+            if role == Role::Module && declared > limits.max_in_memory {
+                match spill_hashed(&mut file, &mut budget) {
+                    Ok((bytes, sha256)) => {
+                        bundle.module = Some(ModuleBinary {
+                            name,
+                            bytes,
+                            sha256,
+                            unix_mode,
+                        })
+                    }
+                    Err(ReadError::Budget) => {
+                        bundle.problems.push(ReadProblem::TooLarge {
+                            entry: name,
+                            max: limits.max_total_size,
+                        });
+                        budget = 0;
+                    }
+                    Err(ReadError::Io(e)) => bundle.problems.push(ReadProblem::Unreadable {
+                        entry: name,
+                        reason: e.to_string(),
+                    }),
+                }
+                continue;
+            }
             if role == Role::Module {
-                if let Some(stored) = StoredEntry::locate(&file, &zip_bytes, budget) {
+                let stored = zip_bytes.and_then(|zip| StoredEntry::locate(&file, zip, budget));
+                if let Some(stored) = stored {
                     match inflate_whole(&stored) {
                         Some(Ok((bytes, sha256))) => {
                             budget -= declared;
@@ -459,7 +514,7 @@ impl Bundle {
             }
         }
         bundle.parse_module_json();
-        Ok(bundle)
+        bundle
     }
 
     /// Reads a bare `.so`, mapping it into memory and hashing the mapping.
@@ -841,6 +896,39 @@ fn read_hashed(
     capacity: u64,
 ) -> Result<(Vec<u8>, String, u64), ReadError> {
     let mut kept = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    let sink: Option<&mut dyn Write> = if keep { Some(&mut kept) } else { None };
+    let (sha256, total) = copy_hashed(reader, budget, sink)?;
+    Ok((kept, sha256, total))
+}
+
+/// Like [`read_hashed`], but the bytes go to an unlinked temporary file that is then mapped:
+/// only the pages a reader of the mapping touches (the ELF headers and tables) take memory.
+fn spill_hashed(
+    reader: &mut dyn Read,
+    budget: &mut u64,
+) -> Result<(ModuleBytes, String), ReadError> {
+    let mut spill = tempfile::tempfile().map_err(ReadError::Io)?;
+    let (sha256, total) = {
+        let mut writer = io::BufWriter::with_capacity(COPY_BUFFER, &mut spill);
+        let result = copy_hashed(reader, budget, Some(&mut writer))?;
+        writer.flush().map_err(ReadError::Io)?;
+        result
+    };
+    if total == 0 {
+        return Ok((ModuleBytes::Owned(Vec::new()), sha256));
+    }
+    // SAFETY: the file is unlinked and private to this process, so nothing else can change it.
+    let map = unsafe { memmap2::Mmap::map(&spill) }.map_err(ReadError::Io)?;
+    Ok((ModuleBytes::Mapped(map), sha256))
+}
+
+/// Copies `reader` to `sink` (if any) once, hashing every byte and charging it to `budget`;
+/// returns the hex SHA-256 and the byte count.
+fn copy_hashed(
+    reader: &mut dyn Read,
+    budget: &mut u64,
+    mut sink: Option<&mut dyn Write>,
+) -> Result<(String, u64), ReadError> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; COPY_BUFFER];
     let mut total = 0u64;
@@ -857,11 +945,11 @@ fn read_hashed(
         *budget -= n as u64;
         total += n as u64;
         hasher.update(&buffer[..n]);
-        if keep {
-            kept.extend_from_slice(&buffer[..n]);
+        if let Some(sink) = sink.as_mut() {
+            sink.write_all(&buffer[..n]).map_err(ReadError::Io)?;
         }
     }
-    Ok((kept, hex::encode(hasher.finalize()), total))
+    Ok((hex::encode(hasher.finalize()), total))
 }
 
 /// Why a zip entry name is not safe to extract, if it is not.

@@ -482,3 +482,52 @@ fn damaged_zips_never_panic() {
         }
     }
 }
+
+/// A module larger than `max_in_memory` is inflated into a temporary file rather than memory, and
+/// a zip larger than it is read through a buffer rather than mapped; what is read is the same.
+#[test]
+fn large_modules_are_read_through_a_file_with_the_same_result() {
+    let zip = common::testdata().join("ramp/plain.ramp.zip");
+    let in_memory = Bundle::read(&zip).unwrap();
+    let module = in_memory.module.as_ref().unwrap();
+    let facts = rmpack::elf::ElfFacts::read(&module.bytes).unwrap();
+    let report = |bundle: &Bundle| {
+        rmpack::validate::check_bundle(
+            bundle,
+            &rmpack::validate::Target::default(),
+            &rmpack::validate::CheckOptions::default(),
+        )
+        .diagnostics
+    };
+    let zip_size = std::fs::metadata(&zip).unwrap().len();
+    assert!(zip_size < module.bytes.len() as u64);
+    // Mapped zip, module spilled; then a zip too large to map, module spilled.
+    for max_in_memory in [zip_size + 1, 1024] {
+        let limits = Limits {
+            max_in_memory,
+            ..Limits::default()
+        };
+        let spilled = Bundle::read_with_limits(&zip, limits).unwrap();
+        let spilled_module = spilled.module.as_ref().unwrap();
+        assert!(matches!(
+            spilled_module.bytes,
+            rmpack::bundle::ModuleBytes::Mapped(_)
+        ));
+        assert_eq!(spilled_module.sha256, module.sha256);
+        assert_eq!(&*spilled_module.bytes, &*module.bytes);
+        assert_eq!(
+            rmpack::elf::ElfFacts::read(&spilled_module.bytes).unwrap(),
+            facts
+        );
+        assert_eq!(report(&spilled), report(&in_memory));
+    }
+    // The size cap still holds on the file path.
+    let limits = Limits {
+        max_in_memory: 1024,
+        max_total_size: 4096,
+        ..Limits::default()
+    };
+    let capped = Bundle::read_with_limits(&zip, limits).unwrap();
+    assert!(capped.module.is_none());
+    assert!(!capped.problems.is_empty());
+}
