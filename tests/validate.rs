@@ -1158,3 +1158,18 @@ fn readme_rule_table_is_the_catalogue() {
         "README.md's rule table differs from `rmpack validate --list-rules`; paste the latter into the README"
     );
 }
+
+#[test]
+fn a_cluster_mixing_architectures_refuses_a_single_architecture_module() {
+    let mixed = Target {
+        architectures: vec![Arch::X86_64, Arch::Aarch64],
+        ..Target::default()
+    };
+    let report = check_spec(&Spec::plain(), &mixed);
+    let message = assert_finding(
+        &report,
+        "target-architecture-mismatch",
+        Some("os_not_supported"),
+    );
+    assert!(message.contains("aarch64"), "{message}");
+}

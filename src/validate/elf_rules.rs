@@ -51,12 +51,19 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
                     }
                 }
             }
-            let targets = &ctx.target.architectures;
-            if !targets.is_empty() && !targets.contains(&arch) {
-                let wanted: Vec<&str> = targets.iter().map(|a| a.name()).collect();
+            // The module must run on every target architecture: a cluster whose nodes mix
+            // x86_64 and aarch64 refuses the artifact on the nodes of the other kind.
+            let others: Vec<&str> = ctx
+                .target
+                .architectures
+                .iter()
+                .filter(|target| **target != arch)
+                .map(|target| target.name())
+                .collect();
+            if !others.is_empty() {
                 ctx.push(at(TARGET_ARCHITECTURE_MISMATCH.finding(format!(
                     "`{location}` is built for {arch}, but the target runs {}",
-                    wanted.join(", ")
+                    others.join(", ")
                 ))));
             }
         }
