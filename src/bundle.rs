@@ -434,30 +434,6 @@ impl Bundle {
             if !wanted {
                 continue;
             }
-            if role == Role::Module && declared > limits.max_in_memory {
-                match spill_hashed(&mut file, &mut budget) {
-                    Ok((bytes, sha256)) => {
-                        bundle.module = Some(ModuleBinary {
-                            name,
-                            bytes,
-                            sha256,
-                            unix_mode,
-                        })
-                    }
-                    Err(ReadError::Budget) => {
-                        bundle.problems.push(ReadProblem::TooLarge {
-                            entry: name,
-                            max: limits.max_total_size,
-                        });
-                        budget = 0;
-                    }
-                    Err(ReadError::Io(e)) => bundle.problems.push(ReadProblem::Unreadable {
-                        entry: name,
-                        reason: e.to_string(),
-                    }),
-                }
-                continue;
-            }
             if role == Role::Module {
                 let stored = zip_bytes.and_then(|zip| StoredEntry::locate(&file, zip, budget));
                 if let Some(stored) = stored {
@@ -485,15 +461,21 @@ impl Bundle {
                     }
                 }
             }
-            let keep = role != Role::Dependency;
-            let capacity = if keep { declared.min(budget) } else { 0 };
-            match read_hashed(&mut file, &mut budget, keep, capacity) {
+            let read = if role == Role::Module && declared > limits.max_in_memory {
+                spill_hashed(&mut file, &mut budget)
+            } else {
+                let keep = role != Role::Dependency;
+                let capacity = if keep { declared.min(budget) } else { 0 };
+                read_hashed(&mut file, &mut budget, keep, capacity)
+                    .map(|(bytes, sha256, size)| (ModuleBytes::Owned(bytes), sha256, size))
+            };
+            match read {
                 Ok((bytes, sha256, size)) => match role {
-                    Role::ModuleJson => bundle.module_json_raw = Some(bytes),
+                    Role::ModuleJson => bundle.module_json_raw = Some(bytes.to_vec()),
                     Role::Module => {
                         bundle.module = Some(ModuleBinary {
                             name,
-                            bytes: ModuleBytes::Owned(bytes),
+                            bytes,
                             sha256,
                             unix_mode,
                         })
@@ -906,7 +888,7 @@ fn read_hashed(
 fn spill_hashed(
     reader: &mut dyn Read,
     budget: &mut u64,
-) -> Result<(ModuleBytes, String), ReadError> {
+) -> Result<(ModuleBytes, String, u64), ReadError> {
     let mut spill = tempfile::tempfile().map_err(ReadError::Io)?;
     let (sha256, total) = {
         let mut writer = io::BufWriter::with_capacity(COPY_BUFFER, &mut spill);
@@ -915,11 +897,11 @@ fn spill_hashed(
         result
     };
     if total == 0 {
-        return Ok((ModuleBytes::Owned(Vec::new()), sha256));
+        return Ok((ModuleBytes::Owned(Vec::new()), sha256, 0));
     }
     // SAFETY: the file is unlinked and private to this process, so nothing else can change it.
     let map = unsafe { memmap2::Mmap::map(&spill) }.map_err(ReadError::Io)?;
-    Ok((ModuleBytes::Mapped(map), sha256))
+    Ok((ModuleBytes::Mapped(map), sha256, total))
 }
 
 /// Copies `reader` to `sink` (if any) once, hashing every byte and charging it to `budget`;

@@ -524,14 +524,7 @@ struct NodeUpload<'a> {
 
 impl NodeUpload<'_> {
     fn address_of(&self, node: &Node) -> String {
-        if self.options.external {
-            node.external_addr
-                .first()
-                .cloned()
-                .unwrap_or_else(|| node.addr.clone())
-        } else {
-            node.addr.clone()
-        }
+        node_address(node, self.options.external)
     }
 
     fn holds(&self, node_client: &Client) -> Result<bool, ClusterError> {
@@ -717,6 +710,19 @@ fn rollback(
         }
     }
     rollout.rolled_back = all_undone;
+}
+
+/// The address rmpack reaches `node` at: its `addr`, or with `external` its first
+/// `external_addr` (falling back to `addr` when it has none).
+pub fn node_address(node: &Node, external: bool) -> String {
+    if external {
+        node.external_addr
+            .first()
+            .cloned()
+            .unwrap_or_else(|| node.addr.clone())
+    } else {
+        node.addr.clone()
+    }
 }
 
 #[cfg(test)]

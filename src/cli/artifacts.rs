@@ -44,17 +44,6 @@ fn parse_version(text: &str) -> anyhow::Result<ModuleVersion> {
     Ok(text.parse::<ModuleVersion>()?)
 }
 
-fn address(node: &Node, external: bool) -> String {
-    if external {
-        node.external_addr
-            .first()
-            .cloned()
-            .unwrap_or_else(|| node.addr.clone())
-    } else {
-        node.addr.clone()
-    }
-}
-
 fn selected_nodes(client: &Client, wanted: Option<&[String]>) -> anyhow::Result<Vec<Node>> {
     let nodes = client
         .nodes()
@@ -106,7 +95,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         ArtifactsCommand::List => {
             let nodes = selected_nodes(&client, args.nodes.as_deref())?;
             let lists: Vec<Result<Vec<Artifact>, ClusterError>> = per_node(&nodes, |node| {
-                client.for_node(&address(node, args.external)).artifacts()
+                client
+                    .for_node(&rmpack::rollout::node_address(node, args.external))
+                    .artifacts()
             });
             let mut failed = false;
             let mut json = Vec::new();
@@ -117,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 );
             }
             for (node, list) in nodes.iter().zip(lists) {
-                let addr = address(node, args.external);
+                let addr = rmpack::rollout::node_address(node, args.external);
                 match list {
                     Ok(list) => {
                         if !args.cluster.json {
@@ -184,7 +175,7 @@ pub fn delete_everywhere(
     let nodes = selected_nodes(client, wanted)?;
     let results = per_node(&nodes, |node| {
         client
-            .for_node(&address(node, external))
+            .for_node(&rmpack::rollout::node_address(node, external))
             .delete_artifact(name, version)
     });
     let mut failed = Vec::new();
@@ -193,7 +184,7 @@ pub fn delete_everywhere(
         println!("{:<6} {:<40} RESULT", "NODE", "ADDRESS");
     }
     for (node, result) in nodes.iter().zip(results) {
-        let addr = address(node, external);
+        let addr = rmpack::rollout::node_address(node, external);
         let (word, error) = match result {
             Ok(()) => ("deleted", None),
             Err(ClusterError::NotFound { .. }) => ("absent", None),
