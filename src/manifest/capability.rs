@@ -73,6 +73,15 @@ impl fmt::Display for Capability {
 /// A capability as written in a `module.json`: a known [`Capability`], or a name rmpack does not
 /// know (kept so that reading never fails on it; packing refuses it unless told otherwise, and the
 /// validator reports it).
+///
+/// ```
+/// use rmpack::manifest::{Capability, CapabilityName};
+///
+/// let known = CapabilityName::parse("replica_of", false).unwrap();
+/// assert_eq!(known, CapabilityName::Known(Capability::ReplicaOf));
+/// assert!(CapabilityName::parse("multi_exec", false).is_err());
+/// assert!(matches!(CapabilityName::parse("multi_exec", true), Ok(CapabilityName::Unknown(_))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CapabilityName {
     /// One of the known names.

@@ -13,6 +13,16 @@ use super::ManifestError;
 ///
 /// RS derives the semantic version from it: `major = v / 10000`, `minor = (v % 10000) / 100`,
 /// `patch = v % 100`, so `10203` is `1.2.3`.
+///
+/// ```
+/// use rmpack::manifest::{ModuleVersion, SemanticVersion};
+///
+/// assert_eq!(ModuleVersion(10203).semantic().to_string(), "1.2.3");
+/// let semantic: SemanticVersion = "2.0.8".parse().unwrap();
+/// assert_eq!(ModuleVersion::from_semantic(semantic).unwrap(), ModuleVersion(20008));
+/// // RAMP writes the version as a float; a whole one reads back as the integer.
+/// assert_eq!("10203.0".parse::<ModuleVersion>().unwrap(), ModuleVersion(10203));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ModuleVersion(pub u64);
 
@@ -140,6 +150,15 @@ impl FromStr for SemanticVersion {
 /// is kept but does not take part in comparisons).
 ///
 /// Missing components compare as zero, so `7.4` equals `7.4.0`.
+///
+/// ```
+/// use rmpack::manifest::DottedVersion;
+///
+/// let v = |s: &str| s.parse::<DottedVersion>().unwrap();
+/// assert!(v("7.10") > v("7.9"));
+/// assert_eq!(v("7.4"), v("7.4.0"));
+/// assert!(v("7.8.2-34") >= v("7.8.2"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct DottedVersion {
     parts: Vec<u64>,
