@@ -1,11 +1,12 @@
-//! Renderings of validation reports: human text, JSON (with a schema `version`), GitHub Actions
-//! annotations and SARIF 2.1.0. The small building blocks ([`Style`], [`table`],
-//! [`github_escape`]) are shared with other renderings such as rollout tables.
+//! Renderings of validation reports (human text, JSON with a schema `version`, GitHub Actions
+//! annotations, SARIF 2.1.0) and of rollouts (the per-node table). JSON of a rollout is its
+//! `Serialize` form.
 
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
+use crate::rollout::{ConfigOutcome, Rollout};
 use crate::validate::{rules, Diagnostic, Report, Severity};
 
 /// The `version` of the JSON report format; bumped on incompatible changes.
@@ -312,8 +313,226 @@ pub fn rules_markdown() -> String {
     out
 }
 
+/// A byte count for people: `12 B`, `200.0 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The human rendering of a rollout: the module, what became of its configuration, a row per
+/// node (node, address, result, bytes, time) with each failure's reason under the table, the
+/// outcome, and `resume_command` when the rollout is partial.
+pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) -> String {
+    let mut out = String::new();
+    let mode = if rollout.dry_run { " (dry run)" } else { "" };
+    let _ = writeln!(
+        out,
+        "{} {} (version {}) from {} ({}){mode}",
+        style.paint(&rollout.module_name, Color::Bold),
+        rollout.semantic_version,
+        rollout.version,
+        rollout.zip.display(),
+        human_bytes(rollout.zip_bytes)
+    );
+    let what = if rollout.bundled {
+        "module"
+    } else {
+        "configuration"
+    };
+    let _ = match &rollout.config {
+        ConfigOutcome::Registered(uid) => writeln!(out, "{what}: registered (uid {uid})"),
+        ConfigOutcome::AlreadyRegistered(uid) => {
+            writeln!(out, "{what}: already registered (uid {uid})")
+        }
+        ConfigOutcome::WouldRegister => writeln!(out, "{what}: would register"),
+        ConfigOutcome::RolledBack(uid) => {
+            writeln!(out, "{what}: registered, then deleted (uid {uid})")
+        }
+        ConfigOutcome::NotAttempted => writeln!(out, "{what}: not registered"),
+    };
+    for note in &rollout.notes {
+        let _ = writeln!(out, "{} {note}", style.paint("note:", Color::Yellow));
+    }
+    if !rollout.nodes.is_empty() {
+        let rows: Vec<Vec<String>> = rollout
+            .nodes
+            .iter()
+            .map(|node| {
+                let result = node.outcome.label();
+                let result = if node.outcome.holds_artifact() {
+                    style.paint(result, Color::Green)
+                } else if node.error.is_some() {
+                    style.paint(result, Color::Red)
+                } else {
+                    result.to_string()
+                };
+                vec![
+                    node.uid.clone(),
+                    node.address.clone(),
+                    result,
+                    node.bytes.to_string(),
+                    format!("{:.2}s", node.elapsed.as_secs_f64()),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&table(
+            &["NODE", "ADDRESS", "RESULT", "BYTES", "TIME"],
+            &rows,
+        ));
+        for node in &rollout.nodes {
+            if let Some(error) = &node.error {
+                let _ = writeln!(out, "  node {}: {error}", node.uid);
+            }
+        }
+    }
+    if rollout.dry_run {
+        let _ = writeln!(out, "\nplan (only GET requests were sent):");
+        if rollout.plan.is_empty() {
+            let _ = writeln!(
+                out,
+                "  nothing to send: every node already holds the artifact"
+            );
+        }
+        for request in &rollout.plan {
+            let _ = writeln!(
+                out,
+                "  {} {} ({})",
+                request.method,
+                request.url,
+                human_bytes(request.bytes)
+            );
+        }
+        let total: u64 = rollout.plan.iter().map(|r| r.bytes).sum();
+        let _ = writeln!(
+            out,
+            "  total: {} in {}",
+            human_bytes(total),
+            plural(rollout.plan.len(), "request")
+        );
+        return out;
+    }
+    out.push('\n');
+    let nodes = rollout.nodes.len();
+    let held = rollout
+        .nodes
+        .iter()
+        .filter(|n| n.outcome.holds_artifact())
+        .count();
+    let outcome = if rollout.rolled_back {
+        style.paint(
+            "rolled back: a node failed, and everything this run uploaded or registered was deleted",
+            Color::Red,
+        )
+    } else if rollout.is_complete() && !rollout.changed_anything() {
+        if rollout.bundled {
+            "nothing changed: the module is already on the cluster".to_string()
+        } else {
+            format!("nothing changed: the configuration is registered and all {nodes} node(s) already hold the artifact")
+        }
+    } else if rollout.is_complete() {
+        let text = if rollout.bundled {
+            "complete: the module is on the cluster".to_string()
+        } else {
+            format!("complete: {held} of {nodes} node(s) hold the artifact")
+        };
+        style.paint(&text, Color::Green)
+    } else {
+        style.paint(
+            &format!(
+                "partial rollout: {held} of {nodes} node(s) hold the artifact; missing on node(s) {}",
+                rollout.unfinished_nodes().join(", ")
+            ),
+            Color::Red,
+        )
+    };
+    let _ = writeln!(out, "{outcome}");
+    if let Some(command) = resume_command {
+        let _ = writeln!(out, "resume with:\n  {command}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::manifest::ModuleVersion;
+    use crate::rollout::{NodeOutcome, NodeReport};
+    use std::time::Duration;
+
+    fn node(uid: &str, outcome: NodeOutcome, error: Option<&str>) -> NodeReport {
+        NodeReport {
+            uid: uid.into(),
+            address: format!("127.0.0.{uid}"),
+            outcome,
+            bytes: if outcome == NodeOutcome::Uploaded {
+                4096
+            } else {
+                0
+            },
+            elapsed: Duration::from_millis(250),
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_partial_rollout_names_the_failed_node_and_how_to_resume() {
+        let rollout = Rollout {
+            zip: "plain.zip".into(),
+            module_name: "plain".into(),
+            version: ModuleVersion(10203),
+            semantic_version: "1.2.3".into(),
+            zip_bytes: 4096,
+            bundled: false,
+            dry_run: false,
+            config: ConfigOutcome::Registered("7".into()),
+            nodes: vec![
+                node("1", NodeOutcome::Uploaded, None),
+                node("2", NodeOutcome::Failed, Some("connection refused")),
+                node("3", NodeOutcome::AlreadyPresent, None),
+            ],
+            plan: Vec::new(),
+            rolled_back: false,
+            notes: Vec::new(),
+        };
+        let text = super::rollout(
+            &rollout,
+            Some("rmpack upload plain.zip --nodes 2"),
+            Style::default(),
+        );
+        assert_eq!(
+            text,
+            "plain 1.2.3 (version 10203) from plain.zip (4.0 KiB)\n\
+             configuration: registered (uid 7)\n\
+             \n\
+             NODE  ADDRESS    RESULT           BYTES  TIME\n\
+             ----  ---------  ---------------  -----  -----\n\
+             1     127.0.0.1  uploaded         4096   0.25s\n\
+             2     127.0.0.2  FAILED           0      0.25s\n\
+             3     127.0.0.3  already present  0      0.25s\n\
+             \x20 node 2: connection refused\n\
+             \n\
+             partial rollout: 2 of 3 node(s) hold the artifact; missing on node(s) 2\n\
+             resume with:\n\
+             \x20 rmpack upload plain.zip --nodes 2\n"
+        );
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(200 * 1024 * 1024), "200.0 MiB");
+    }
+
     use super::*;
 
     #[test]

@@ -48,7 +48,7 @@ impl Default for RolloutOptions {
         RolloutOptions {
             nodes: None,
             external: false,
-            concurrency: 4,
+            concurrency: 8,
             dry_run: false,
             rollback_on_failure: false,
             bundled: false,

@@ -10,8 +10,9 @@ use rmpack::bundle::Bundle;
 use rmpack::cluster::{
     self, Client, ClientOptions, ClusterError, ConnectionFlags, Password, PollOptions, RetryPolicy,
 };
-use rmpack::rollout::{self, ConfigOutcome, Rollout, RolloutError, RolloutOptions};
-use rmpack::validate::{self, CheckOptions, Report, Severity, Target};
+use rmpack::report;
+use rmpack::rollout::{self, Rollout, RolloutError, RolloutOptions};
+use rmpack::validate::{self, CheckOptions, Report, Target};
 use rmpack::Listener;
 
 use super::ui::TermListener;
@@ -199,7 +200,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let rollout = match rollout::run(&client, &args.zip, &options, &check) {
         Ok(rollout) => rollout,
         Err(RolloutError::Preflight { source_url, report }) => {
-            print_findings(&report);
+            let style = report::Style {
+                color: std::io::stderr().is_terminal(),
+            };
+            eprint!("{}", report::human(&report, style));
             return Err(anyhow::Error::new(CheckFailed(format!(
                 "pre-flight check against {source_url} failed; nothing was sent to the cluster"
             ))));
@@ -226,28 +230,21 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print_rollout(&rollout);
+        let style = report::Style {
+            color: std::io::stdout().is_terminal(),
+        };
+        let resume = if rollout.rolled_back {
+            None
+        } else {
+            resume_command(&rollout)
+        };
+        print!("{}", report::rollout(&rollout, resume.as_deref(), style));
     }
     Ok(if rollout.is_complete() && !rollout.rolled_back {
         Status::Success
     } else {
         Status::Failure
     })
-}
-
-fn print_findings(report: &Report) {
-    for d in &report.diagnostics {
-        let severity = match d.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        };
-        let code = d.code.map(|c| format!(" ({c})")).unwrap_or_default();
-        eprintln!("{severity}[{}]{code}: {}", d.rule, d.message);
-        if !d.help.is_empty() {
-            eprintln!("  help: {}", d.help);
-        }
-    }
 }
 
 /// The command that finishes a partial rollout: this command line with `--nodes` of the nodes
@@ -291,128 +288,6 @@ fn shell_quote(word: &str) -> String {
     }
 }
 
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-fn print_rollout(rollout: &Rollout) {
-    let mode = if rollout.dry_run { " (dry run)" } else { "" };
-    println!(
-        "{} {} (version {}) from {} ({}){mode}",
-        rollout.module_name,
-        rollout.semantic_version,
-        rollout.version,
-        rollout.zip.display(),
-        human_bytes(rollout.zip_bytes)
-    );
-    let what = if rollout.bundled {
-        "module"
-    } else {
-        "configuration"
-    };
-    match &rollout.config {
-        ConfigOutcome::Registered(uid) => println!("{what}: registered (uid {uid})"),
-        ConfigOutcome::AlreadyRegistered(uid) => {
-            println!("{what}: already registered (uid {uid})")
-        }
-        ConfigOutcome::WouldRegister => println!("{what}: would register"),
-        ConfigOutcome::RolledBack(uid) => println!("{what}: registered, then deleted (uid {uid})"),
-        ConfigOutcome::NotAttempted => println!("{what}: not registered"),
-    }
-    if !rollout.nodes.is_empty() {
-        println!();
-        println!(
-            "{:<6} {:<40} {:<16} {:>12} {:>9}",
-            "NODE", "ADDRESS", "RESULT", "BYTES", "TIME"
-        );
-        for node in &rollout.nodes {
-            println!(
-                "{:<6} {:<40} {:<16} {:>12} {:>8.2}s",
-                node.uid,
-                node.address,
-                node.outcome.label(),
-                node.bytes,
-                node.elapsed.as_secs_f64()
-            );
-            if let Some(error) = &node.error {
-                println!("       {error}");
-            }
-        }
-    }
-    if rollout.dry_run {
-        println!();
-        println!("plan (only GET requests were sent):");
-        if rollout.plan.is_empty() {
-            println!("  nothing to send: every node already holds the artifact");
-        }
-        for request in &rollout.plan {
-            println!(
-                "  {} {} ({})",
-                request.method,
-                request.url,
-                human_bytes(request.bytes)
-            );
-        }
-        let total: u64 = rollout.plan.iter().map(|r| r.bytes).sum();
-        println!(
-            "  total: {} in {} request(s)",
-            human_bytes(total),
-            rollout.plan.len()
-        );
-        return;
-    }
-    println!();
-    let held = rollout
-        .nodes
-        .iter()
-        .filter(|n| n.outcome.holds_artifact())
-        .count();
-    if rollout.rolled_back {
-        println!("rolled back: a node failed, and everything this run uploaded or registered was deleted");
-    } else if rollout.is_complete() && !rollout.changed_anything() {
-        if rollout.bundled {
-            println!("nothing changed: the module is already on the cluster");
-        } else {
-            println!(
-                "nothing changed: the configuration is registered and all {} node(s) already hold the artifact",
-                rollout.nodes.len()
-            );
-        }
-    } else if rollout.is_complete() {
-        if rollout.bundled {
-            println!("complete: the module is on the cluster");
-        } else {
-            println!(
-                "complete: {held} of {} node(s) hold the artifact",
-                rollout.nodes.len()
-            );
-        }
-    } else {
-        let failed = rollout.unfinished_nodes();
-        println!(
-            "partial rollout: {held} of {} node(s) hold the artifact; missing on node(s) {}",
-            rollout.nodes.len(),
-            failed.join(", ")
-        );
-    }
-    if !rollout.rolled_back {
-        if let Some(command) = resume_command(rollout) {
-            println!("resume with:\n  {command}");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,11 +301,5 @@ mod tests {
         );
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
-    }
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(12), "12 B");
-        assert_eq!(human_bytes(200 * 1024 * 1024), "200.0 MiB");
     }
 }
