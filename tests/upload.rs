@@ -629,3 +629,62 @@ fn the_pre_flight_refuses_a_module_for_a_newer_rs_before_sending() {
     assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
     assert!(emulator.only_gets(), "{:?}", emulator.requests());
 }
+
+#[test]
+fn validate_takes_the_live_cluster_and_a_database_as_its_target_and_changes_nothing() {
+    let (emulator, dir) = start(3);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let mut database = bdb(1, "db1", vec![]);
+    // An Active-Active database needs `crdb`, which the module lacks.
+    database["crdt"] = true.into();
+    emulator.put_bdb(database);
+    let zip_arg = zip.to_string_lossy().into_owned();
+    let validate = |extra: &[&str]| {
+        let mut args: Vec<String> = vec!["validate".into(), zip_arg.clone()];
+        args.extend(cluster_args(&emulator));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        rmpack(&emulator, dir.path(), &args)
+    };
+
+    let plain = validate(&[]);
+    assert_eq!(plain.code, 0, "{}", plain.text());
+
+    let with_db = validate(&["--db", "1", "--format", "json"]);
+    assert_eq!(with_db.code, 1, "{}", with_db.text());
+    let report: Value = serde_json::from_str(&with_db.stdout).expect("a JSON report");
+    let finding = report["diagnostics"]
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["rule"] == "capability-missing"))
+        .unwrap_or_else(|| panic!("capability-missing is reported: {report}"));
+    assert_eq!(finding["code"], "unsupported_module_capabilities");
+    assert!(
+        finding["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("crdb")),
+        "{finding}"
+    );
+    assert!(emulator.only_gets(), "validate sent more than GETs");
+    assert_no_secret(&emulator, &with_db);
+}
+
+#[test]
+fn a_cluster_with_an_aarch64_node_refuses_an_x86_64_module_before_sending() {
+    let (emulator, dir) = start(3);
+    emulator.set_node_platform(
+        2,
+        support::NodePlatform::ubuntu("22.04").with_architecture("aarch64"),
+    );
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("target-architecture-mismatch") && run.stderr.contains("aarch64"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        emulator.only_gets(),
+        "something was sent before the refusal"
+    );
+}
