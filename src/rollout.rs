@@ -419,9 +419,25 @@ pub fn run(
                 "registering {} {} with the cluster",
                 module.module_name, rollout.semantic_version
             ));
-            let registered = client.register_user_defined(&config)?;
-            rollout.config = ConfigOutcome::Registered(registered.uid.0.clone());
-            Some(registered.uid.0)
+            match client.register_user_defined(&config) {
+                Ok(registered) => {
+                    rollout.config = ConfigOutcome::Registered(registered.uid.0.clone());
+                    Some(registered.uid.0)
+                }
+                // Registered meanwhile: by a retried request whose first answer was lost, or by
+                // another run. Then it is not this run's to roll back.
+                Err(error) if error.error_code() == Some("module_exists") => {
+                    let uid = client
+                        .modules()?
+                        .into_iter()
+                        .find(|m| same_module(&module.module_name, module.version, m))
+                        .map(|m| m.uid.0)
+                        .ok_or(error)?;
+                    rollout.config = ConfigOutcome::AlreadyRegistered(uid);
+                    None
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
     };
 
