@@ -65,3 +65,38 @@ pub trait Listener: Send + Sync {
 pub struct Silent;
 
 impl Listener for Silent {}
+
+/// A listener that keeps every status line and warning, for callers that show or check them
+/// afterwards (a CI wrapper, a test).
+#[derive(Debug, Default)]
+pub struct Recorder {
+    statuses: std::sync::Mutex<Vec<String>>,
+    warnings: std::sync::Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    /// The status lines received so far, in order.
+    pub fn statuses(&self) -> Vec<String> {
+        lock(&self.statuses).clone()
+    }
+
+    /// The warnings received so far, in order.
+    pub fn warnings(&self) -> Vec<String> {
+        lock(&self.warnings).clone()
+    }
+}
+
+/// The guarded list, even if a panicking thread poisoned the lock.
+fn lock(list: &std::sync::Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
+    list.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Listener for Recorder {
+    fn on_status(&self, message: &str) {
+        lock(&self.statuses).push(message.to_string());
+    }
+
+    fn on_warning(&self, message: &str) {
+        lock(&self.warnings).push(message.to_string());
+    }
+}

@@ -7,37 +7,27 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rmpack::discover::{
     discover, DiscoverError, DiscoverOptions, Discovered, RedisServer, Reply, REDIS_SERVER_ENV,
 };
 use rmpack::manifest::{Command, ModuleVersion};
-use rmpack::Listener;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Collects status lines and warnings.
-#[derive(Default)]
-struct Collect {
-    statuses: Mutex<Vec<String>>,
-    warnings: Mutex<Vec<String>>,
-}
+/// Status lines and warnings, as discovery reports them.
+type Collect = rmpack::Recorder;
 
-impl Listener for Collect {
-    fn on_status(&self, message: &str) {
-        self.statuses.lock().unwrap().push(message.to_string());
-    }
-    fn on_warning(&self, message: &str) {
-        self.warnings.lock().unwrap().push(message.to_string());
-    }
-}
-
-impl Collect {
+/// What the tests read from the recorded status lines.
+trait ServerPid {
     /// The pid of the server discovery started, from its status line.
+    fn server_pid(&self) -> u32;
+}
+
+impl ServerPid for Collect {
     fn server_pid(&self) -> u32 {
-        let statuses = self.statuses.lock().unwrap();
+        let statuses = self.statuses();
         statuses
             .iter()
             .find_map(|line| {
@@ -313,7 +303,7 @@ fn a_path_that_is_not_a_file_is_refused_before_starting_a_server() {
         let err = discover(&path, &DiscoverOptions::default(), &listener).unwrap_err();
         assert!(matches!(err, DiscoverError::NotAFile { .. }), "{err:?}");
         assert!(err.to_string().contains(&path.display().to_string()));
-        assert!(listener.statuses.lock().unwrap().is_empty());
+        assert!(listener.statuses().is_empty());
     }
 }
 

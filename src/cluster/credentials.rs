@@ -319,15 +319,6 @@ pub fn resolve(
 mod tests {
     use super::*;
     use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    #[derive(Default)]
-    struct Warnings(Mutex<Vec<String>>);
-    impl Listener for Warnings {
-        fn on_warning(&self, message: &str) {
-            self.0.lock().unwrap().push(message.to_string());
-        }
-    }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -364,14 +355,14 @@ mod tests {
             ("REDIS_ENTERPRISE_INSECURE", "true"),
             ("REDIS_ENTERPRISE_CA_CERT", "/ca.pem"),
         ]);
-        let warnings = Warnings::default();
+        let warnings = crate::Recorder::default();
         let s = resolve(&ConnectionFlags::default(), &env, None, &warnings).unwrap();
         assert_eq!(s.url, "https://a:9443");
         assert_eq!(s.credentials.user, "re-user");
         assert_eq!(s.credentials.password.expose(), "re-pass");
         assert!(s.insecure);
         assert_eq!(s.ca_cert, Some(PathBuf::from("/ca.pem")));
-        assert!(warnings.0.lock().unwrap().is_empty());
+        assert!(warnings.warnings().is_empty());
 
         let flags = ConnectionFlags {
             url: Some("https://c:9443".into()),
@@ -381,7 +372,7 @@ mod tests {
         let s = resolve(&flags, &env, None, &warnings).unwrap();
         assert_eq!(s.url, "https://c:9443");
         assert_eq!(s.credentials.password.expose(), "flag-pass");
-        let warned = warnings.0.lock().unwrap();
+        let warned = warnings.warnings();
         assert!(warned[0].contains("process list"), "{warned:?}");
         assert!(!warned[0].contains("flag-pass"));
     }

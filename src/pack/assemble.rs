@@ -244,22 +244,12 @@ fn default_version(text: &str) -> Result<DottedVersion, ManifestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
-
-    #[derive(Default)]
-    struct Warnings(Mutex<Vec<String>>);
-
-    impl Listener for Warnings {
-        fn on_warning(&self, message: &str) {
-            self.0.lock().unwrap().push(message.to_string());
-        }
-    }
 
     fn build(
         input: ManifestInput,
         facts: &ModuleFacts,
     ) -> (Result<ModuleJson, PackError>, Vec<String>) {
-        let warnings = Warnings::default();
+        let warnings = crate::Recorder::default();
         let checked = check_input(input, false).unwrap();
         let result = assemble(
             &checked,
@@ -273,7 +263,7 @@ mod tests {
             BTreeMap::new(),
             &warnings,
         );
-        (result, warnings.0.into_inner().unwrap())
+        (result, warnings.warnings())
     }
 
     fn registered() -> ModuleFacts {
