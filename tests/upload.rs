@@ -688,3 +688,41 @@ fn a_cluster_with_an_aarch64_node_refuses_an_x86_64_module_before_sending() {
         "something was sent before the refusal"
     );
 }
+
+#[test]
+fn the_redis_enterprise_variables_suffice_and_insecure_warns() {
+    let (emulator, dir) = start(1);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rmpack"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RMPACK_PROFILES", dir.path().join("no-profiles.toml"))
+        .env("REDIS_ENTERPRISE_URL", emulator.url())
+        .env("REDIS_ENTERPRISE_USER", emulator.user())
+        .env("REDIS_ENTERPRISE_PASSWORD", emulator.password())
+        .stdin(std::process::Stdio::null())
+        .current_dir(dir.path());
+
+    let trusted = command
+        .env("REDIS_ENTERPRISE_CA_CERT", emulator.ca_cert_path())
+        .args(["modules", "list"])
+        .output()
+        .expect("rmpack runs");
+    let trusted: Run = trusted.into();
+    assert_eq!(trusted.code, 0, "{}", trusted.text());
+    assert!(!trusted.stderr.contains("verification is off"));
+
+    let insecure: Run = command
+        .env_remove("REDIS_ENTERPRISE_CA_CERT")
+        .env("REDIS_ENTERPRISE_INSECURE", "true")
+        .output()
+        .expect("rmpack runs")
+        .into();
+    assert_eq!(insecure.code, 0, "{}", insecure.text());
+    assert!(
+        insecure.stderr.contains("certificate verification is off"),
+        "{}",
+        insecure.stderr
+    );
+    assert_no_secret(&emulator, &insecure);
+}
