@@ -32,6 +32,9 @@ pub const DEFAULT_MAX_TOTAL_SIZE: u64 = 2 << 30;
 
 const COPY_BUFFER: usize = 256 * 1024;
 
+/// The largest `module.json` read: real ones are a few kilobytes, and it is parsed in memory.
+pub const MAX_MODULE_JSON: u64 = 4 << 20;
+
 /// Default of [`Limits::max_in_memory`].
 pub const DEFAULT_MAX_IN_MEMORY: u64 = 48 << 20;
 
@@ -136,6 +139,14 @@ pub enum BundleError {
         archive: String,
         /// The cap.
         max: usize,
+    },
+    /// A `module.json` far larger than any real one.
+    #[error("module.json is {size} bytes, more than the {max} bytes a module.json may have; refusing to unpack it")]
+    ModuleJsonTooLarge {
+        /// Its declared size.
+        size: u64,
+        /// The cap, in bytes.
+        max: u64,
     },
     /// Inflating would exceed the size cap.
     #[error("the archive inflates past {max} bytes (at entry `{entry}`); refusing to unpack it (raise the cap if it is genuine)")]
@@ -461,14 +472,23 @@ impl Bundle {
                     }
                 }
             }
+            // module.json is parsed in memory: it gets a cap of its own, far below the total.
+            let entry_cap = if role == Role::ModuleJson {
+                MAX_MODULE_JSON
+            } else {
+                limits.max_total_size
+            };
+            let mut entry_budget = budget.min(entry_cap);
+            let before = entry_budget;
             let read = if role == Role::Module && declared > limits.max_in_memory {
-                spill_hashed(&mut file, &mut budget)
+                spill_hashed(&mut file, &mut entry_budget)
             } else {
                 let keep = role != Role::Dependency;
-                let capacity = if keep { declared.min(budget) } else { 0 };
-                read_hashed(&mut file, &mut budget, keep, capacity)
+                let capacity = if keep { declared.min(entry_budget) } else { 0 };
+                read_hashed(&mut file, &mut entry_budget, keep, capacity)
                     .map(|(bytes, sha256, size)| (ModuleBytes::Owned(bytes), sha256, size))
             };
+            budget -= before - entry_budget;
             match read {
                 Ok((bytes, sha256, size)) => match role {
                     Role::ModuleJson => bundle.module_json_raw = Some(bytes.to_vec()),
@@ -485,9 +505,11 @@ impl Bundle {
                 Err(ReadError::Budget) => {
                     bundle.problems.push(ReadProblem::TooLarge {
                         entry: name,
-                        max: limits.max_total_size,
+                        max: entry_cap.min(limits.max_total_size),
                     });
-                    budget = 0;
+                    if entry_cap >= limits.max_total_size {
+                        budget = 0;
+                    }
                 }
                 Err(ReadError::Io(e)) => bundle.problems.push(ReadProblem::Unreadable {
                     entry: name,
@@ -1061,6 +1083,14 @@ fn plan_unpack<R: Read + io::Seek>(
         match role {
             Role::Other => return Err(BundleError::UnexpectedEntry { entry: entry.name }),
             Role::Module => modules.push(entry.name.clone()),
+            // The zip reader refuses an entry that inflates past its declared size, so the
+            // declared size bounds what is read back into memory.
+            Role::ModuleJson if entry.size > MAX_MODULE_JSON => {
+                return Err(BundleError::ModuleJsonTooLarge {
+                    size: entry.size,
+                    max: MAX_MODULE_JSON,
+                })
+            }
             _ => {}
         }
         declared_total = declared_total.saturating_add(entry.size);

@@ -531,3 +531,46 @@ fn large_modules_are_read_through_a_file_with_the_same_result() {
     assert!(capped.module.is_none());
     assert!(!capped.problems.is_empty());
 }
+
+/// module.json is parsed in memory, so one far larger than any real one is refused by size,
+/// before it is read whole: a small zip cannot make the reader or the unpacker take gigabytes.
+#[test]
+fn an_oversized_module_json_is_refused_by_reader_and_unpacker() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("padded.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file("module.json", options).unwrap();
+    let padding = vec![b' '; (rmpack::bundle::MAX_MODULE_JSON + 1) as usize];
+    zip.write_all(&padding).unwrap();
+    zip.write_all(b"{}").unwrap();
+    zip.start_file("plain.so", options.unix_permissions(0o755))
+        .unwrap();
+    zip.write_all(&std::fs::read(common::fixture("plain")).unwrap())
+        .unwrap();
+    zip.finish().unwrap();
+    assert!(
+        std::fs::metadata(&path).unwrap().len() < 200 * 1024,
+        "deflate squeezes the padding"
+    );
+
+    let bundle = Bundle::read(&path).unwrap();
+    assert!(bundle.module_json_raw.is_none());
+    assert!(bundle.module.is_some(), "the rest of the zip is still read");
+    let report = rmpack::validate::check_bundle(
+        &bundle,
+        &rmpack::validate::Target::default(),
+        &rmpack::validate::CheckOptions::default(),
+    );
+    assert!(report.has("zip-too-large"), "{:?}", report.diagnostics);
+
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let err = unpack(&path, &out, Limits::default()).unwrap_err();
+    assert!(
+        matches!(err, BundleError::ModuleJsonTooLarge { .. }),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+}
