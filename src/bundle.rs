@@ -246,13 +246,15 @@ pub struct HashedFile {
     pub sha256: String,
 }
 
-/// Bytes of the module `.so`: read into memory from a zip, or mapped (a bare file, the memory a
-/// zip entry was inflated into, or the temporary file a large entry was inflated into).
+/// Bytes of the module `.so`.
 pub enum ModuleBytes {
-    /// Inflated from a zip entry.
+    /// Inflated from a zip entry into the heap.
     Owned(Vec<u8>),
     /// Mapped memory: a file on disk, or an anonymous mapping a zip entry was inflated into.
     Mapped(memmap2::Mmap),
+    /// Mapped from the unlinked temporary file an entry over [`Limits::max_in_memory`] was
+    /// inflated into: only the pages a reader touches take memory.
+    Spilled(memmap2::Mmap),
 }
 
 impl Deref for ModuleBytes {
@@ -260,7 +262,7 @@ impl Deref for ModuleBytes {
     fn deref(&self) -> &[u8] {
         match self {
             ModuleBytes::Owned(bytes) => bytes,
-            ModuleBytes::Mapped(map) => map,
+            ModuleBytes::Mapped(map) | ModuleBytes::Spilled(map) => map,
         }
     }
 }
@@ -445,7 +447,7 @@ impl Bundle {
             if !wanted {
                 continue;
             }
-            if role == Role::Module {
+            if role == Role::Module && declared <= limits.max_in_memory {
                 let stored = zip_bytes.and_then(|zip| StoredEntry::locate(&file, zip, budget));
                 if let Some(stored) = stored {
                     match inflate_whole(&stored) {
@@ -923,7 +925,7 @@ fn spill_hashed(
     }
     // SAFETY: the file is unlinked and private to this process, so nothing else can change it.
     let map = unsafe { memmap2::Mmap::map(&spill) }.map_err(ReadError::Io)?;
-    Ok((ModuleBytes::Mapped(map), sha256, total))
+    Ok((ModuleBytes::Spilled(map), sha256, total))
 }
 
 /// Copies `reader` to `sink` (if any) once, hashing every byte and charging it to `budget`;

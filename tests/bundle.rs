@@ -511,7 +511,7 @@ fn large_modules_are_read_through_a_file_with_the_same_result() {
         let spilled_module = spilled.module.as_ref().unwrap();
         assert!(matches!(
             spilled_module.bytes,
-            rmpack::bundle::ModuleBytes::Mapped(_)
+            rmpack::bundle::ModuleBytes::Spilled(_)
         ));
         assert_eq!(spilled_module.sha256, module.sha256);
         assert_eq!(&*spilled_module.bytes, &*module.bytes);

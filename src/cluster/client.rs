@@ -266,7 +266,7 @@ impl Client {
 
     /// `GET path`, decoded.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClusterError> {
-        let answer = self.send("GET", path, Body::Empty)?;
+        let answer = self.send("GET", path, Body::Empty, true)?;
         self.decode("GET", path, &answer)
     }
 
@@ -276,7 +276,7 @@ impl Client {
         path: &str,
         body: &Value,
     ) -> Result<T, ClusterError> {
-        let answer = self.send("POST", path, Body::Json(body))?;
+        let answer = self.send("POST", path, Body::Json(body), false)?;
         self.decode("POST", path, &answer)
     }
 
@@ -286,20 +286,29 @@ impl Client {
         path: &str,
         body: &Value,
     ) -> Result<T, ClusterError> {
-        let answer = self.send("PUT", path, Body::Json(body))?;
+        let answer = self.send("PUT", path, Body::Json(body), true)?;
         self.decode("PUT", path, &answer)
     }
 
     /// `DELETE path`; the answer's JSON (or `null` for an empty body).
     pub fn delete(&self, path: &str) -> Result<Value, ClusterError> {
-        let answer = self.send("DELETE", path, Body::Empty)?;
+        let answer = self.send("DELETE", path, Body::Empty, true)?;
         self.decode("DELETE", path, &answer)
     }
 
     /// `POST path` with `file` streamed as the multipart field `module`; the answer's JSON
     /// (or `null`). Reports bytes sent through the listener under `file.progress_task`.
-    pub fn post_file(&self, path: &str, file: &UploadFile) -> Result<Value, ClusterError> {
-        let answer = self.send("POST", path, Body::File(file))?;
+    ///
+    /// `replay_safe` says whether sending the file twice does no more than sending it once (an
+    /// artifact to one node: yes; a bundled module, which the cluster registers: no). Only such a
+    /// request is sent again after a lost connection or a timeout, when it may have taken effect.
+    pub fn post_file(
+        &self,
+        path: &str,
+        file: &UploadFile,
+        replay_safe: bool,
+    ) -> Result<Value, ClusterError> {
+        let answer = self.send("POST", path, Body::File(file), replay_safe)?;
         self.decode("POST", path, &answer)
     }
 
@@ -326,16 +335,20 @@ impl Client {
         format!("{}{}", self.base.origin(), path)
     }
 
-    /// Sends with bounded retries: idempotent methods on any transient failure; POST only when
-    /// the request cannot have taken effect or the server asks to come back (refused connection,
-    /// reset, 409, 503, `busy`). An upload is re-sent whole: a node keeps no partial artifact.
+    /// Sends with bounded retries. A refused connection, 409, 503 and `busy` are retried for every
+    /// request: the server did not act on it. A lost connection, a timeout and other transient
+    /// 5xx answers are retried only when `replay_safe`, because the server may have acted before
+    /// the answer was lost; sending a registration or an upgrade again would then apply it twice
+    /// or fail on a state the first attempt changed. An upload is re-sent whole: a node keeps no
+    /// partial artifact.
     fn send(
         &self,
         method: &'static str,
         path: &str,
         body: Body<'_>,
+        replay_safe: bool,
     ) -> Result<Answer, ClusterError> {
-        let idempotent = method != "POST" || matches!(body, Body::File(_));
+        let idempotent = replay_safe;
         let policy = &self.options.retry;
         let attempts = policy.max_attempts.max(1);
         let mut attempt = 1;
@@ -346,14 +359,15 @@ impl Client {
             };
             let retry = attempt < attempts
                 && match &error {
-                    ClusterError::Api { .. }
-                    | ClusterError::ConnectionRefused { .. }
-                    | ClusterError::ConnectionLost { .. } => error.is_transient(),
+                    ClusterError::ConnectionRefused { .. } => error.is_transient(),
+                    // 502 and 504 come from a proxy that may have passed the request on.
+                    ClusterError::Api { status, .. } => {
+                        error.is_transient() && (idempotent || !matches!(status, 502 | 504))
+                    }
+                    ClusterError::ConnectionLost { .. } => idempotent && error.is_transient(),
                     ClusterError::Timeout { .. } => idempotent,
                     _ => false,
-                }
-                && (idempotent
-                    || !matches!(&error, ClusterError::Api { status, .. } if *status >= 500 && *status != 503));
+                };
             if !retry {
                 return Err(error);
             }
@@ -659,5 +673,79 @@ mod tests {
         );
         assert!(!e.is_transient());
         assert!(e.to_string().contains("invalid_module: bad"), "{e}");
+    }
+
+    /// A loopback server that reads each request and closes the connection without answering,
+    /// as when a node applies a request and the answer is lost; counts the connections.
+    fn answer_lost_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Read};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8).flatten() {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reader = BufReader::new(stream);
+                let mut length = 0usize;
+                let mut line = String::new();
+                while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+            }
+        });
+        (url, count)
+    }
+
+    fn client_of(url: &str) -> Client {
+        let settings = ConnectionSettings {
+            url: url.into(),
+            credentials: Credentials {
+                user: "u".into(),
+                password: super::super::Password::new("p"),
+            },
+            ca_cert: None,
+            insecure: false,
+            allow_http: true,
+        };
+        let options = ClientOptions {
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(10),
+            },
+            ..ClientOptions::default()
+        };
+        Client::new(&settings, options, Arc::new(crate::Silent)).unwrap()
+    }
+
+    #[test]
+    fn a_lost_answer_is_retried_for_reads_but_never_for_a_registration() {
+        let (url, count) = answer_lost_server();
+        let client = client_of(&url);
+        let err = client
+            .post_json::<Value>("/v2/modules/user-defined", &serde_json::json!({"a": 1}))
+            .unwrap_err();
+        assert!(matches!(err, ClusterError::ConnectionLost { .. }), "{err}");
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "sent once"
+        );
+
+        let (url, count) = answer_lost_server();
+        let client = client_of(&url);
+        assert!(client.get::<Value>("/v1/nodes").is_err());
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            4,
+            "every attempt"
+        );
     }
 }

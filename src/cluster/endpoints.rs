@@ -77,7 +77,7 @@ impl Client {
 
     /// `POST /v2/local/modules/user-defined/artifacts` on this client's node, streaming the zip.
     pub fn upload_artifact(&self, file: &UploadFile) -> Result<(), ClusterError> {
-        self.post_file("/v2/local/modules/user-defined/artifacts", file)
+        self.post_file("/v2/local/modules/user-defined/artifacts", file, true)
             .map(|_| ())
     }
 
@@ -93,7 +93,7 @@ impl Client {
 
     /// `POST /v2/modules`: bundled upload; the module object with its `action_uid`.
     pub fn upload_bundled(&self, file: &UploadFile) -> Result<Module, ClusterError> {
-        let answer = self.post_file("/v2/modules", file)?;
+        let answer = self.post_file("/v2/modules", file, false)?;
         serde_json::from_value(answer).map_err(|e| ClusterError::BadResponse {
             method: "POST",
             url: format!("{}/v2/modules", self.base().origin()),
