@@ -705,8 +705,9 @@ fn rollback(
             continue;
         }
         let node_client = client.for_node(&report.address);
+        // Not found: a retried delete whose first attempt went through; it is gone either way.
         match node_client.delete_artifact(upload.module_name, upload.version) {
-            Ok(()) => report.outcome = NodeOutcome::RolledBack,
+            Ok(()) | Err(ClusterError::NotFound { .. }) => report.outcome = NodeOutcome::RolledBack,
             Err(error) => {
                 all_undone = false;
                 listener.on_warning(&format!(
@@ -718,7 +719,9 @@ fn rollback(
     }
     if let Some(uid) = registered_now {
         match client.delete_user_defined(&uid) {
-            Ok(()) => rollout.config = ConfigOutcome::RolledBack(uid),
+            Ok(()) | Err(ClusterError::NotFound { .. }) => {
+                rollout.config = ConfigOutcome::RolledBack(uid)
+            }
             Err(error) => {
                 all_undone = false;
                 listener.on_warning(&format!("rollback: configuration {uid}: {error}"));

@@ -503,9 +503,31 @@ fn modules_and_artifacts_are_listed_and_deleted() {
     );
     assert!(emulator.artifacts(1).is_empty() && emulator.artifacts(2).is_empty());
 
-    let removed = with(&["modules", "delete", &uid, "--user-defined"]);
+    let removed = with(&["modules", "delete", &uid, "--user-defined", "--json"]);
     assert_eq!(removed.code, 0, "{}", removed.text());
+    let answer: Value = serde_json::from_str(&removed.stdout).expect("--json prints only JSON");
+    assert_eq!(answer["deleted"], uid.as_str());
     assert!(emulator.user_defined_modules().is_empty());
+}
+
+#[test]
+fn a_bad_poll_interval_is_refused_before_anything_is_sent() {
+    let (emulator, dir) = start(1);
+    let mut args = vec![
+        "upgrade",
+        "--db",
+        "1",
+        "--module",
+        "Hello",
+        "--poll-interval",
+        "nan",
+    ];
+    let cluster = cluster_args(&emulator);
+    args.extend(cluster.iter().map(String::as_str));
+    let run = rmpack(&emulator, dir.path(), &args);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(run.stderr.contains("0.05 to 60"), "{}", run.stderr);
+    assert!(emulator.requests().is_empty());
 }
 
 fn upgrade_setup(outcome: Option<ActionOutcome>) -> (Emulator, tempfile::TempDir, Run) {

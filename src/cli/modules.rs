@@ -75,18 +75,32 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 } else {
                     None
                 };
+                // Know which artifacts to delete before the configuration is gone.
+                let artifact = match &module {
+                    Some(module) => Some((
+                        module.module_name.clone(),
+                        module.module_version().context(
+                            "the module has no version; delete its artifacts with `rmpack artifacts delete`",
+                        )?,
+                    )),
+                    None => None,
+                };
                 client
                     .delete_user_defined(&uid)
                     .map_err(|e| cluster_failure(e, "cannot delete the module"))?;
-                println!("deleted user-defined module {uid}");
-                if let Some(module) = module {
-                    let version = module
-                        .module_version()
-                        .context("the module has no version; delete its artifacts with `rmpack artifacts delete`")?;
+                // stdout carries only the JSON with --json.
+                eprintln!("deleted user-defined module {uid}");
+                if args.cluster.json && artifact.is_none() {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "deleted": uid, "user_defined": true })
+                    );
+                }
+                if let Some((name, version)) = artifact {
                     return super::artifacts::delete_everywhere(
                         &client,
                         &args.cluster,
-                        &module.module_name,
+                        &name,
                         version,
                         None,
                         false,
@@ -101,7 +115,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                         .follow_action(&action, &PollOptions::default())
                         .map_err(|e| cluster_failure(e, "module deletion did not complete"))?;
                 }
-                println!("deleted module {uid}");
+                eprintln!("deleted module {uid}");
+                if args.cluster.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "deleted": uid, "user_defined": false })
+                    );
+                }
             }
             Ok(Status::Success)
         }

@@ -30,11 +30,21 @@ pub struct Args {
     /// Seconds to wait for the upgrade action.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     wait: u64,
-    /// Seconds between polls of the action.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    /// Seconds between polls of the action (0.05 to 60).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_poll_interval)]
     poll_interval: f64,
     #[command(flatten)]
     cluster: ClusterArgs,
+}
+
+/// A poll interval in seconds: a finite number from 0.05 to 60, checked before anything is sent.
+fn parse_poll_interval(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if (0.05..=60.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0.05 to 60"
+        )),
+    }
 }
 
 /// The first RS release with the general `POST /v1/bdbs/{uid}/upgrade`.
@@ -177,7 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     .map_err(|e| cluster_failure(e, "the upgrade was refused"))?;
     let action = rmpack::cluster::action_uid_of(&answer);
     let poll = PollOptions {
-        interval: Duration::from_secs_f64(args.poll_interval.clamp(0.05, 60.0)),
+        interval: Duration::from_secs_f64(args.poll_interval),
         timeout: Duration::from_secs(args.wait),
     };
     let statuses = match &action {

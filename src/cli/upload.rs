@@ -225,7 +225,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             object.insert("changed".into(), rollout.changed_anything().into());
             object.insert(
                 "resume_command".into(),
-                resume_command(&rollout).map_or(serde_json::Value::Null, Into::into),
+                resume_command(&rollout)
+                    .filter(|_| !rollout.rolled_back)
+                    .map_or(serde_json::Value::Null, Into::into),
             );
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -255,7 +257,10 @@ fn resume_command(rollout: &Rollout) -> Option<String> {
         return None;
     }
     let mut words: Vec<String> = Vec::new();
-    let mut args = std::env::args().skip(1);
+    // args_os: a zip path need not be UTF-8.
+    let mut args = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned());
     while let Some(arg) = args.next() {
         if arg == "--nodes" || arg == "--password" {
             args.next();
