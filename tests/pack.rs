@@ -717,3 +717,36 @@ fn output_templates_and_compression_levels() {
     );
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn the_name_takes_the_first_os_given_and_a_version_flag_replaces_the_manifests() {
+    let plain = common::fixture("plain");
+    let work = tempfile::tempdir().unwrap();
+    let manifest = work.path().join("rmpack.toml");
+    std::fs::write(&manifest, "semantic_version = \"1.2.3\"\n").unwrap();
+    let (result, _) = pack_json(
+        work.path(),
+        &[
+            path_str(&plain),
+            "--manifest",
+            path_str(&manifest),
+            "--module-version",
+            "10300",
+            "--os",
+            "ubuntu22.04,rhel9",
+        ],
+    );
+    let json = &result["module_json"];
+    assert_eq!(json["version"], 10300);
+    assert_eq!(json["semantic_version"], "1.3.0");
+    assert_eq!(
+        json["operating_systems"],
+        serde_json::json!(["rhel9", "ubuntu22.04"]),
+        "module.json lists them sorted"
+    );
+    let path = PathBuf::from(result["path"].as_str().unwrap());
+    assert_eq!(
+        path.file_name().unwrap(),
+        "plain.Linux-ubuntu22.04-x86_64.1.3.0.zip"
+    );
+}

@@ -222,16 +222,22 @@ impl ManifestInput {
     }
 
     /// Returns `self` with every field that `higher` sets replaced by `higher`'s value.
+    /// `version` and `semantic_version` state one thing and move together: when `higher` gives
+    /// either, both come from `higher`.
     pub fn overlay(self, higher: ManifestInput) -> ManifestInput {
+        let (version, semantic_version) =
+            if higher.version.is_some() || higher.semantic_version.is_some() {
+                (higher.version, higher.semantic_version.clone())
+            } else {
+                (self.version, self.semantic_version.clone())
+            };
         macro_rules! pick {
             ($($field:ident),*) => {
-                ManifestInput { $($field: higher.$field.or(self.$field),)* }
+                ManifestInput { version, semantic_version, $($field: higher.$field.or(self.$field),)* }
             };
         }
         pick!(
             module_name,
-            version,
-            semantic_version,
             architecture,
             display_name,
             author,
@@ -384,6 +390,24 @@ mod tests {
         let merged = manifest.overlay(flags);
         assert_eq!(merged.author.as_deref(), Some("flag"));
         assert_eq!(merged.license.as_deref(), Some("MIT"));
+    }
+
+    #[test]
+    fn a_version_flag_replaces_both_version_fields_of_the_manifest() {
+        let manifest = ManifestInput {
+            version: Some(ModuleVersion(10203)),
+            semantic_version: Some("1.2.3".into()),
+            ..Default::default()
+        };
+        let flags = ManifestInput {
+            semantic_version: Some("1.3.0".into()),
+            ..Default::default()
+        };
+        let merged = manifest.clone().overlay(flags);
+        assert_eq!(merged.version, None);
+        assert_eq!(merged.semantic_version.as_deref(), Some("1.3.0"));
+        let kept = manifest.overlay(ManifestInput::default());
+        assert_eq!(kept.version, Some(ModuleVersion(10203)));
     }
 
     #[test]

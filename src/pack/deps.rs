@@ -185,6 +185,11 @@ struct Planned {
 }
 
 fn collect_dir(name: &str, root: &Path, entries: &mut Vec<Planned>) -> Result<(), DepsError> {
+    let canonical_root = std::fs::canonicalize(root).map_err(|e| DepsError::Read {
+        name: name.to_string(),
+        path: root.to_path_buf(),
+        source: e,
+    })?;
     for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
         let item = item.map_err(|e| {
             let path = e.path().unwrap_or(root).to_path_buf();
@@ -218,7 +223,12 @@ fn collect_dir(name: &str, root: &Path, entries: &mut Vec<Planned>) -> Result<()
                 path: item.path().to_path_buf(),
                 source: e,
             })?;
-            if !link_stays_inside(&relative, &target) {
+            // The text of one link can look inside while another link along its path leads
+            // out (`s -> .`, `x -> s/../file`): resolve it on disk too. A dangling link is
+            // refused as well, since what it will point at is unknown.
+            let resolves_inside = std::fs::canonicalize(item.path())
+                .is_ok_and(|resolved| resolved.starts_with(&canonical_root));
+            if !link_stays_inside(&relative, &target) || !resolves_inside {
                 return Err(DepsError::EscapingSymlink {
                     name: name.to_string(),
                     path: item.path().to_path_buf(),
@@ -363,6 +373,19 @@ mod tests {
         assert!(matches!(err, DepsError::EscapingSymlink { .. }), "{err}");
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("abs")).unwrap();
+        assert!(archive_dependency("lib", dir.path(), 0).is_err());
+        // Each link looks inside on its own; together they lead out.
+        let outer = tempfile::tempdir().unwrap();
+        std::fs::write(outer.path().join("secret.txt"), b"secret").unwrap();
+        let dep = outer.path().join("dep");
+        std::fs::create_dir(&dep).unwrap();
+        std::os::unix::fs::symlink(".", dep.join("s")).unwrap();
+        std::os::unix::fs::symlink("s/../secret.txt", dep.join("esc")).unwrap();
+        let err = archive_dependency("lib", &dep, 0).unwrap_err();
+        assert!(matches!(err, DepsError::EscapingSymlink { .. }), "{err}");
+        // A dangling link is refused too.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("missing", dir.path().join("dangling")).unwrap();
         assert!(archive_dependency("lib", dir.path(), 0).is_err());
     }
 

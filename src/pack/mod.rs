@@ -328,7 +328,8 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
 
     let fields = NameFields {
         module_name: module_json.module_name.clone(),
-        os: module_json
+        // The first OS as given: module.json's list is sorted.
+        os: checked
             .operating_systems
             .first()
             .map_or_else(|| GENERIC_OS.to_string(), |os| os.to_string()),
