@@ -1017,15 +1017,22 @@ pub fn unpack(zip_path: &Path, dest: &Path, limits: Limits) -> Result<Unpacked, 
         })?;
     let plan = plan_unpack(&mut archive, limits)?;
 
-    let created_dest = !dest.exists();
+    // The folders this call creates, deepest first, so a failure can take them away again.
+    let created: Vec<PathBuf> = dest
+        .ancestors()
+        .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+        .map(Path::to_path_buf)
+        .collect();
     std::fs::create_dir_all(dest).map_err(|source| BundleError::Write {
         path: dest.to_path_buf(),
         source,
     })?;
     let result = unpack_planned(&mut archive, &plan, dest, limits);
-    if result.is_err() && created_dest {
-        // Only an empty folder we made ourselves is removed.
-        let _ = std::fs::remove_dir(dest);
+    if result.is_err() {
+        // Only empty folders made here are removed: remove_dir refuses anything else.
+        for dir in &created {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
     result
 }

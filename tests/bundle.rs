@@ -574,3 +574,32 @@ fn an_oversized_module_json_is_refused_by_reader_and_unpacker() {
     );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
 }
+
+/// A refused unpack removes the folders it created on the way to the destination, not only the
+/// last one.
+#[test]
+fn a_refused_unpack_removes_the_folders_it_created() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wrong-sha.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file("module.json", options).unwrap();
+    let meta = serde_json::json!({
+        "module_name": "plain", "module_file": "plain.so", "version": 10203,
+        "semantic_version": "1.2.3", "architecture": "x86_64", "sha256": "0".repeat(64),
+    });
+    zip.write_all(meta.to_string().as_bytes()).unwrap();
+    zip.start_file("plain.so", options.unix_permissions(0o755))
+        .unwrap();
+    zip.write_all(&std::fs::read(common::fixture("plain")).unwrap())
+        .unwrap();
+    zip.finish().unwrap();
+
+    let dest = dir.path().join("out/a/b");
+    assert!(unpack(&path, &dest, Limits::default()).is_err());
+    assert!(
+        !dir.path().join("out").exists(),
+        "out/ and out/a/ are removed"
+    );
+}
