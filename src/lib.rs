@@ -43,10 +43,15 @@ pub use validate::{Diagnostic, Report, Target};
 /// The binary renders these with progress bars on a terminal and plain lines otherwise; tests
 /// collect them. Every method has an empty default so a listener implements only what it shows.
 pub trait Listener: Send + Sync {
-    /// A step of `task` (e.g. a node address or a file name) advanced to `done` of `total` units
-    /// (bytes, polls, …). `total` is `None` when unknown.
+    /// A transfer of `task` (e.g. a node address or a file name) advanced to `done` of `total`
+    /// bytes. `total` is `None` when unknown.
     fn on_progress(&self, task: &str, done: u64, total: Option<u64>) {
         let _ = (task, done, total);
+    }
+
+    /// An operation measured in percent (an RS action) reached `percent` of 100.
+    fn on_percent(&self, task: &str, percent: u64) {
+        let _ = (task, percent);
     }
 
     /// A short human-readable status line, e.g. "loading module into redis-server".

@@ -22,16 +22,14 @@ impl TermListener {
         TermListener { bars, quiet }
     }
 
-    fn bar(&self, task: &str, total: Option<u64>) -> Option<ProgressBar> {
+    fn bar(&self, task: &str, total: Option<u64>, template: &str) -> Option<ProgressBar> {
         let (multi, bars) = self.bars.as_ref()?;
         let mut bars = bars.lock().ok()?;
         let bar = bars.entry(task.to_string()).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new(total.unwrap_or(0)));
-            let style = ProgressStyle::with_template(
-                "{prefix:>22} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+            let style = ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(task.to_string());
             bar
@@ -41,8 +39,18 @@ impl TermListener {
 }
 
 impl Listener for TermListener {
+    fn on_percent(&self, task: &str, percent: u64) {
+        if let Some(bar) = self.bar(task, Some(100), "{prefix:>22} [{bar:30}] {pos:>3}%") {
+            bar.set_position(percent.min(100));
+            if percent >= 100 {
+                bar.finish();
+            }
+        }
+    }
+
     fn on_progress(&self, task: &str, done: u64, total: Option<u64>) {
-        if let Some(bar) = self.bar(task, total) {
+        let template = "{prefix:>22} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}";
+        if let Some(bar) = self.bar(task, total, template) {
             if let Some(total) = total {
                 bar.set_length(total);
             }

@@ -56,7 +56,7 @@ impl Client {
             }
             if let Some(progress) = action.progress {
                 let done = progress.clamp(0.0, 100.0).round() as u64;
-                self.listener().on_progress(&task, done, Some(100));
+                self.listener().on_percent(&task, done);
             }
             if action.status.is_terminal() {
                 if action.status == ActionStatus::Completed {
