@@ -69,13 +69,29 @@ impl Style {
     }
 }
 
-/// Lays out `rows` under `headers` in left-aligned columns separated by two spaces.
+/// The width of `text` on a terminal: its characters, less ANSI colour sequences.
+fn visible_width(text: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (false, _) => width += 1,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+        }
+    }
+    width
+}
+
+/// Lays out `rows` under `headers` in left-aligned columns separated by two spaces; coloured
+/// cells line up by their visible width.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let columns = headers.len();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| visible_width(h)).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate().take(columns) {
-            widths[i] = widths[i].max(cell.chars().count());
+            widths[i] = widths[i].max(visible_width(cell));
         }
     }
     let mut out = String::new();
@@ -85,7 +101,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             if i + 1 == cells.len() {
                 text.push_str(cell);
             } else {
-                let pad = widths[i].saturating_sub(cell.chars().count());
+                let pad = widths[i].saturating_sub(visible_width(cell));
                 text.push_str(cell);
                 text.push_str(&" ".repeat(pad + 2));
             }
@@ -525,6 +541,21 @@ mod tests {
              resume with:\n\
              \x20 rmpack upload plain.zip --nodes 2\n"
         );
+    }
+
+    #[test]
+    fn coloured_cells_line_up_by_what_shows() {
+        let style = Style { color: true };
+        let rows = vec![
+            vec![style.paint("ok", Color::Green), "1".into()],
+            vec!["failed".into(), "2".into()],
+        ];
+        let text = table(&["RESULT", "N"], &rows);
+        let plain: Vec<String> = text
+            .lines()
+            .map(|l| l.replace("\x1b[1;32m", "").replace("\x1b[0m", ""))
+            .collect();
+        assert_eq!(plain, ["RESULT  N", "------  -", "ok      1", "failed  2"]);
     }
 
     #[test]

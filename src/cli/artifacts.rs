@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use rmpack::cluster::{Artifact, Client, ClusterError, Node};
 use rmpack::manifest::{ModuleVersion, SemanticVersion};
+use rmpack::report;
 
 use super::upload::{cluster_failure, ClusterArgs};
 use super::{CheckFailed, Status};
@@ -101,40 +102,43 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             });
             let mut failed = false;
             let mut json = Vec::new();
-            if !args.cluster.json {
-                println!(
-                    "{:<6} {:<40} {:<24} {:>8}",
-                    "NODE", "ADDRESS", "MODULE", "VERSION"
-                );
-            }
+            let mut rows = Vec::new();
             for (node, list) in nodes.iter().zip(lists) {
                 let addr = rmpack::rollout::node_address(node, args.external);
+                let uid = node.uid.to_string();
                 match list {
                     Ok(list) => {
-                        if !args.cluster.json {
-                            if list.is_empty() {
-                                println!("{:<6} {:<40} {:<24} {:>8}", node.uid, addr, "-", "-");
-                            }
-                            for a in &list {
-                                println!(
-                                    "{:<6} {:<40} {:<24} {:>8}",
-                                    node.uid,
-                                    addr,
-                                    a.module_name,
-                                    a.version.map(|v| v.to_string()).unwrap_or("-".into())
-                                );
-                            }
+                        if list.is_empty() {
+                            rows.push(vec![uid.clone(), addr.clone(), "-".into(), "-".into()]);
+                        }
+                        for a in &list {
+                            let version = a.version.map_or("-".into(), |v| v.to_string());
+                            rows.push(vec![
+                                uid.clone(),
+                                addr.clone(),
+                                a.module_name.clone(),
+                                version,
+                            ]);
                         }
                         json.push(serde_json::json!({"node": node.uid, "address": addr, "artifacts": list}));
                     }
                     Err(error) => {
                         failed = true;
-                        if !args.cluster.json {
-                            println!("{:<6} {:<40} ERROR: {error}", node.uid, addr);
-                        }
+                        rows.push(vec![
+                            uid,
+                            addr.clone(),
+                            format!("ERROR: {error}"),
+                            String::new(),
+                        ]);
                         json.push(serde_json::json!({"node": node.uid, "address": addr, "error": error.to_string()}));
                     }
                 }
+            }
+            if !args.cluster.json {
+                print!(
+                    "{}",
+                    report::table(&["NODE", "ADDRESS", "MODULE", "VERSION"], &rows)
+                );
             }
             if args.cluster.json {
                 println!("{}", serde_json::to_string_pretty(&json)?);
@@ -180,9 +184,7 @@ pub fn delete_everywhere(
     });
     let mut failed = Vec::new();
     let mut json = Vec::new();
-    if !cluster.json {
-        println!("{:<6} {:<40} RESULT", "NODE", "ADDRESS");
-    }
+    let mut rows = Vec::new();
     for (node, result) in nodes.iter().zip(results) {
         let addr = rmpack::rollout::node_address(node, external);
         let (word, error) = match result {
@@ -193,15 +195,17 @@ pub fn delete_everywhere(
                 ("FAILED", Some(error.to_string()))
             }
         };
-        if !cluster.json {
-            match &error {
-                Some(error) => println!("{:<6} {:<40} {word}: {error}", node.uid, addr),
-                None => println!("{:<6} {:<40} {word}", node.uid, addr),
-            }
-        }
+        let result = match &error {
+            Some(error) => format!("{word}: {error}"),
+            None => word.to_string(),
+        };
+        rows.push(vec![node.uid.to_string(), addr.clone(), result]);
         json.push(
             serde_json::json!({"node": node.uid, "address": addr, "result": word, "error": error}),
         );
+    }
+    if !cluster.json {
+        print!("{}", report::table(&["NODE", "ADDRESS", "RESULT"], &rows));
     }
     if cluster.json {
         println!("{}", serde_json::to_string_pretty(&json)?);

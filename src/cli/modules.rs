@@ -129,24 +129,25 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 }
 
 fn print_modules(modules: &[Module]) {
-    println!(
-        "{:<34} {:<20} {:<10} {:<8} {:<8}",
-        "UID", "NAME", "VERSION", "NUMBER", "BUNDLED"
+    let rows: Vec<Vec<String>> = modules
+        .iter()
+        .map(|m| {
+            vec![
+                m.uid.to_string(),
+                m.module_name.clone(),
+                m.semantic_version.clone().unwrap_or_else(|| "-".into()),
+                m.module_version().map_or("-".into(), |v| v.to_string()),
+                match m.is_bundled {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "-",
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        rmpack::report::table(&["UID", "NAME", "VERSION", "NUMBER", "BUNDLED"], &rows)
     );
-    for m in modules {
-        println!(
-            "{:<34} {:<20} {:<10} {:<8} {:<8}",
-            m.uid,
-            m.module_name,
-            m.semantic_version.as_deref().unwrap_or("-"),
-            m.module_version()
-                .map(|v| v.to_string())
-                .unwrap_or("-".into()),
-            match m.is_bundled {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "-",
-            }
-        );
-    }
 }
