@@ -69,6 +69,25 @@ fn entry_bytes(zip_path: &Path, name: &str) -> Vec<u8> {
     bytes
 }
 
+/// Each entry's modification time as (year, month, day, hour, minute, second).
+fn entry_times<R: Read + std::io::Seek>(
+    mut archive: zip::ZipArchive<R>,
+) -> Vec<(u16, u8, u8, u8, u8, u8)> {
+    (0..archive.len())
+        .map(|i| {
+            let t = archive.by_index(i).unwrap().last_modified().unwrap();
+            (
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+            )
+        })
+        .collect()
+}
+
 fn module_json(zip_path: &Path) -> Value {
     serde_json::from_slice(&entry_bytes(zip_path, "module.json")).unwrap()
 }
@@ -119,38 +138,17 @@ fn packing_twice_gives_identical_zips_and_source_date_epoch_sets_entry_times() {
     );
 
     // Without SOURCE_DATE_EPOCH every entry says 1980-01-01 00:00:00.
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(one)).unwrap();
-    for i in 0..archive.len() {
-        let time = archive.by_index(i).unwrap().last_modified().unwrap();
-        assert_eq!(
-            (
-                time.year(),
-                time.month(),
-                time.day(),
-                time.hour(),
-                time.minute()
-            ),
-            (1980, 1, 1, 0, 0)
-        );
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(one)).unwrap();
+    for time in entry_times(archive) {
+        assert_eq!(time, (1980, 1, 1, 0, 0, 0));
     }
 
     // 2023-11-14 22:13:20 UTC.
     let dated = tempfile::tempdir().unwrap();
     let (zip_dated, _) = pack_ok(dated.path(), &args, &[("SOURCE_DATE_EPOCH", "1700000000")]);
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_dated).unwrap()).unwrap();
-    for i in 0..archive.len() {
-        let time = archive.by_index(i).unwrap().last_modified().unwrap();
-        assert_eq!(
-            (
-                time.year(),
-                time.month(),
-                time.day(),
-                time.hour(),
-                time.minute(),
-                time.second()
-            ),
-            (2023, 11, 14, 22, 13, 20)
-        );
+    let archive = zip::ZipArchive::new(std::fs::File::open(&zip_dated).unwrap()).unwrap();
+    for time in entry_times(archive) {
+        assert_eq!(time, (2023, 11, 14, 22, 13, 20));
     }
     let python = Command::new("python3")
         .args([
