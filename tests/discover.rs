@@ -60,10 +60,12 @@ fn run_discovery(module: &Path, args: &[&str]) -> Result<Discovered, DiscoverErr
     result
 }
 
-/// `redis-cli -3 --json` against the server on `port`.
-fn redis_cli_json(port: u16, args: &[&str]) -> serde_json::Value {
+/// `redis-cli -3 --json` against the server on `socket`.
+fn redis_cli_json(socket: &Path, args: &[&str]) -> serde_json::Value {
     let output = Process::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-3", "--json"])
+        .arg("-s")
+        .arg(socket)
+        .args(["-3", "--json"])
         .args(args)
         .output()
         .expect("redis-cli runs (Debian package redis-tools)");
@@ -103,12 +105,15 @@ fn command_from_cli_json(entry: &serde_json::Value) -> Command {
 
 /// The module as the server reports it when loaded by `redis-cli`: (name, ver, commands).
 fn reported_by_redis_cli(module: &Path, args: &[&str]) -> (String, u64, Vec<Command>) {
-    let server = RedisServer::start(None, TIMEOUT).expect("redis-server starts");
-    let port = server.port();
+    let binary = rmpack::discover::locate_redis_server(None).expect("redis-server");
+    // The guard's connection and redis-cli's.
+    let server = RedisServer::start_with_clients(&binary, TIMEOUT, 2).expect("redis-server starts");
+    let port = server.socket_path();
     let mut load = vec!["MODULE", "LOAD", module.to_str().unwrap()];
     load.extend_from_slice(args);
     let output = Process::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .arg("-s")
+        .arg(port)
         .args(&load)
         .output()
         .expect("redis-cli runs");

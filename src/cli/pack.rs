@@ -76,7 +76,8 @@ pub struct PackArgs {
     /// Oldest Redis version the module runs on (default 4.0).
     #[arg(long, value_name = "VERSION")]
     pub min_redis_version: Option<DottedVersion>,
-    /// The Redis version this build is meant for.
+    /// The Redis version (major.minor) of the databases this build is for; RS selects builds
+    /// for Redis 7.4+ by it. Default: the Redis discovery loaded the module into.
     #[arg(long, value_name = "VERSION")]
     pub compatible_redis_version: Option<DottedVersion>,
     /// Oldest RS version the module runs on (default 5.2).
@@ -154,6 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             "size": packed.size,
             "sha256": packed.sha256,
             "module_json": packed.module_json.user_defined_config(),
+            "discovery_redis_version": packed.redis_version,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
