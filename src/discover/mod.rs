@@ -306,11 +306,24 @@ pub fn discover(
         server.socket_path().display()
     ));
 
+    load_and_read(&mut server, &module, &options.module_args, listener)
+}
+
+/// Loads `module` (an absolute path) with `args` into the running `server` and reads its name,
+/// version and commands: the part of [`discover`] after the server is up, which the load check of
+/// `validate` shares.
+pub fn load_and_read(
+    server: &mut RedisServer,
+    module: &Path,
+    args: &[String],
+    listener: &dyn Listener,
+) -> Result<Discovered, DiscoverError> {
+    let module = module.to_path_buf();
     let commands_before = server.command_names()?;
     let modules_before = server.module_list()?;
 
     listener.on_status(&format!("loading {}", module.display()));
-    server.load_module(&module, &options.module_args)?;
+    server.load_module(&module, args)?;
 
     let new_modules: Vec<(String, ModuleVersion)> = server
         .module_list()?

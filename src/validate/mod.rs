@@ -15,6 +15,7 @@ mod cluster;
 mod diagnostic;
 mod elf_rules;
 mod fields;
+pub mod load;
 pub mod policy;
 pub mod rules;
 mod structure;
