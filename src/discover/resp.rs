@@ -327,4 +327,93 @@ mod tests {
         let deep = "*1\r\n".repeat(MAX_REPLY_DEPTH + 2);
         assert!(parse(deep.as_bytes()).is_err());
     }
+
+    /// Well-formed replies of every type, the seeds the campaign below damages.
+    const SEEDS: &[&[u8]] = &[
+        b"+OK\r\n",
+        b"-ERR unknown command\r\n",
+        b":42\r\n",
+        b"$5\r\nhello\r\n",
+        b"$-1\r\n",
+        b"*2\r\n$3\r\nfoo\r\n:1\r\n",
+        b"%2\r\n+flags\r\n~2\r\n+RW\r\n+update\r\n$12\r\nbegin_search\r\n%1\r\n+index\r\n:2\r\n",
+        b"|1\r\n+ttl\r\n:3\r\n+value\r\n",
+        b">2\r\n+message\r\n$2\r\nhi\r\n",
+        b"_\r\n",
+        b"#t\r\n",
+        b",3.25\r\n",
+        b"(12345678901234567890\r\n",
+        b"=8\r\ntxt:abcd\r\n",
+        b"!5\r\nERR x\r\n",
+        b"*1\r\n*1\r\n*1\r\n*0\r\n",
+    ];
+
+    /// A damaged copy of `seed`: bytes flipped, inserted, deleted, truncated, or a length
+    /// replaced by a huge or negative one.
+    fn damage(seed: &[u8], rng: &mut fastrand::Rng) -> Vec<u8> {
+        let mut bytes = seed.to_vec();
+        for _ in 0..rng.usize(1..4) {
+            match rng.u8(0..6) {
+                0 if !bytes.is_empty() => {
+                    let at = rng.usize(0..bytes.len());
+                    bytes[at] = rng.u8(..);
+                }
+                1 => {
+                    let at = rng.usize(0..=bytes.len());
+                    bytes.insert(
+                        at,
+                        *rng.choice(b"*$%~|>:+-_#,(=!\r\n0123456789".iter()).unwrap(),
+                    );
+                }
+                2 if !bytes.is_empty() => {
+                    let at = rng.usize(0..bytes.len());
+                    bytes.remove(at);
+                }
+                3 => bytes.truncate(rng.usize(0..=bytes.len())),
+                4 => {
+                    let kind = *rng.choice(b"*$%~|>=!".iter()).unwrap();
+                    let len = *rng
+                        .choice(
+                            [
+                                "-2",
+                                "9223372036854775807",
+                                "99999999999",
+                                "4294967296",
+                                "x",
+                            ]
+                            .iter(),
+                        )
+                        .unwrap();
+                    let mut head = vec![kind];
+                    head.extend_from_slice(len.as_bytes());
+                    head.extend_from_slice(b"\r\n");
+                    head.extend_from_slice(&bytes);
+                    bytes = head;
+                }
+                _ => {
+                    // Deep nesting: many one-element arrays in front.
+                    let depth = rng.usize(1..(MAX_REPLY_DEPTH * 3));
+                    let mut nested = b"*1\r\n".repeat(depth);
+                    nested.extend_from_slice(&bytes);
+                    bytes = nested;
+                }
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn damaged_replies_never_panic_and_stay_bounded() {
+        // Deterministic: the same 20,000 damaged replies on every run.
+        let mut rng = fastrand::Rng::with_seed(0x5245_5350);
+        for round in 0..20_000 {
+            let seed = SEEDS[round % SEEDS.len()];
+            let bytes = damage(seed, &mut rng);
+            // Either a reply or an error; a panic or an allocation of the claimed size fails the test.
+            let _ = parse(&bytes);
+        }
+        for seed in SEEDS {
+            assert!(parse(seed).is_ok(), "{:?}", String::from_utf8_lossy(seed));
+        }
+    }
 }
