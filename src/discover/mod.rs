@@ -13,9 +13,10 @@
 //! extension"), so the load errors carry the log lines written during the attempt, and name the
 //! missing library or the Redis version the module asks for when the log says so.
 //!
-//! The protocol is read by [`resp`], a small bounded RESP2/RESP3 reader, rather than by the
-//! `redis` crate: discovery sends a handful of requests over one Unix socket, and the reader caps
-//! nesting and bulk sizes against a hostile server, which a general client does not promise.
+//! The protocol is read by [`resp`], a small RESP2/RESP3 reader with bounded nesting and bulk
+//! sizes, rather than by the `redis` crate: discovery sends a handful of requests over one Unix
+//! socket, and the reader (with its RESP2 fallback and key-spec rebuilding) is pinned against
+//! `redis-cli` by the tests and by a damaged-reply campaign.
 
 mod command_info;
 pub mod resp;
