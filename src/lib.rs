@@ -26,6 +26,7 @@ pub mod cluster;
 pub mod discover;
 pub mod elf;
 pub mod input;
+pub mod interrupt;
 pub mod manifest;
 pub mod pack;
 pub mod report;
