@@ -10,7 +10,6 @@
 //! A rollout is resumable: running it again (or with `--nodes` of the failed ones) skips what is
 //! already in place, so no node receives the artifact twice.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -268,24 +267,16 @@ impl Rollout {
 
 /// Reads `module.json` from a module zip without unpacking the rest.
 pub fn read_module_json(zip: &Path) -> Result<ModuleJson, RolloutError> {
-    let zip_error = |detail: String| RolloutError::Zip {
-        path: zip.to_path_buf(),
-        detail,
-    };
-    let file = std::fs::File::open(zip).map_err(|e| zip_error(e.to_string()))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| zip_error(e.to_string()))?;
-    let entry = archive.by_name("module.json").map_err(|_| {
-        zip_error("no module.json at the root of the zip; build it with `rmpack pack`".to_string())
-    })?;
-    let mut bytes = Vec::new();
-    // module.json is a few kilobytes; a huge one is not a module zip.
-    entry
-        .take(16 * 1024 * 1024)
-        .read_to_end(&mut bytes)
-        .map_err(|e| zip_error(e.to_string()))?;
-    ModuleJson::from_slice(&bytes).map_err(|e| RolloutError::ModuleJson {
-        path: zip.to_path_buf(),
-        detail: e.to_string(),
+    // The one zip reader, with its consistency checks and its cap on module.json.
+    crate::bundle::read_module_json(zip).map_err(|e| match e {
+        crate::bundle::BundleError::BadModuleJson { reason } => RolloutError::ModuleJson {
+            path: zip.to_path_buf(),
+            detail: reason,
+        },
+        other => RolloutError::Zip {
+            path: zip.to_path_buf(),
+            detail: other.to_string(),
+        },
     })
 }
 

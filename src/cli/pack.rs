@@ -146,6 +146,9 @@ pub struct PackArgs {
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let args = *args.inner;
     let options = options_from_args(&args)?;
+    // A FIFO, device or folder given as the module is refused at once, before anything reads it.
+    rmpack::input::open_file(&args.module, rmpack::input::InputKind::Module)
+        .with_context(|| format!("cannot pack {}", args.module.display()))?;
     let listener = TermListener::new(args.quiet || args.json);
     let packed = pack::pack(&options, &listener)
         .with_context(|| format!("cannot pack {}", args.module.display()))?;
@@ -170,7 +173,12 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 pub fn options_from_args(args: &PackArgs) -> anyhow::Result<PackOptions> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let manifest = match (&args.manifest, args.no_manifest) {
-        (Some(path), _) => Some(path.clone()),
+        (Some(path), _) => {
+            // Checked (a regular file within the manifest cap) before the manifest reader reads it.
+            rmpack::input::open_file(path, rmpack::input::InputKind::Manifest)
+                .context("--manifest")?;
+            Some(path.clone())
+        }
         (None, true) => None,
         (None, false) => pack::default_manifest(&args.module, &cwd),
     };
@@ -227,8 +235,11 @@ fn commands_from_args(values: &[String], flag: &str) -> anyhow::Result<Option<Ve
         let (text, origin) = if trimmed.starts_with('{') || trimmed.starts_with('[') {
             (value.clone(), "the value".to_string())
         } else {
-            let text = std::fs::read_to_string(value)
-                .with_context(|| format!("{flag} {value}: cannot read the file"))?;
+            let text = rmpack::input::read_to_string(
+                std::path::Path::new(value),
+                rmpack::input::InputKind::CommandJson,
+            )
+            .with_context(|| format!("{flag} {value}: cannot read the file"))?;
             (text, value.clone())
         };
         let parsed: serde_json::Value = serde_json::from_str(&text)

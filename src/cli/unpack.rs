@@ -33,6 +33,12 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             args.dir.display()
         )
     })?;
+    for leftover in &unpacked.removed_leftovers {
+        eprintln!(
+            "removed {}, left by an interrupted unpack",
+            leftover.display()
+        );
+    }
     println!(
         "unpacked {} {} ({}) into {}",
         unpacked.module_json.module_name,

@@ -154,7 +154,7 @@ pub fn offline_target(args: &Args) -> anyhow::Result<Target> {
         target.rs_version = Some(v.parse::<DottedVersion>().context("--rs-version")?);
     }
     if let Some(file) = &args.db_config {
-        let text = std::fs::read(file)
+        let text = rmpack::input::read_file(file, rmpack::input::InputKind::DatabaseConfig)
             .with_context(|| format!("cannot read --db-config {}", file.display()))?;
         let value: serde_json::Value = serde_json::from_slice(&text)
             .with_context(|| format!("--db-config {} is not JSON", file.display()))?;

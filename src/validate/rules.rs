@@ -77,6 +77,28 @@ rules! {
         "each deps/<name>.tgz is listed in module.json's dependencies",
         "List the archive in module.json's dependencies (with its sha256) or remove it.";
 
+    DEPENDENCY_NOT_GZIP = "dependency-not-gzip", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "each deps/<name>.tgz is a gzip'd tarball",
+        "Build the dependency archive as a .tgz (`tar czf`; `rmpack pack --dependency` does).";
+    DEPENDENCY_DAMAGED = "dependency-damaged", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "each deps/<name>.tgz inflates and reads to its end",
+        "The dependency archive is corrupt or cut short: build it again.";
+    DEPENDENCY_UNSAFE_PATH = "dependency-unsafe-path", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "names inside each deps/<name>.tgz are plain relative paths (no `..` or absolute paths)",
+        "Archive the dependency from inside its folder, with relative names.";
+    DEPENDENCY_LINK = "dependency-link", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "no entry of a deps/<name>.tgz is a symbolic or hard link",
+        "Replace each link by the file it points to before archiving.";
+    DEPENDENCY_SPECIAL_FILE = "dependency-special-file", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "each deps/<name>.tgz holds only regular files and folders (no devices, FIFOs, sparse files)",
+        "Archive only regular files and folders.";
+    DEPENDENCY_DUPLICATE = "dependency-duplicate", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "no two entries of a deps/<name>.tgz share a name (also ignoring case)",
+        "Archive each file once.";
+    DEPENDENCY_TOO_LARGE = "dependency-too-large", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "each deps/<name>.tgz stays within the entry-count and inflated-size caps",
+        "Check the archive is not a tar bomb; a genuine dependency this large needs a higher cap.";
+
     JSON_SYNTAX = "json-syntax", INVALID_MODULE, Error, "module.json",
         "module.json is a JSON object",
         "Fix the JSON syntax; `rmpack pack` writes a valid module.json.";
