@@ -6,6 +6,7 @@
 //! into place only when complete.
 
 mod assemble;
+pub mod deflate;
 pub mod deps;
 pub mod naming;
 pub mod zip_writer;
