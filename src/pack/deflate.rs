@@ -188,7 +188,9 @@ impl Table {
     fn new(lengths: &[u8]) -> Result<Self, DeflateError> {
         let max = u32::from(lengths.iter().copied().max().unwrap_or(0));
         if max == 0 || max > 15 {
-            return Err(DeflateError::Malformed("a Huffman code has no or too long codes"));
+            return Err(DeflateError::Malformed(
+                "a Huffman code has no or too long codes",
+            ));
         }
         let mut count = [0u16; 16];
         for &len in lengths {
@@ -228,7 +230,9 @@ impl Table {
         let entry = self.entries[bits.peek(self.bits) as usize];
         let len = u32::from(entry & 0xf);
         if len == 0 {
-            return Err(DeflateError::Malformed("a bit pattern matches no Huffman code"));
+            return Err(DeflateError::Malformed(
+                "a bit pattern matches no Huffman code",
+            ));
         }
         bits.consume(len);
         Ok(entry >> 4)
@@ -274,9 +278,9 @@ fn dynamic_tables(bits: &mut Bits<'_>) -> Result<(Table, Table), DeflateError> {
         let (value, repeat) = match symbol {
             0..=15 => (symbol as u8, 1),
             16 => {
-                let previous = *lengths[..i]
-                    .last()
-                    .ok_or(DeflateError::Malformed("a repeat code has nothing to repeat"))?;
+                let previous = *lengths[..i].last().ok_or(DeflateError::Malformed(
+                    "a repeat code has nothing to repeat",
+                ))?;
                 (previous, 3 + bits.take(2) as usize)
             }
             17 => (0, 3 + bits.take(3) as usize),
@@ -319,7 +323,9 @@ pub fn stream_layout(stream: &[u8]) -> Result<StreamLayout, DeflateError> {
                 let len = bits.take(16) as usize;
                 let nlen = bits.take(16) as usize;
                 if len != !nlen & 0xffff {
-                    return Err(DeflateError::Malformed("a stored block's length check fails"));
+                    return Err(DeflateError::Malformed(
+                        "a stored block's length check fails",
+                    ));
                 }
                 // Whole bytes remain in the buffer after the length; skip them, then the rest.
                 let in_buffer = (bits.count / 8) as usize;
@@ -419,7 +425,8 @@ pub fn compress_stream<R: Read + Send, W: Write>(
     let in_flight = workers * 2;
     let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(in_flight);
     let job_rx = std::sync::Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::sync_channel::<(u64, io::Result<(Vec<u8>, u32, u64)>)>(in_flight);
+    let (done_tx, done_rx) =
+        mpsc::sync_channel::<(u64, io::Result<(Vec<u8>, u32, u64)>)>(in_flight);
     // A block is read only with a token, given back once its piece is written, so at most
     // `in_flight` blocks exist at once however the workers are scheduled.
     let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
@@ -542,7 +549,14 @@ mod tests {
     /// Deterministic bytes that compress like code: words from a small alphabet, some noise.
     fn sample(len: usize, seed: u64) -> Vec<u8> {
         let mut state = seed | 1;
-        let words: [&[u8]; 6] = [b"mov rax, ", b"call ", b"\x48\x89\xe5", b"ret\n", b"push ", b"\0\0\0\0"];
+        let words: [&[u8]; 6] = [
+            b"mov rax, ",
+            b"call ",
+            b"\x48\x89\xe5",
+            b"ret\n",
+            b"push ",
+            b"\0\0\0\0",
+        ];
         let mut out = Vec::with_capacity(len + 16);
         while out.len() < len {
             state ^= state << 13;
@@ -586,14 +600,22 @@ mod tests {
     #[test]
     fn the_walker_finds_the_final_block_of_every_block_type() {
         for level in [1, 6, 12] {
-            for data in [sample(300_000, 3), vec![0u8; 100_000], b"a".to_vec(), Vec::new()] {
+            for data in [
+                sample(300_000, 3),
+                vec![0u8; 100_000],
+                b"a".to_vec(),
+                Vec::new(),
+            ] {
                 let mut c =
                     libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).unwrap());
                 let mut out = vec![0u8; c.deflate_compress_bound(data.len())];
                 let n = c.deflate_compress(&data, &mut out).unwrap();
                 let layout = stream_layout(&out[..n]).unwrap();
                 assert_eq!(layout.end_bit.div_ceil(8), n, "level {level}");
-                assert_eq!(out[layout.final_header_bit / 8] >> (layout.final_header_bit % 8) & 1, 1);
+                assert_eq!(
+                    out[layout.final_header_bit / 8] >> (layout.final_header_bit % 8) & 1,
+                    1
+                );
             }
         }
         // Stored blocks (incompressible input at level 0 of zlib would be stored; libdeflate
@@ -601,7 +623,9 @@ mod tests {
         let mut state = 7u64;
         let noise: Vec<u8> = (0..200_000)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (state >> 56) as u8
             })
             .collect();
@@ -636,7 +660,11 @@ mod tests {
             for len in [0, 1, BLOCK_SIZE, BLOCK_SIZE + 1] {
                 let data = sample(len, u64::from(level) + len as u64);
                 let (stream, summary) = compress_all(&data, level, 3);
-                assert_eq!(inflate(&stream, len.max(1)), data, "level {level} len {len}");
+                assert_eq!(
+                    inflate(&stream, len.max(1)),
+                    data,
+                    "level {level} len {len}"
+                );
                 assert_eq!(summary.crc32, crc32fast::hash(&data));
             }
         }
