@@ -134,6 +134,9 @@ pub struct PackArgs {
     /// Deflate level, 0 (store) to 9.
     #[arg(long, default_value_t = pack::DEFAULT_COMPRESSION, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression: u32,
+    /// Compression threads (default: every core); the zip is the same whatever the number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Print the result (path, size, sha256, module.json) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -221,6 +224,7 @@ pub fn options_from_args(args: &PackArgs) -> anyhow::Result<PackOptions> {
         output,
         compression: args.compression,
         timestamp: pack::timestamp_from_env()?,
+        threads: args.threads.map(usize::from),
     })
 }
 
