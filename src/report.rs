@@ -64,6 +64,82 @@ pub fn shown(value: impl fmt::Display) -> String {
     sanitize(&value.to_string()).into_owned()
 }
 
+/// Pretty JSON (two-space indent, a final newline) safe to print on a terminal: besides what
+/// JSON itself escapes (C0 controls), DEL, the C1 controls (`\u009b` is CSI to many terminals)
+/// and the bidirectional overrides are written as `\uXXXX` escapes. The text is the same JSON.
+pub fn json_pretty(value: &impl serde::Serialize) -> String {
+    let mut bytes = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(
+        &mut bytes,
+        TerminalSafeJson(serde_json::ser::PrettyFormatter::new()),
+    );
+    if value.serialize(&mut serializer).is_err() {
+        return "null\n".to_string();
+    }
+    let mut text = String::from_utf8(bytes).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// serde_json's pretty formatter, escaping what terminals act on inside strings.
+struct TerminalSafeJson<'a>(serde_json::ser::PrettyFormatter<'a>);
+
+impl serde_json::ser::Formatter for TerminalSafeJson<'_> {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if is_unsafe_char(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{:04x}", unit)?;
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
 /// The `version` of the JSON report format; bumped on incompatible changes.
 pub const JSON_REPORT_VERSION: u64 = 1;
 
@@ -778,6 +854,97 @@ mod tests {
              resume with:\n\
              \x20 rmpack upload plain.zip --nodes 2\n"
         );
+    }
+
+    #[test]
+    fn control_characters_are_shown_as_visible_escapes() {
+        assert!(matches!(sanitize("plain.get 1.2.3 ✓"), Cow::Borrowed(_)));
+        assert_eq!(sanitize("a\x1b[2Kb"), "a\\x1b[2Kb");
+        assert_eq!(sanitize("a\u{9b}31mb"), "a\\u{9b}31mb");
+        assert_eq!(sanitize("line\nOK: 0 errors\r"), "line\\nOK: 0 errors\\r");
+        assert_eq!(sanitize("\t\x07\x7f\x00"), "\\t\\x07\\x7f\\x00");
+        assert_eq!(sanitize("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(Shown("x\x1by").to_string(), "x\\x1by");
+    }
+
+    #[test]
+    fn terminal_safe_json_escapes_c1_controls_and_reads_back_the_same() {
+        let value = json!({"name": "a\u{9b}2J\x1b[0m\u{202e}b", "n": [1, 2]});
+        let text = json_pretty(&value);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\\u009b") && text.contains("\\u202e"),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
+        assert_eq!(
+            text,
+            format!("{}\n", serde_json::to_string_pretty(&value).unwrap())
+                .replace('\u{9b}', "\\u009b")
+                .replace('\u{202e}', "\\u202e"),
+            "otherwise the same pretty JSON"
+        );
+    }
+
+    #[test]
+    fn a_server_error_with_escapes_is_shown_escaped_in_the_rollout_table() {
+        let rollout = Rollout {
+            zip: "plain.zip".into(),
+            module_name: "plain\x1b]0;owned\x07".into(),
+            version: ModuleVersion(10203),
+            semantic_version: "1.2.3".into(),
+            zip_bytes: 4096,
+            bundled: false,
+            dry_run: false,
+            config: ConfigOutcome::Registered("7".into()),
+            nodes: vec![node(
+                "1",
+                NodeOutcome::Failed,
+                Some("400: bad artifact\x1b[2K\x1b[1Acomplete"),
+            )],
+            plan: Vec::new(),
+            rolled_back: false,
+            notes: vec!["server says \u{9b}2J".into()],
+        };
+        let text = super::rollout(&rollout, None, Style::default());
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("bad artifact\\x1b[2K\\x1b[1Acomplete"),
+            "{text}"
+        );
+        assert!(text.contains("plain\\x1b]0;owned\\x07"), "{text}");
+        assert!(text.contains("server says \\u{9b}2J"), "{text}");
+    }
+
+    #[test]
+    fn a_diagnostic_quoting_a_hostile_entry_name_is_shown_escaped() {
+        let mut report = Report {
+            subject: "m\x1b[2J.zip".into(),
+            diagnostics: Vec::new(),
+        };
+        report.diagnostics.push(Diagnostic {
+            rule: "zip-extra-entry",
+            code: Some("invalid_number_of_files"),
+            severity: Severity::Error,
+            message: "unexpected entry `x\x1b[1AOK: 0 errors`".into(),
+            help: "remove it".into(),
+            location: Some("x\x1b[1A".into()),
+        });
+        let text = human(&report, Style::default());
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("x\\x1b[1AOK: 0 errors"), "{text}");
+        assert!(text.contains("m\\x1b[2J.zip"), "{text}");
+        let annotations = github(&report);
+        assert!(!annotations.contains('\x1b'), "{annotations}");
     }
 
     #[test]

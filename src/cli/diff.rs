@@ -35,9 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         )
     })?;
     if args.json {
-        let mut text = serde_json::to_string_pretty(&report::diff_json(&diff))?;
-        text.push('\n');
-        print!("{text}");
+        print!("{}", report::json_pretty(&report::diff_json(&diff)));
     } else {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print!("{}", report::diff_human(&diff, Style { color }));

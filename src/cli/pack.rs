@@ -155,9 +155,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             "sha256": packed.sha256,
             "module_json": packed.module_json.user_defined_config(),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        print!("{}", rmpack::report::json_pretty(&value));
     } else {
-        println!("{}", packed.path.display());
+        println!("{}", rmpack::report::shown(packed.path.display()));
         println!("  size:   {} bytes", packed.size);
         println!("  sha256: {}", packed.sha256);
     }
