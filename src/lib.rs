@@ -27,6 +27,7 @@ pub mod cluster;
 pub mod diff;
 pub mod discover;
 pub mod elf;
+pub mod interrupt;
 pub mod manifest;
 pub mod pack;
 pub mod report;
