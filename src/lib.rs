@@ -17,12 +17,14 @@
 //! * [`pack`] writes the reproducible zip; [`bundle`] opens one safely.
 //! * [`validate`] predicts the error codes RS would answer with; it never talks to a cluster.
 //! * [`cluster`] is the RS REST client; [`rollout`] pushes artifacts to every node.
-//! * [`report`] renders diagnostics and rollouts as text, JSON or CI annotations.
+//! * [`diff`] compares two releases of a module: what an upgrade adds, removes and breaks.
+//! * [`report`] renders diagnostics, diffs and rollouts as text, JSON or CI annotations.
 //!
 //! The library never prints: progress and warnings go through a [`Listener`].
 
 pub mod bundle;
 pub mod cluster;
+pub mod diff;
 pub mod discover;
 pub mod elf;
 pub mod input;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod artifacts;
 pub mod completions;
+pub mod diff;
 pub mod inspect;
 pub mod modules;
 pub mod pack;
@@ -43,6 +44,8 @@ enum Command {
     Upgrade(upgrade::Args),
     /// Print the shell completion script (bash, zsh or fish).
     Completions(completions::Args),
+    /// Compare two releases: commands, capabilities, requirements and platforms that changed.
+    Diff(diff::Args),
 }
 
 /// How a subcommand that ran to its end came out.
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Artifacts(args) => artifacts::run(args),
         Command::Upgrade(args) => upgrade::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Diff(args) => diff::run(args),
     }
 }
 

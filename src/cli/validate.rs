@@ -128,9 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 }
 
 fn pretty(value: &serde_json::Value) -> String {
-    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
-    text.push('\n');
-    text
+    report::json_pretty(value)
 }
 
 /// The target described by the offline flags (`--os`, `--arch`, versions, `--db-config`,
