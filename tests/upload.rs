@@ -604,9 +604,9 @@ fn upgrade_reports_an_unknown_action() {
 }
 
 #[test]
-fn upgrade_falls_back_to_the_module_endpoint_on_older_clusters() {
+fn upgrade_takes_the_module_route_on_clusters_older_than_the_general_route() {
     let emulator =
-        Emulator::start(EmulatorSpec::nodes(1).rs_version("7.4.2-54")).expect("emulator starts");
+        Emulator::start(EmulatorSpec::nodes(1).rs_version("7.2.4-92")).expect("emulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let old = emulator.add_module(serde_json::json!({
         "uid": "old-hello", "module_name": "Hello", "semantic_version": "1.0.0", "version": 10000,

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod artifacts;
+pub mod connection;
 pub mod inspect;
 pub mod modules;
 pub mod pack;
+pub mod status;
 pub mod ui;
 pub mod unpack;
 pub mod upgrade;
@@ -38,8 +40,10 @@ enum Command {
     Modules(modules::Args),
     /// List or delete the module artifacts stored on each node.
     Artifacts(artifacts::Args),
-    /// Upgrade a module on a database, following the action to its end.
+    /// Upgrade a module on databases (keeping their Redis version), reading each back.
     Upgrade(upgrade::Args),
+    /// Show which module versions, artifacts and databases a cluster holds, and the drift.
+    Status(status::Args),
 }
 
 /// How a subcommand that ran to its end came out.
@@ -91,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Modules(args) => modules::run(args),
         Command::Artifacts(args) => artifacts::run(args),
         Command::Upgrade(args) => upgrade::run(args),
+        Command::Status(args) => status::run(args),
     }
 }
 
