@@ -321,6 +321,7 @@ async fn handle(
         status: reply.as_ref().map(|r| r.status),
         error_code: reply.as_ref().and_then(|r| r.error_code()),
         body_bytes: body.received(),
+        json_body: body.json.take(),
     };
     {
         // Requests refused for exceeding the budget are counted, not recorded.
