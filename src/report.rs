@@ -506,7 +506,7 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
             format!(" ({})", db.name)
         };
         let _ = writeln!(out, "\ndatabase {}{name}", db.uid);
-        let _ = writeln!(out, "  Redis   {}   {}", db.redis, db.redis_reason);
+        let _ = writeln!(out, "  Redis   {}: {}", db.redis, db.redis_reason);
         let _ = writeln!(
             out,
             "  module  {} {}   (module uid {})",

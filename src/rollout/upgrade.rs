@@ -268,7 +268,8 @@ pub fn plan_upgrade(
             ),
             None => (
                 redis_now.clone(),
-                "kept: rmpack sends the database's own Redis version".to_string(),
+                "sent as redis_version: without it RS moves the database to its latest Redis"
+                    .to_string(),
             ),
         };
         // The pre-flight: the stored module object against this database and the cluster.
