@@ -748,3 +748,118 @@ fn the_redis_enterprise_variables_suffice_and_insecure_warns() {
     );
     assert_no_secret(&emulator, &insecure);
 }
+
+#[test]
+fn a_lower_version_beside_a_registered_higher_one_is_a_normal_upload() {
+    let (emulator, dir) = start(3);
+    let newer = module_zip(dir.path(), "Hello", "1.2.4");
+    let run = upload(&emulator, dir.path(), &newer, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let older = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &older, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(
+        !run.text().contains("module_downgrade_unsupported"),
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.stdout.contains("1.2.4"),
+        "the info note names it: {}",
+        run.stdout
+    );
+    let versions: Vec<String> = emulator
+        .user_defined_modules()
+        .iter()
+        .map(|m| m["semantic_version"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        versions.contains(&"1.2.3".to_string()) && versions.contains(&"1.2.4".to_string()),
+        "{versions:?}"
+    );
+    for node in 1..=3 {
+        assert_eq!(emulator.artifacts(node).len(), 2, "node {node}");
+    }
+}
+
+#[test]
+fn the_flow_follows_the_rs_version_unless_forced() {
+    let emulator =
+        Emulator::start(EmulatorSpec::nodes(2).rs_version("7.22.0-28")).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let bundled = |e: &Emulator| {
+        e.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/v2/modules")
+            .count()
+    };
+    assert_eq!(bundled(&emulator), 1, "RS 7.22 takes the bundled upload");
+    assert_eq!(registrations(&emulator), 0);
+
+    let (emulator, dir) = start(2);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert_eq!(bundled(&emulator), 0, "RS 8.0 takes the custom-module flow");
+    assert_eq!(registrations(&emulator), 1);
+
+    emulator.set_node_software_version(1, Some("unknown"));
+    emulator.set_node_software_version(2, Some("unknown"));
+    let zip = module_zip(dir.path(), "Other", "1.0.0");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("--user-defined"), "{}", run.stderr);
+    assert!(run.stderr.contains("--bundled"), "{}", run.stderr);
+    let run = upload(&emulator, dir.path(), &zip, &["--user-defined"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+}
+
+#[test]
+fn an_artifact_the_first_node_refuses_goes_nowhere_else_and_the_registration_is_undone() {
+    let (emulator, dir) = start(3);
+    // Built for rhel9 only: a warning for the validator, a 406 os_not_supported for an Ubuntu node.
+    let so = std::fs::read(common::fixture("plain")).expect("fixture built");
+    let mut json = module_json("Hello", "1.2.3");
+    json["module_file"] = "Hello.so".into();
+    json["sha256"] = hex::encode(Sha256::digest(&so)).into();
+    json["operating_systems"] = serde_json::json!(["rhel9"]);
+    let path = dir.path().join("Hello.Linux-rhel9-x86_64.1.2.3.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip created"));
+    let options = |mode| zip::write::SimpleFileOptions::default().unix_permissions(mode);
+    zip.start_file("module.json", options(0o644))
+        .expect("entry");
+    zip.write_all(&serde_json::to_vec_pretty(&json).expect("json"))
+        .expect("written");
+    zip.start_file("Hello.so", options(0o755)).expect("entry");
+    zip.write_all(&so).expect("written");
+    zip.finish().expect("zip finished");
+
+    let run = upload(&emulator, dir.path(), &path, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.text().contains("os_not_supported"), "{}", run.text());
+    let sent: usize = (1..=3).map(|n| uploads_to(&emulator, n)).sum();
+    assert_eq!(sent, 1, "the zip went to one node only");
+    assert!(
+        emulator.user_defined_modules().is_empty(),
+        "the registration was undone"
+    );
+    assert!(run.stdout.contains("rolled back"), "{}", run.stdout);
+}
+
+#[test]
+fn multipart_uploads_ask_for_100_continue() {
+    let (emulator, dir) = start(1);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let uploads: Vec<_> = emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == ARTIFACTS && r.method == "POST")
+        .collect();
+    assert_eq!(uploads.len(), 1);
+    assert!(uploads[0].expect_continue, "{:?}", uploads[0]);
+}

@@ -142,6 +142,8 @@ pub struct RequestRecord {
     pub body_bytes: u64,
     /// The JSON body, when the handler read one.
     pub json_body: Option<Value>,
+    /// Whether it carried `Expect: 100-continue`.
+    pub expect_continue: bool,
 }
 
 impl RequestRecord {
