@@ -863,3 +863,24 @@ fn multipart_uploads_ask_for_100_continue() {
     assert_eq!(uploads.len(), 1);
     assert!(uploads[0].expect_continue, "{:?}", uploads[0]);
 }
+
+#[test]
+fn a_node_address_that_is_not_host_and_port_is_refused_before_credentials_go_anywhere() {
+    let (emulator, dir) = start(2);
+    emulator.set_node_reported_addr(2, "127.0.0.1/../../v1/bdbs#");
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("not host[:port]"), "{}", run.stderr);
+    assert!(run.stderr.contains("node 2"), "{}", run.stderr);
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains("..") && !r.path.starts_with("/v1/bdbs")),
+        "{:?}",
+        emulator.requests()
+    );
+    assert_no_secret(&emulator, &run);
+}

@@ -268,6 +268,7 @@ impl Emulator {
                 faults: Vec::new(),
                 artifacts: BTreeMap::new(),
                 epoch: 0,
+                reported_addr: None,
                 dir,
             });
         }
@@ -623,6 +624,13 @@ impl Emulator {
     pub fn set_node_status(&self, node: usize, status: &str) {
         self.check_node(node);
         self.state().nodes[node - 1].status = status.to_owned();
+    }
+
+    /// Makes one node report `addr` as its address in `GET /v1/nodes` (it keeps listening on
+    /// its own).
+    pub fn set_node_reported_addr(&self, node: usize, addr: &str) {
+        self.check_node(node);
+        self.state().nodes[node - 1].reported_addr = Some(addr.to_owned());
     }
 
     /// Makes one node report another `software_version` (a cluster mid-upgrade).

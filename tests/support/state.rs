@@ -440,6 +440,8 @@ pub struct NodeState {
     pub epoch: u64,
     /// Where this node keeps its files.
     pub dir: PathBuf,
+    /// An `addr` to report instead of the node's address (a hostile or broken cluster).
+    pub reported_addr: Option<String>,
 }
 
 /// A module in the cluster configuration store.
@@ -677,7 +679,7 @@ impl ClusterState {
         let external: Vec<String> = node.external_ip.iter().map(|ip| ip.to_string()).collect();
         json!({
             "uid": self.node_uid_json(node.uid),
-            "addr": node.ip.to_string(),
+            "addr": node.reported_addr.clone().unwrap_or_else(|| node.ip.to_string()),
             "external_addr": external,
             "status": node.status,
             "architecture": node.platform.architecture,
