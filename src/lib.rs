@@ -25,6 +25,7 @@ pub mod bundle;
 pub mod cluster;
 pub mod discover;
 pub mod elf;
+pub mod interrupt;
 pub mod listener;
 pub mod manifest;
 pub mod pack;

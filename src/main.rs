@@ -8,6 +8,10 @@ use clap::Parser;
 mod cli;
 
 fn main() -> ExitCode {
+    // Before anything creates temp files or child processes, so an interruption undoes them.
+    if let Err(error) = rmpack::interrupt::install() {
+        eprintln!("warning: cannot handle interruptions ({error}); temp files may stay behind");
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(status) => status.exit_code(),
