@@ -390,3 +390,32 @@ fn executed_rows_are_pinned() {
     assert_eq!(run.code, 1, "{}", run.text());
     assert_golden("upgrade-rows.txt", &stable(&run.stdout, &emulator));
 }
+
+#[test]
+fn another_module_the_cluster_moved_on_its_own_fails_the_read_back() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1).ignoring_new_module());
+    for (uid, version) in [("bloom-1.0.0", "1.0.0"), ("bloom-1.1.0", "1.1.0")] {
+        let mut module = module_json("bloom", version);
+        module["uid"] = json!(uid);
+        module["compatible_redis_version"] = json!("7.2");
+        emulator.add_module(module);
+    }
+    let mut db = database(1, "7.2", "1.2.2");
+    db["module_list"]
+        .as_array_mut()
+        .unwrap()
+        .push(bdb_module("bloom-1.0.0", "bloom", "1.0.0"));
+    emulator.put_bdb(db);
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--to", "1.2.3"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stdout
+            .contains("other module bloom moved 1.0.0 → 1.1.0"),
+        "{}",
+        run.stdout
+    );
+}

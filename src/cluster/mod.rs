@@ -400,3 +400,27 @@ impl ClusterError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forbidden(code: Option<&str>) -> String {
+        ClusterError::Forbidden {
+            method: "POST",
+            url: "u".into(),
+            error_code: code.map(str::to_string),
+            message: Some("m".into()),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_403_is_a_permission_problem_only_when_the_server_says_so() {
+        assert!(forbidden(None).contains("lacks the permission"));
+        assert!(forbidden(Some("insufficient_permissions")).contains("lacks the permission"));
+        let other = forbidden(Some("license_limit_reached"));
+        assert!(!other.contains("lacks the permission"), "{other}");
+        assert!(other.contains("license_limit_reached: m"), "{other}");
+    }
+}

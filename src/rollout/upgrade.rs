@@ -672,3 +672,68 @@ fn verify(plan: &DatabasePlan, now: &Bdb) -> Result<(), String> {
         Err(problems.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> DatabasePlan {
+        let change = |before: &str, after: &str| Change {
+            before: before.into(),
+            after: after.into(),
+        };
+        DatabasePlan {
+            uid: "1".into(),
+            name: "db1".into(),
+            redis: change("7.2", "7.2"),
+            redis_reason: String::new(),
+            module: ModuleChange {
+                module_name: "hello".into(),
+                version: change("1.2.2", "1.2.3"),
+            },
+            new_module_uid: "new".into(),
+            other_modules: vec![ModuleChange {
+                module_name: "x".into(),
+                version: change("1.0.0", "1.0.0"),
+            }],
+            request: PlannedRequest {
+                method: "POST",
+                url: String::new(),
+                bytes: 0,
+            },
+            body: UpgradeRequest::default(),
+            cluster_preview: None,
+        }
+    }
+
+    fn bdb(redis: &str, hello: (&str, &str), x: &str) -> Bdb {
+        serde_json::from_value(serde_json::json!({
+            "uid": 1, "redis_version": redis, "module_list": [
+                {"module_id": hello.0, "module_name": "hello", "semantic_version": hello.1},
+                {"module_id": "x1", "module_name": "x", "semantic_version": x},
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_database_as_planned_passes_the_read_back() {
+        assert_eq!(
+            verify(&plan(), &bdb("7.2.4", ("new", "1.2.3"), "1.0.0")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_read_back_names_what_the_database_runs_instead() {
+        let error = verify(&plan(), &bdb("7.2", ("old", "1.2.2"), "1.0.0")).unwrap_err();
+        assert!(error.contains("still runs hello 1.2.2"), "{error}");
+        let error = verify(&plan(), &bdb("8.2", ("new", "1.2.3"), "1.0.0")).unwrap_err();
+        assert!(error.contains("Redis moved 7.2 → 8.2"), "{error}");
+        let error = verify(&plan(), &bdb("7.2", ("new", "1.2.3"), "1.1.0")).unwrap_err();
+        assert!(
+            error.contains("other module x moved 1.0.0 → 1.1.0"),
+            "{error}"
+        );
+    }
+}

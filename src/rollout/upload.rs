@@ -644,3 +644,41 @@ fn explain_upload_error(error: ClusterError, flow: UploadFlow) -> RolloutError {
         _ => RolloutError::Cluster(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> ClusterError {
+        ClusterError::Api {
+            method: "POST",
+            url: "u".into(),
+            status,
+            error_code: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn answers_whose_cause_the_status_hides_get_their_own_message() {
+        let missing = ClusterError::NotFound {
+            method: "POST",
+            url: "u".into(),
+            error_code: None,
+            message: None,
+        };
+        let text = explain_upload_error(missing, UploadFlow::UserDefined).to_string();
+        assert!(
+            text.contains("older than RS 8.0") && text.contains("--bundled"),
+            "{text}"
+        );
+        let text = explain_upload_error(status(500), UploadFlow::Bundled).to_string();
+        assert!(text.contains("dependency"), "{text}");
+        assert!(matches!(
+            explain_upload_error(status(406), UploadFlow::Bundled),
+            RolloutError::Cluster(_)
+        ));
+        assert!(refuses_the_artifact(&status(400)) && refuses_the_artifact(&status(406)));
+        assert!(!refuses_the_artifact(&status(503)));
+    }
+}
