@@ -25,6 +25,9 @@ pub struct NodeArtifacts {
     pub artifacts: Vec<Artifact>,
     /// The error, when the list could not be read.
     pub error: Option<String>,
+    /// The HTTP status of that error, when the node answered.
+    #[serde(skip)]
+    pub error_status: Option<u16>,
 }
 
 /// The clients of the selected nodes.
@@ -51,11 +54,13 @@ pub fn list(nodes: &[NodeClient]) -> Vec<NodeArtifacts> {
                     address: node.address.clone(),
                     artifacts,
                     error: None,
+                    error_status: None,
                 },
                 Err(error) => NodeArtifacts {
                     node: node.uid.clone(),
                     address: node.address.clone(),
                     artifacts: Vec::new(),
+                    error_status: error.status(),
                     error: Some(error.to_string()),
                 },
             };
@@ -71,6 +76,7 @@ fn unreachable_row() -> NodeArtifacts {
         address: String::new(),
         artifacts: Vec::new(),
         error: Some("not asked".into()),
+        error_status: None,
     }
 }
 

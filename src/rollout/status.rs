@@ -141,8 +141,8 @@ pub fn cluster_status(
     let nodes = selected(client, None, external)?;
     let bdbs = client.bdbs()?;
     let lists = list(&nodes);
-    let route_missing = |e: &Option<String>| e.as_deref().is_some_and(|e| e.contains("404"));
-    let artifacts_listed = !lists.iter().all(|l| route_missing(&l.error));
+    // Clusters before RS 8.0 have no per-node artifact route (404 everywhere): nothing to check.
+    let artifacts_listed = !lists.iter().all(|l| l.error_status == Some(404));
     let mut table: BTreeMap<(String, u64), Entry> = BTreeMap::new();
     for module in &modules {
         let Some(version) = module.module_version() else {

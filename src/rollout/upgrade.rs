@@ -236,6 +236,14 @@ pub fn plan_upgrade(
             .into());
         };
         let current = semantic_of(in_use.semantic_version.as_deref());
+        if options.to.is_none()
+            && current.is_some()
+            && pick_target(&live.modules, &options.module, None, current).is_none()
+        {
+            // Already on the newest version the cluster holds: nothing to do for it.
+            plan.already_current.push(uid);
+            continue;
+        }
         let target = pick_target(&live.modules, &options.module, options.to, current)
             .ok_or_else(|| {
                 RolloutError::Refused(match options.to {
