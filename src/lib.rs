@@ -16,7 +16,9 @@
 //! * [`discover`] loads a module into a throw-away `redis-server` and reads its commands.
 //! * [`pack`] writes the reproducible zip; [`bundle`] opens one safely.
 //! * [`validate`] predicts the error codes RS would answer with; it never talks to a cluster.
-//! * [`cluster`] is the RS REST client; [`rollout`] pushes artifacts to every node.
+//! * [`cluster`] is the RS REST client; [`rollout`] makes every cluster change as plan (GET
+//!   requests, the validator on the live target) → execute → verify: upload, upgrade, artifacts,
+//!   status.
 //! * [`report`] renders diagnostics and rollouts as text, JSON or CI annotations.
 //!
 //! The library never prints: progress and warnings go through a [`Listener`].

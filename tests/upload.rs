@@ -649,6 +649,11 @@ fn the_pre_flight_refuses_a_module_for_a_newer_rs_before_sending() {
         run.stderr
     );
     assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("redis_pack_incompatible_version"),
+        "an upload predicts the upload's code: {}",
+        run.stderr
+    );
     assert!(emulator.only_gets(), "{:?}", emulator.requests());
 }
 
@@ -883,4 +888,28 @@ fn a_node_address_that_is_not_host_and_port_is_refused_before_credentials_go_any
         emulator.requests()
     );
     assert_no_secret(&emulator, &run);
+}
+
+#[test]
+fn a_module_already_on_the_cluster_is_one_finding_not_two() {
+    let (emulator, dir) = start(1);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let mut args = vec!["validate".to_string(), zip.to_string_lossy().into_owned()];
+    args.extend(cluster_args(&emulator));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = rmpack(&emulator, dir.path(), &args);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert_eq!(
+        run.text().matches("RS error code: module_exists").count(),
+        1,
+        "{}",
+        run.text()
+    );
+    assert!(
+        !run.text().contains("upgrade-"),
+        "an upload is not an upgrade: {}",
+        run.text()
+    );
 }
