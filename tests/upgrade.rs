@@ -419,3 +419,65 @@ fn another_module_the_cluster_moved_on_its_own_fails_the_read_back() {
         run.stdout
     );
 }
+
+#[test]
+fn rs_7_4_takes_the_general_route_its_docs_list() {
+    let emulator =
+        Emulator::start(EmulatorSpec::nodes(1).rs_version("7.4.2-54")).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_hello(&emulator, "1.2.2", Some("7.2"), &|_| {});
+    add_hello(&emulator, "1.2.3", Some("7.2"), &|_| {});
+    emulator.put_bdb(database(1, "7.2", "1.2.2"));
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello"],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    let posts: Vec<String> = upgrade_posts(&emulator)
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(posts, ["/v1/bdbs/1/upgrade"]);
+    assert_eq!(emulator.bdb(1).expect("db1")["redis_version"], "7.2");
+}
+
+#[test]
+fn redis_version_moves_the_database_when_asked_and_the_new_build_fits_it() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(2));
+    add_hello(&emulator, "1.3.0", Some("7.4"), &|_| {});
+    // The 1.3.0 build is for Redis 7.4: refused while the database stays on 7.2 …
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--to", "1.3.0"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("upgrade-redis-version-not-compatible"),
+        "{}",
+        run.stderr
+    );
+    assert!(upgrade_posts(&emulator).is_empty());
+    // … and taken together with the move to Redis 7.4, which every node offers.
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &[
+            "upgrade",
+            "--db",
+            "1",
+            "--module",
+            "hello",
+            "--to",
+            "1.3.0",
+            "--redis-version",
+            "7.4",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(run.stderr.contains("7.2 → 7.4"), "{}", run.stderr);
+    let db = emulator.bdb(1).expect("db1");
+    assert_eq!(db["redis_version"], "7.4");
+    assert_eq!(db["module_list"][0]["semantic_version"], "1.3.0");
+}
