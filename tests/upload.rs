@@ -913,3 +913,29 @@ fn a_module_already_on_the_cluster_is_one_finding_not_two() {
         run.text()
     );
 }
+
+#[test]
+fn a_uid_or_name_of_dot_dot_never_becomes_a_rest_path() {
+    let (emulator, dir) = start(2);
+    for args in [
+        vec!["modules", "delete", "..", "--user-defined"],
+        vec!["modules", "get", ".."],
+        vec!["artifacts", "delete", "..", "1.2.3"],
+        vec!["upgrade", "--db", "..", "--module", "hello"],
+    ] {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(cluster_args(&emulator));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let run = rmpack(&emulator, dir.path(), &all);
+        assert_ne!(run.code, 0, "{args:?}: {}", run.text());
+        assert!(run.stderr.contains("refusing"), "{args:?}: {}", run.stderr);
+    }
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .all(|r| r.method == "GET" && !r.path.contains("..")),
+        "{:?}",
+        emulator.requests()
+    );
+}
