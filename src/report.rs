@@ -792,6 +792,334 @@ pub fn diff_human(diff: &ReleaseDiff, style: Style) -> String {
     out
 }
 
+// ---------------------------------------------------------------------------------------------
+// Upgrade plans and outcomes, cluster status, per-node artifact tables.
+// ---------------------------------------------------------------------------------------------
+
+/// The human rendering of an upgrade plan: the route, then per database its Redis version and
+/// each module before → after (and what the cluster's own dry run answered, when it did), the
+/// request, and the notes.
+pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -> String {
+    use crate::rollout::upgrade::UpgradeRoute;
+    let mut out = String::new();
+    let route = match plan.route {
+        UpgradeRoute::General => "POST /v1/bdbs/{uid}/upgrade",
+        UpgradeRoute::Modules => "POST /v1/bdbs/{uid}/modules/upgrade",
+    };
+    let _ = writeln!(
+        out,
+        "upgrade plan for {} on RS {} ({route}), one database at a time:",
+        style.paint(&plan.module, Color::Bold),
+        plan.rs_version
+    );
+    for db in &plan.databases {
+        let name = if db.name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", db.name)
+        };
+        let _ = writeln!(out, "\ndatabase {}{name}", db.uid);
+        let _ = writeln!(out, "  Redis   {}: {}", db.redis, db.redis_reason);
+        let _ = writeln!(
+            out,
+            "  module  {} {}   (module uid {})",
+            db.module.module_name, db.module.version, db.new_module_uid
+        );
+        for other in &db.other_modules {
+            let _ = writeln!(out, "  module  {} {}", other.module_name, other.version);
+        }
+        if let Some(preview) = &db.cluster_preview {
+            let _ = writeln!(out, "  the cluster's dry run answers:");
+            for module in preview {
+                let _ = writeln!(out, "    {} {}", module.module_name, module.version);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  request {} {} ({})",
+            db.request.method,
+            db.request.url,
+            human_bytes(db.request.bytes)
+        );
+    }
+    if !plan.already_current.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nalready current: database(s) {}",
+            plan.already_current.join(", ")
+        );
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "{} {note}", style.paint("note:", Color::Yellow));
+    }
+    out
+}
+
+/// The human rendering of an executed upgrade: a row per database, each failure's reason, and
+/// the command that resumes with the databases left.
+pub fn upgrade_rows(
+    outcome: &crate::rollout::upgrade::UpgradeOutcome,
+    resume_command: Option<&str>,
+    style: Style,
+) -> String {
+    use crate::rollout::upgrade::DatabaseOutcome;
+    let mut out = String::new();
+    let rows: Vec<Vec<String>> = outcome
+        .databases
+        .iter()
+        .map(|db| {
+            let result = match &db.outcome {
+                DatabaseOutcome::Upgraded => style.paint("upgraded", Color::Green),
+                DatabaseOutcome::Failed { .. } => style.paint("FAILED", Color::Red),
+                DatabaseOutcome::NotAttempted => "not attempted".to_string(),
+            };
+            vec![
+                db.uid.clone(),
+                db.name.clone(),
+                format!("{} {}", db.module.module_name, db.module.version),
+                db.redis.to_string(),
+                result,
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["DB", "NAME", "MODULE", "REDIS", "RESULT"], &rows));
+    for db in &outcome.databases {
+        if !db.statuses.is_empty() {
+            let _ = writeln!(
+                out,
+                "  database {}: action {}",
+                db.uid,
+                db.statuses.join(" → ")
+            );
+        }
+        if let DatabaseOutcome::Failed { reason } = &db.outcome {
+            let _ = writeln!(out, "  database {}: {reason}", db.uid);
+        }
+    }
+    if !outcome.already_current.is_empty() {
+        let _ = writeln!(
+            out,
+            "already current: database(s) {}",
+            outcome.already_current.join(", ")
+        );
+    }
+    let done = outcome
+        .databases
+        .iter()
+        .filter(|d| d.outcome == DatabaseOutcome::Upgraded)
+        .count();
+    let total = outcome.databases.len();
+    out.push('\n');
+    if outcome.is_complete() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                &format!("complete: {done} of {total} database(s) upgraded"),
+                Color::Green
+            )
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                &format!(
+                    "stopped: {done} of {total} database(s) upgraded; left: {}",
+                    outcome.remaining().join(", ")
+                ),
+                Color::Red
+            )
+        );
+    }
+    if let Some(command) = resume_command {
+        let _ = writeln!(out, "resume with:\n  {command}");
+    }
+    out
+}
+
+/// The human rendering of `rmpack status`: a row per module version (registered uids, nodes
+/// holding the artifact, nodes lacking it, databases running it), then the drift with the
+/// command that heals each.
+pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> String {
+    use crate::rollout::status::Drift;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "cluster {}: {} ({})",
+        status.cluster,
+        plural(status.nodes.len(), "node"),
+        status.nodes.join(", ")
+    );
+    let dash = |list: &[String]| {
+        if list.is_empty() {
+            "-".to_string()
+        } else {
+            list.join(",")
+        }
+    };
+    let rows: Vec<Vec<String>> = status
+        .modules
+        .iter()
+        .flat_map(|module| {
+            module.versions.iter().map(move |v| {
+                vec![
+                    shown(&module.module_name),
+                    v.semantic_version.clone(),
+                    if v.registered.is_empty() {
+                        "no".to_string()
+                    } else if v.bundled {
+                        "bundled".to_string()
+                    } else {
+                        "yes".to_string()
+                    },
+                    if v.bundled || !status.artifacts_listed {
+                        "n/a".to_string()
+                    } else {
+                        dash(&v.nodes)
+                    },
+                    dash(&v.missing_on),
+                    dash(&v.databases),
+                ]
+            })
+        })
+        .collect();
+    out.push('\n');
+    out.push_str(&table(
+        &[
+            "MODULE",
+            "VERSION",
+            "REGISTERED",
+            "NODES",
+            "MISSING ON",
+            "DATABASES",
+        ],
+        &rows,
+    ));
+    for problem in &status.unreadable_nodes {
+        let _ = writeln!(
+            out,
+            "{} node {}: {}",
+            style.paint("error:", Color::Red),
+            problem.node,
+            problem.error
+        );
+    }
+    out.push('\n');
+    if status.drift.is_empty() && status.unreadable_nodes.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                "consistent: every registered module is on every node",
+                Color::Green
+            )
+        );
+        return out;
+    }
+    for drift in &status.drift {
+        let line = match drift {
+            Drift::MissingArtifact {
+                module_name,
+                semantic_version,
+                nodes,
+                heal,
+            } => format!(
+                "{module_name} {semantic_version} is registered but node(s) {} lack its artifact\n  heal: {heal}",
+                nodes.join(", ")
+            ),
+            Drift::OrphanArtifact {
+                module_name,
+                semantic_version,
+                nodes,
+                heal,
+            } => format!(
+                "orphan artifact: {module_name} {semantic_version} on node(s) {} has no registered configuration\n  heal: {heal}",
+                nodes.join(", ")
+            ),
+            Drift::DatabaseOnMissingArtifact {
+                database,
+                module_name,
+                semantic_version,
+                nodes,
+            } => format!(
+                "database {database} runs {module_name} {semantic_version}, whose artifact node(s) {} lack",
+                nodes.join(", ")
+            ),
+        };
+        let line: Vec<String> = line.lines().map(shown).collect();
+        let _ = writeln!(
+            out,
+            "{} {}",
+            style.paint("drift:", Color::Red),
+            line.join("\n")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.paint(
+            &format!(
+                "drift: {}",
+                plural(
+                    status.drift.len() + status.unreadable_nodes.len(),
+                    "problem"
+                )
+            ),
+            Color::Red
+        )
+    );
+    out
+}
+
+/// The per-node artifact table of `rmpack artifacts list`.
+pub fn artifact_lists(lists: &[crate::rollout::artifacts::NodeArtifacts]) -> String {
+    let mut rows = Vec::new();
+    for node in lists {
+        if let Some(error) = &node.error {
+            rows.push(vec![
+                node.node.clone(),
+                node.address.clone(),
+                format!("ERROR: {error}"),
+                String::new(),
+            ]);
+            continue;
+        }
+        if node.artifacts.is_empty() {
+            rows.push(vec![
+                node.node.clone(),
+                node.address.clone(),
+                "-".into(),
+                "-".into(),
+            ]);
+        }
+        for artifact in &node.artifacts {
+            rows.push(vec![
+                node.node.clone(),
+                node.address.clone(),
+                shown(&artifact.module_name),
+                artifact.version.map_or("-".into(), |v| v.to_string()),
+            ]);
+        }
+    }
+    table(&["NODE", "ADDRESS", "MODULE", "VERSION"], &rows)
+}
+
+/// The per-node table of an artifact deletion.
+pub fn artifact_deletions(rows: &[crate::rollout::artifacts::NodeDeletion]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let result = match &row.error {
+                Some(error) => format!("{}: {error}", row.result.label()),
+                None => row.result.label().to_string(),
+            };
+            vec![row.node.clone(), row.address.clone(), result]
+        })
+        .collect();
+    table(&["NODE", "ADDRESS", "RESULT"], &rows)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::manifest::ModuleVersion;
