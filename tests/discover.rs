@@ -476,10 +476,8 @@ fn command_names_keep_the_case_the_module_registered() {
 #[test]
 fn discovery_records_the_redis_version_it_used() {
     let discovered = run_discovery(&common::fixture("plain"), &[]).expect("discovery succeeds");
-    let output = Process::new("redis-server")
-        .arg("--version")
-        .output()
-        .unwrap();
+    let binary = rmpack::discover::locate_redis_server(None).unwrap();
+    let output = Process::new(binary).arg("--version").output().unwrap();
     let banner = String::from_utf8_lossy(&output.stdout);
     assert!(
         banner.contains(&format!("v={}", discovered.redis_version)),
