@@ -341,7 +341,7 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
 
     let mut entries = vec![
         zip_writer::Entry::Bytes {
-            name: "module.json",
+            name: crate::manifest::layout::MODULE_JSON,
             mode: DATA_MODE,
             data: &json_bytes,
         },
