@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod artifacts;
+pub mod completions;
 pub mod inspect;
 pub mod modules;
 pub mod pack;
@@ -40,6 +41,8 @@ enum Command {
     Artifacts(artifacts::Args),
     /// Upgrade a module on a database, following the action to its end.
     Upgrade(upgrade::Args),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completions(completions::Args),
 }
 
 /// How a subcommand that ran to its end came out.
@@ -91,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Modules(args) => modules::run(args),
         Command::Artifacts(args) => artifacts::run(args),
         Command::Upgrade(args) => upgrade::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }
 

@@ -76,7 +76,8 @@ pub struct PackArgs {
     /// Oldest Redis version the module runs on (default 4.0).
     #[arg(long, value_name = "VERSION")]
     pub min_redis_version: Option<DottedVersion>,
-    /// The Redis version this build is meant for.
+    /// The Redis version (major.minor) of the databases this build is for; RS selects builds
+    /// for Redis 7.4+ by it. Default: the Redis discovery loaded the module into.
     #[arg(long, value_name = "VERSION")]
     pub compatible_redis_version: Option<DottedVersion>,
     /// Oldest RS version the module runs on (default 5.2).
@@ -133,6 +134,9 @@ pub struct PackArgs {
     /// Deflate level, 0 (store) to 9.
     #[arg(long, default_value_t = pack::DEFAULT_COMPRESSION, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression: u32,
+    /// Compression threads (default: every core); the zip is the same whatever the number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Print the result (path, size, sha256, module.json) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -157,6 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             "size": packed.size,
             "sha256": packed.sha256,
             "module_json": packed.module_json.user_defined_config(),
+            "discovery_redis_version": packed.redis_version,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
@@ -219,6 +224,7 @@ pub fn options_from_args(args: &PackArgs) -> anyhow::Result<PackOptions> {
         output,
         compression: args.compression,
         timestamp: pack::timestamp_from_env()?,
+        threads: args.threads.map(usize::from),
     })
 }
 

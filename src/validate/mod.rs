@@ -16,6 +16,7 @@ mod deps;
 mod diagnostic;
 mod elf_rules;
 mod fields;
+pub mod load;
 pub mod policy;
 pub mod rules;
 mod structure;
