@@ -846,3 +846,75 @@ fn damaged_tarballs_never_panic() {
         }
     }
 }
+
+/// A damaged deflate block in a large module (inflated on the second thread) is caught by
+/// validate as `zip-damaged`, and the intact zip passes that rule; unpack refuses the damage too.
+#[test]
+fn a_damaged_deflate_block_is_caught_by_validate_as_zip_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let so = std::fs::read(common::fixture("plain")).unwrap();
+    let mut module = so.clone();
+    // Varied bytes, so deflate emits many blocks over several megabytes.
+    let mut rng = fastrand::Rng::with_seed(7);
+    module.extend((0..6_000_000).map(|i| {
+        if i % 3 == 0 {
+            rng.u8(..16)
+        } else {
+            (i % 251) as u8
+        }
+    }));
+    let mut json = meta(None);
+    json["sha256"] = serde_json::Value::String(sha256(&module));
+    let write = |path: &Path| {
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("module.json", options).unwrap();
+        zip.write_all(json.to_string().as_bytes()).unwrap();
+        zip.start_file("plain.so", options.unix_permissions(0o755))
+            .unwrap();
+        zip.write_all(&module).unwrap();
+        zip.finish().unwrap();
+    };
+    let good = dir.path().join("good.zip");
+    write(&good);
+    let (_, stdout, _) = run(&[os("validate"), good.as_os_str(), os("--format"), os("json")]);
+    assert!(
+        !rule_ids(&stdout).contains(&"zip-damaged".to_string()),
+        "{stdout}"
+    );
+
+    let mut bytes = std::fs::read(&good).unwrap();
+    let central = find_all(&bytes, b"PK\x01\x02")[1];
+    let compressed = u32::from_le_bytes(bytes[central + 20..central + 24].try_into().unwrap());
+    let local = find_all(&bytes, b"PK\x03\x04")[1];
+    let name_len = u16::from_le_bytes([bytes[local + 26], bytes[local + 27]]) as usize;
+    let extra_len = u16::from_le_bytes([bytes[local + 28], bytes[local + 29]]) as usize;
+    let data = local + 30 + name_len + extra_len;
+    let middle = data + compressed as usize / 2;
+    for b in &mut bytes[middle..middle + 8] {
+        *b ^= 0xa5;
+    }
+    let damaged = dir.path().join("damaged.zip");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let (code, stdout, stderr) = run(&[
+        os("validate"),
+        damaged.as_os_str(),
+        os("--format"),
+        os("json"),
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        rule_ids(&stdout).contains(&"zip-damaged".to_string()),
+        "{stdout}"
+    );
+    assert!(stdout.contains("plain.so"), "{stdout}");
+    let dest = dir.path().join("out");
+    let (code, _, stderr) = run(&[
+        os("unpack"),
+        damaged.as_os_str(),
+        os("-d"),
+        dest.as_os_str(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is damaged"), "{stderr}");
+}
