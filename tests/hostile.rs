@@ -918,3 +918,87 @@ fn a_damaged_deflate_block_is_caught_by_validate_as_zip_damaged() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("is damaged"), "{stderr}");
 }
+
+/// SIGTERM during an unpack removes its staging folder; a staging folder left by a killed run
+/// (SIGKILL cannot be handled) is removed by the next unpack, which says so.
+#[test]
+fn an_interrupted_unpack_leaves_no_staging_folder_and_a_killed_ones_is_cleaned_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("big.zip");
+    let mut module = std::fs::read(common::fixture("plain")).unwrap();
+    module.resize(64 << 20, 0x5a);
+    let mut json = meta(None);
+    json["sha256"] = serde_json::Value::String(sha256(&module));
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    let stored = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    writer.start_file("module.json", stored).unwrap();
+    writer.write_all(json.to_string().as_bytes()).unwrap();
+    writer
+        .start_file("plain.so", stored.unix_permissions(0o755))
+        .unwrap();
+    writer.write_all(&module).unwrap();
+    writer.finish().unwrap();
+    drop(module);
+
+    let staging = |dest: &Path| -> Vec<String> {
+        std::fs::read_dir(dest)
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(rmpack::bundle::STAGING_PREFIX))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        let dest = dir.path().join(format!("out-{signal}"));
+        std::fs::create_dir(&dest).unwrap();
+        let child = rmpack()
+            .arg("unpack")
+            .arg(&zip)
+            .arg("-d")
+            .arg(&dest)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until it is writing into its staging folder (bounded), then signal it.
+        for _ in 0..500 {
+            if !staging(&dest).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let status = child.wait_with_output().unwrap().status;
+        if signal == libc::SIGTERM {
+            if status.success() {
+                // It finished before the signal landed: nothing to check for this signal.
+                continue;
+            }
+            assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+            assert_eq!(
+                staging(&dest),
+                Vec::<String>::new(),
+                "SIGTERM left a staging folder"
+            );
+        } else if !status.success() {
+            // SIGKILL cannot be handled: the next unpack removes what it left.
+            let left = staging(&dest);
+            let (code, _, stderr) =
+                run(&[os("unpack"), zip.as_os_str(), os("-d"), dest.as_os_str()]);
+            assert_eq!(code, 0, "{stderr}");
+            for name in &left {
+                assert!(
+                    stderr.contains(name.as_str()),
+                    "{name} not reported: {stderr}"
+                );
+            }
+            assert_eq!(staging(&dest), Vec::<String>::new());
+            assert!(dest.join("plain.so").is_file());
+        }
+    }
+}
