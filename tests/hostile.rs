@@ -4,6 +4,7 @@
 //! truncated while it is read gives an error, never a signal; and damaged tarballs never panic.
 
 mod common;
+mod support;
 
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
@@ -1001,4 +1002,41 @@ fn an_interrupted_unpack_leaves_no_staging_folder_and_a_killed_ones_is_cleaned_n
             assert!(dest.join("plain.so").is_file());
         }
     }
+}
+
+/// The upload pre-flight runs the validator, so a zip carrying a hostile dependency archive is
+/// refused before anything is sent: the emulated nodes see only GETs and hold no artifact.
+#[test]
+fn upload_sends_nothing_for_a_zip_with_a_hostile_dependency_archive() {
+    let emulator = support::Emulator::start(support::EmulatorSpec::nodes(2)).expect("emulator");
+    let dir = tempfile::tempdir().unwrap();
+    let tgz = gzip(&raw_tar(&[file("../../escape.txt", b"x")]));
+    let zip = zip_with_dependency(dir.path(), "hostile", &tgz);
+    let output = rmpack()
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RMPACK_USER", emulator.user())
+        .env("RMPACK_PASSWORD", emulator.password())
+        .env("RMPACK_PROFILES", dir.path().join("no-profiles.toml"))
+        .stdin(Stdio::null())
+        .current_dir(dir.path())
+        .arg("upload")
+        .arg(&zip)
+        .args(["--cluster", &emulator.url(), "--ca-cert"])
+        .arg(emulator.ca_cert_path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_ne!(output.status.code(), Some(0), "{text}");
+    assert!(output.status.signal().is_none(), "{text}");
+    assert!(text.contains("dependency-unsafe-path"), "{text}");
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
+    for node in 1..=emulator.node_count() {
+        assert!(emulator.artifacts(node).is_empty(), "node {node}");
+    }
+    assert!(emulator.user_defined_modules().is_empty());
 }
