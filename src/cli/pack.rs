@@ -163,9 +163,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             "module_json": packed.module_json.user_defined_config(),
             "discovery_redis_version": packed.redis_version,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        print!("{}", rmpack::report::json_pretty(&value));
     } else {
-        println!("{}", packed.path.display());
+        println!("{}", rmpack::report::shown(packed.path.display()));
         println!("  size:   {} bytes", packed.size);
         println!("  sha256: {}", packed.sha256);
     }

@@ -76,7 +76,7 @@ pub struct Args {
     pub db: Option<String>,
     /// A live cluster to check against (--cluster URL, credentials as for `rmpack upload`).
     #[command(flatten)]
-    pub cluster: super::upload::ClusterArgs,
+    pub cluster: super::connection::ClusterArgs,
 }
 
 /// Runs `rmpack validate`.
@@ -128,9 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 }
 
 fn pretty(value: &serde_json::Value) -> String {
-    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
-    text.push('\n');
-    text
+    report::json_pretty(value)
 }
 
 /// The target described by the offline flags (`--os`, `--arch`, versions, `--db-config`,
@@ -204,10 +202,10 @@ pub fn live_target(args: &Args, mut target: Target) -> anyhow::Result<Target> {
     let module_name = args
         .path
         .as_deref()
-        .and_then(|p| rmpack::rollout::read_module_json(p).ok())
-        .map(|m| m.module_name);
-    let live = rmpack::cluster::live_target(&client, args.db.as_deref(), module_name.as_deref())
-        .map_err(|e| super::upload::cluster_failure(e, "cannot read the cluster"))?
+        .and_then(|p| rmpack::validate::open(p, &Default::default()).ok())
+        .and_then(|b| b.manifest().map(|m| m.module_name.clone()));
+    let live = rmpack::rollout::live_target(&client, args.db.as_deref(), module_name.as_deref())
+        .map_err(|e| super::connection::cluster_failure(e, "cannot read the cluster"))?
         .target;
     if target.operating_systems.is_empty() {
         target.operating_systems = live.operating_systems;

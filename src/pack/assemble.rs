@@ -181,7 +181,12 @@ pub fn assemble(
         (Some(given), None) => given.clone(),
         (None, Some(discovered)) => discovered.clone(),
         (None, None) => {
-            listener.on_warning("no commands were given or discovered; module.json will list none");
+            // Commands from `add_command` are commands all the same (RAMP manifests of modules
+            // packed without discovery list theirs there).
+            if input.add_command.as_ref().is_none_or(Vec::is_empty) {
+                listener
+                    .on_warning("no commands were given or discovered; module.json will list none");
+            }
             Vec::new()
         }
     };
@@ -222,7 +227,12 @@ pub fn assemble(
         overide_command: overrides,
         add_command: additions,
         config_command: text(&input.config_command),
-        command_line_args: checked.module_args.join(" "),
+        // A line given as `command_line_args` is written as given, as RAMP does; a list is
+        // joined with single spaces.
+        command_line_args: match (&input.module_args, &input.command_line_args) {
+            (None, Some(line)) => line.clone(),
+            _ => checked.module_args.join(" "),
+        },
         capability_name: text(&input.capability_name),
         author: text(&input.author),
         email: text(&input.email),

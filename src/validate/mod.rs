@@ -26,6 +26,7 @@ mod versions;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Report, Rule, Severity, Summary};
+pub use upgrade::check_module_object;
 
 use crate::bundle::{Bundle, BundleError, Limits, Source};
 use crate::elf::{ElfError, ElfFacts};

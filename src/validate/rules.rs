@@ -221,6 +221,9 @@ rules! {
     REDIS_VERSION_NOT_COMPATIBLE = "redis-version-not-compatible", None, Warning, "versions",
         "compatible_redis_version matches the target Redis major.minor",
         "Set compatible_redis_version to the Redis version this build is for; RS picks a module build per database by it.";
+    JSON_COMPATIBLE_REDIS_VERSION_MISSING = "compatible-redis-version-missing", None, Warning, "versions",
+        "module.json states compatible_redis_version",
+        "Set compatible_redis_version to the Redis major.minor this build is for (e.g. \"7.4\"); RS may not offer a module without it to Redis 7.4 and later databases.";
 
     CAPABILITY_MISSING = "capability-missing", Some("unsupported_module_capabilities"), Error, "capabilities",
         "the module declares every capability the database configuration needs",
@@ -229,6 +232,12 @@ rules! {
     UPGRADE_DOWNGRADE = "upgrade-downgrade", Some("module_downgrade_unsupported"), Error, "upgrade",
         "the new version is not lower than the current one",
         "Upload a version above the current one; RS does not downgrade modules.";
+    UPGRADE_REDIS_VERSION_NOT_COMPATIBLE = "upgrade-redis-version-not-compatible", None, Error, "upgrade",
+        "the new version's compatible_redis_version matches the database's Redis major.minor",
+        "Upload a build of the module for the database's Redis version, or move the database's Redis version with --redis-version.";
+    UPGRADE_PLATFORM_MISSING = "upgrade-platform-missing", OS_NOT_SUPPORTED, Error, "upgrade",
+        "the new version has a build for every node's OS and architecture",
+        "Upload the module built for each OS and architecture the cluster's nodes run.";
     UPGRADE_SAME_VERSION = "upgrade-same-version", Some("module_exists"), Error, "upgrade",
         "the new version differs from the current one",
         "Raise the module version (RedisModule_Init) before uploading.";
@@ -267,6 +276,9 @@ rules! {
     CLUSTER_MODULE_EXISTS = "cluster-module-exists", Some("module_exists"), Error, "cluster",
         "the cluster does not already hold this module name and version",
         "Raise the module version, or delete the existing module first.";
+    CLUSTER_NEWER_VERSION_REGISTERED = "cluster-newer-version-registered", None, Info, "cluster",
+        "notes when the cluster already holds a higher version of the module",
+        "Nothing to fix: RS keeps several versions side by side; databases move between them with `rmpack upgrade`.";
     CLUSTER_UPLOAD_DISABLED = "cluster-upload-disabled", Some("modules_upload_disabled"), Error, "cluster",
         "the cluster allows module uploads (RS 8.2 and later disable them by default)",
         "Enable uploads: PUT /v1/cluster {\"allow_modules_upload\": true}.";
