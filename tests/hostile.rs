@@ -4,6 +4,7 @@
 //! truncated while it is read gives an error, never a signal; and damaged tarballs never panic.
 
 mod common;
+mod support;
 
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
@@ -845,4 +846,197 @@ fn damaged_tarballs_never_panic() {
             );
         }
     }
+}
+
+/// A damaged deflate block in a large module (inflated on the second thread) is caught by
+/// validate as `zip-damaged`, and the intact zip passes that rule; unpack refuses the damage too.
+#[test]
+fn a_damaged_deflate_block_is_caught_by_validate_as_zip_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let so = std::fs::read(common::fixture("plain")).unwrap();
+    let mut module = so.clone();
+    // Varied bytes, so deflate emits many blocks over several megabytes.
+    let mut rng = fastrand::Rng::with_seed(7);
+    module.extend((0..6_000_000).map(|i| {
+        if i % 3 == 0 {
+            rng.u8(..16)
+        } else {
+            (i % 251) as u8
+        }
+    }));
+    let mut json = meta(None);
+    json["sha256"] = serde_json::Value::String(sha256(&module));
+    let write = |path: &Path| {
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("module.json", options).unwrap();
+        zip.write_all(json.to_string().as_bytes()).unwrap();
+        zip.start_file("plain.so", options.unix_permissions(0o755))
+            .unwrap();
+        zip.write_all(&module).unwrap();
+        zip.finish().unwrap();
+    };
+    let good = dir.path().join("good.zip");
+    write(&good);
+    let (_, stdout, _) = run(&[os("validate"), good.as_os_str(), os("--format"), os("json")]);
+    assert!(
+        !rule_ids(&stdout).contains(&"zip-damaged".to_string()),
+        "{stdout}"
+    );
+
+    let mut bytes = std::fs::read(&good).unwrap();
+    let central = find_all(&bytes, b"PK\x01\x02")[1];
+    let compressed = u32::from_le_bytes(bytes[central + 20..central + 24].try_into().unwrap());
+    let local = find_all(&bytes, b"PK\x03\x04")[1];
+    let name_len = u16::from_le_bytes([bytes[local + 26], bytes[local + 27]]) as usize;
+    let extra_len = u16::from_le_bytes([bytes[local + 28], bytes[local + 29]]) as usize;
+    let data = local + 30 + name_len + extra_len;
+    let middle = data + compressed as usize / 2;
+    for b in &mut bytes[middle..middle + 8] {
+        *b ^= 0xa5;
+    }
+    let damaged = dir.path().join("damaged.zip");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let (code, stdout, stderr) = run(&[
+        os("validate"),
+        damaged.as_os_str(),
+        os("--format"),
+        os("json"),
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        rule_ids(&stdout).contains(&"zip-damaged".to_string()),
+        "{stdout}"
+    );
+    assert!(stdout.contains("plain.so"), "{stdout}");
+    let dest = dir.path().join("out");
+    let (code, _, stderr) = run(&[
+        os("unpack"),
+        damaged.as_os_str(),
+        os("-d"),
+        dest.as_os_str(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is damaged"), "{stderr}");
+}
+
+/// SIGTERM during an unpack removes its staging folder; a staging folder left by a killed run
+/// (SIGKILL cannot be handled) is removed by the next unpack, which says so.
+#[test]
+fn an_interrupted_unpack_leaves_no_staging_folder_and_a_killed_ones_is_cleaned_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("big.zip");
+    let mut module = std::fs::read(common::fixture("plain")).unwrap();
+    module.resize(64 << 20, 0x5a);
+    let mut json = meta(None);
+    json["sha256"] = serde_json::Value::String(sha256(&module));
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    let stored = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    writer.start_file("module.json", stored).unwrap();
+    writer.write_all(json.to_string().as_bytes()).unwrap();
+    writer
+        .start_file("plain.so", stored.unix_permissions(0o755))
+        .unwrap();
+    writer.write_all(&module).unwrap();
+    writer.finish().unwrap();
+    drop(module);
+
+    let staging = |dest: &Path| -> Vec<String> {
+        std::fs::read_dir(dest)
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(rmpack::bundle::STAGING_PREFIX))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        let dest = dir.path().join(format!("out-{signal}"));
+        std::fs::create_dir(&dest).unwrap();
+        let child = rmpack()
+            .arg("unpack")
+            .arg(&zip)
+            .arg("-d")
+            .arg(&dest)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until it is writing into its staging folder (bounded), then signal it.
+        for _ in 0..500 {
+            if !staging(&dest).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let status = child.wait_with_output().unwrap().status;
+        if signal == libc::SIGTERM {
+            if status.success() {
+                // It finished before the signal landed: nothing to check for this signal.
+                continue;
+            }
+            assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+            assert_eq!(
+                staging(&dest),
+                Vec::<String>::new(),
+                "SIGTERM left a staging folder"
+            );
+        } else if !status.success() {
+            // SIGKILL cannot be handled: the next unpack removes what it left.
+            let left = staging(&dest);
+            let (code, _, stderr) =
+                run(&[os("unpack"), zip.as_os_str(), os("-d"), dest.as_os_str()]);
+            assert_eq!(code, 0, "{stderr}");
+            for name in &left {
+                assert!(
+                    stderr.contains(name.as_str()),
+                    "{name} not reported: {stderr}"
+                );
+            }
+            assert_eq!(staging(&dest), Vec::<String>::new());
+            assert!(dest.join("plain.so").is_file());
+        }
+    }
+}
+
+/// The upload pre-flight runs the validator, so a zip carrying a hostile dependency archive is
+/// refused before anything is sent: the emulated nodes see only GETs and hold no artifact.
+#[test]
+fn upload_sends_nothing_for_a_zip_with_a_hostile_dependency_archive() {
+    let emulator = support::Emulator::start(support::EmulatorSpec::nodes(2)).expect("emulator");
+    let dir = tempfile::tempdir().unwrap();
+    let tgz = gzip(&raw_tar(&[file("../../escape.txt", b"x")]));
+    let zip = zip_with_dependency(dir.path(), "hostile", &tgz);
+    let output = rmpack()
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RMPACK_USER", emulator.user())
+        .env("RMPACK_PASSWORD", emulator.password())
+        .env("RMPACK_PROFILES", dir.path().join("no-profiles.toml"))
+        .stdin(Stdio::null())
+        .current_dir(dir.path())
+        .arg("upload")
+        .arg(&zip)
+        .args(["--cluster", &emulator.url(), "--ca-cert"])
+        .arg(emulator.ca_cert_path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_ne!(output.status.code(), Some(0), "{text}");
+    assert!(output.status.signal().is_none(), "{text}");
+    assert!(text.contains("dependency-unsafe-path"), "{text}");
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
+    for node in 1..=emulator.node_count() {
+        assert!(emulator.artifacts(node).is_empty(), "node {node}");
+    }
+    assert!(emulator.user_defined_modules().is_empty());
 }

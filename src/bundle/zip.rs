@@ -614,3 +614,70 @@ impl Read for EntryReader<'_> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn stored_zip(path: &std::path::Path, data: &[u8]) {
+        let mut zip = ::zip::ZipWriter::new(File::create(path).unwrap());
+        let options = ::zip::write::SimpleFileOptions::default()
+            .compression_method(::zip::CompressionMethod::Stored);
+        zip.start_file("m.so", options).unwrap();
+        zip.write_all(data).unwrap();
+        zip.finish().unwrap();
+    }
+
+    #[test]
+    fn a_zip_truncated_after_its_index_is_read_gives_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.zip");
+        let data = vec![7u8; 1 << 20];
+        stored_zip(&path, &data);
+        let file = File::open(&path).unwrap();
+        let len = file.metadata().unwrap().len();
+        let source = ZipSource::new(file, len);
+        let index = ZipIndex::read(&source, 10).unwrap();
+        // Cut the data short once the index is read, as a concurrent writer would.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        let mut reader = EntryReader::new(&source, &index.entries[0]).unwrap();
+        let error = io::copy(&mut reader, &mut io::sink()).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(error.to_string().contains("became shorter"), "{error}");
+        assert!(source.shrank());
+    }
+
+    #[test]
+    fn an_intact_entry_reads_back_and_its_crc_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.zip");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+        stored_zip(&path, &data);
+        let file = File::open(&path).unwrap();
+        let len = file.metadata().unwrap().len();
+        let source = ZipSource::new(file, len);
+        let index = ZipIndex::read(&source, 10).unwrap();
+        let mut out = Vec::new();
+        io::copy(
+            &mut EntryReader::new(&source, &index.entries[0]).unwrap(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, data);
+        let mut wrong = index.entries[0].clone();
+        wrong.crc32 ^= 1;
+        let error = io::copy(
+            &mut EntryReader::new(&source, &wrong).unwrap(),
+            &mut io::sink(),
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(error.to_string().contains("CRC-32"), "{error}");
+    }
+}

@@ -76,7 +76,7 @@ pub enum ManifestError {
     #[error("architecture `{0}` is not one RS accepts; use x86_64 or aarch64")]
     UnknownArch(String),
     /// An OS nickname rmpack has no platform facts for.
-    #[error("unknown operating system `{0}`; known: {known}", known = OsNick::KNOWN.join(", "))]
+    #[error("unknown operating system `{0}`; known: {known}", known = OsNick::known().join(", "))]
     UnknownOs(String),
     /// A dependency entry that is not usable.
     #[error("dependency `{name}`: {problem}")]

@@ -73,41 +73,52 @@ pub enum OsNick {
     Other(String),
 }
 
-impl OsNick {
-    /// The nicknames rmpack has platform facts for (glibc, OpenSSL, shipped libraries).
-    pub const KNOWN: &'static [&'static str] = &[
-        "rhel7",
-        "rhel8",
-        "rhel9",
-        "ubuntu16.04",
-        "ubuntu18.04",
-        "ubuntu20.04",
-        "ubuntu22.04",
-        "ubuntu24.04",
-        "amzn2",
-        "amzn2023",
-        "debian12",
-    ];
+/// The nicknames and aliases, read once from the platform data (`validate/policy/platforms.json`),
+/// the one place a platform is named.
+struct NickTable {
+    known: Vec<&'static str>,
+    aliases: Vec<(&'static str, &'static str)>,
+}
 
-    const ALIASES: &'static [(&'static str, &'static str)] = &[
-        ("centos7", "rhel7"),
-        ("centos8", "rhel8"),
-        ("rocky8", "rhel8"),
-        ("alma8", "rhel8"),
-        ("almalinux8", "rhel8"),
-        ("oracle8", "rhel8"),
-        ("ol8", "rhel8"),
-        ("rocky9", "rhel9"),
-        ("alma9", "rhel9"),
-        ("almalinux9", "rhel9"),
-        ("oracle9", "rhel9"),
-        ("ol9", "rhel9"),
-        ("bionic", "ubuntu18.04"),
-        ("focal", "ubuntu20.04"),
-        ("jammy", "ubuntu22.04"),
-        ("noble", "ubuntu24.04"),
-        ("bookworm", "debian12"),
-    ];
+fn nick_table() -> &'static NickTable {
+    static TABLE: std::sync::OnceLock<NickTable> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        #[derive(Deserialize)]
+        struct Entry {
+            #[serde(default)]
+            aliases: Vec<String>,
+        }
+        #[derive(Deserialize)]
+        struct Data {
+            platforms: std::collections::BTreeMap<String, Entry>,
+        }
+        // Checked by a unit test; a broken file would fail every test that parses an OS.
+        let data: Data = serde_json::from_str(include_str!("../validate/policy/platforms.json"))
+            .unwrap_or(Data {
+                platforms: Default::default(),
+            });
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let mut table = NickTable {
+            known: Vec::new(),
+            aliases: Vec::new(),
+        };
+        for (nick, entry) in data.platforms {
+            let nick = leak(nick);
+            table.known.push(nick);
+            for alias in entry.aliases {
+                table.aliases.push((leak(alias), nick));
+            }
+        }
+        table
+    })
+}
+
+impl OsNick {
+    /// The nicknames rmpack has platform facts for (glibc, OpenSSL, shipped libraries), from the
+    /// platform data.
+    pub fn known() -> &'static [&'static str] {
+        &nick_table().known
+    }
 
     /// The nickname as RS writes it.
     pub fn as_str(&self) -> &str {
@@ -125,12 +136,13 @@ impl OsNick {
     /// Parses a nickname, refusing unknown ones unless `allow_unknown`.
     pub fn parse(name: &str, allow_unknown: bool) -> Result<Self, ManifestError> {
         let lower = name.trim().to_ascii_lowercase();
-        let canonical = Self::ALIASES
+        let canonical = nick_table()
+            .aliases
             .iter()
             .find(|(alias, _)| *alias == lower)
             .map(|(_, canonical)| *canonical)
             .unwrap_or(lower.as_str());
-        if let Some(known) = Self::KNOWN.iter().find(|k| **k == canonical) {
+        if let Some(known) = Self::known().iter().find(|k| **k == canonical) {
             return Ok(OsNick::Known(known));
         }
         let well_formed = !lower.is_empty()
@@ -198,5 +210,32 @@ mod tests {
             OsNick::Other("sles15".into())
         );
         assert!(OsNick::parse("../etc", true).is_err());
+    }
+
+    #[test]
+    fn nicknames_and_aliases_come_from_the_platform_data() {
+        let data: serde_json::Value =
+            serde_json::from_str(include_str!("../validate/policy/platforms.json")).unwrap();
+        let platforms = data["platforms"].as_object().unwrap();
+        assert_eq!(OsNick::known().len(), platforms.len());
+        for (nick, platform) in platforms {
+            assert_eq!(
+                OsNick::parse(nick, false).unwrap(),
+                OsNick::Known(nick_static(nick))
+            );
+            for alias in platform["aliases"].as_array().unwrap() {
+                let alias = alias.as_str().unwrap();
+                assert_eq!(
+                    OsNick::parse(alias, false).unwrap().as_str(),
+                    nick,
+                    "{alias}"
+                );
+            }
+        }
+        assert_eq!("bookworm".parse::<OsNick>().unwrap().as_str(), "debian12");
+    }
+
+    fn nick_static(nick: &str) -> &'static str {
+        OsNick::known().iter().find(|k| **k == nick).unwrap()
     }
 }

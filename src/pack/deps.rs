@@ -82,7 +82,7 @@ pub struct DepArchive {
 impl DepArchive {
     /// The entry name inside the module zip.
     pub fn entry_name(&self) -> String {
-        format!("deps/{}.tgz", self.name)
+        crate::manifest::layout::dependency_entry(&self.name)
     }
 
     /// The `.tgz` bytes (reads the whole archive; for tests and small archives).
@@ -177,7 +177,7 @@ pub fn archive_dependency(name: &str, path: &Path, mtime: u64) -> Result<DepArch
         match &entry.kind {
             Kind::Dir => {
                 header.set_entry_type(EntryType::Directory);
-                header.set_mode(0o755);
+                header.set_mode(crate::manifest::layout::MODULE_MODE);
                 header.set_size(0);
                 builder
                     .append_data(&mut header, format!("{}/", entry.archive_path), io::empty())
@@ -192,7 +192,11 @@ pub fn archive_dependency(name: &str, path: &Path, mtime: u64) -> Result<DepArch
                     .map_err(|e| read_err(&entry.source, e))?
                     .len();
                 header.set_entry_type(EntryType::Regular);
-                header.set_mode(if *executable { 0o755 } else { 0o644 });
+                header.set_mode(if *executable {
+                    crate::manifest::layout::MODULE_MODE
+                } else {
+                    crate::manifest::layout::DATA_MODE
+                });
                 header.set_size(len);
                 // `take` keeps the entry the size its header says even if the file grows.
                 builder

@@ -10,10 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::deflate::{self, BlockCompressor, BLOCK_SIZE};
 
-/// Mode of the module `.so` inside the zip: Redis refuses to load a module without the execute bit.
-pub const MODULE_MODE: u32 = 0o755;
-/// Mode of every other entry.
-pub const DATA_MODE: u32 = 0o644;
+pub use crate::manifest::layout::{DATA_MODE, MODULE_MODE};
 /// The deflate level used unless another is asked for.
 pub const DEFAULT_COMPRESSION: u32 = 6;
 /// Seconds from the Unix epoch to 1980-01-01 00:00:00 UTC, the earliest time a zip can hold.

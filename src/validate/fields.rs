@@ -206,7 +206,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             if OsNick::parse(name, false).is_err() {
                 ctx.push(at(JSON_OS_UNKNOWN.finding(format!(
                     "operating system `{name}` is not one rmpack knows ({})",
-                    OsNick::KNOWN.join(", ")
+                    OsNick::known().join(", ")
                 ))));
             }
         }
