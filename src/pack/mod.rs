@@ -705,7 +705,7 @@ fn write_atomically(
     // Held while the file is written, so another run knows it is not a leftover.
     lock(&file);
     let (writer, size, sha256) =
-        zip_writer::write_zip(BufWriter::with_capacity(1 << 20, file), style, entries)?;
+        zip_writer::write_zip(BufWriter::with_capacity(256 * 1024, file), style, entries)?;
     let file = writer
         .into_inner()
         .map_err(|e| output_err(e.into_error()))?;
