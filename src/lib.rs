@@ -16,16 +16,22 @@
 //! * [`discover`] loads a module into a throw-away `redis-server` and reads its commands.
 //! * [`pack`] writes the reproducible zip; [`bundle`] opens one safely.
 //! * [`validate`] predicts the error codes RS would answer with; it never talks to a cluster.
-//! * [`cluster`] is the RS REST client; [`rollout`] pushes artifacts to every node.
-//! * [`report`] renders diagnostics and rollouts as text, JSON or CI annotations.
+//! * [`diff`] compares two releases of a module: what an upgrade adds, removes and breaks.
+//! * [`cluster`] is the RS REST client; [`rollout`] makes every cluster change as plan (GET
+//!   requests, the validator on the live target) → execute → verify: upload, upgrade, artifacts,
+//!   status.
+//! * [`report`] renders diagnostics, diffs, rollouts and status as text, JSON or CI annotations.
 //!
 //! The library never prints: progress and warnings go through a [`Listener`].
 
 pub mod bundle;
 pub mod cluster;
+pub mod diff;
 pub mod discover;
 pub mod elf;
+pub mod input;
 pub mod interrupt;
+pub mod listener;
 pub mod manifest;
 pub mod pack;
 pub mod report;
@@ -35,74 +41,7 @@ pub mod validate;
 pub use bundle::Bundle;
 pub use discover::{discover, Discovered};
 pub use elf::ElfFacts;
+pub use listener::{Listener, Recorder, Silent};
 pub use manifest::{ManifestInput, ModuleJson};
 pub use pack::{pack, PackOptions, Packed};
 pub use validate::{Diagnostic, Report, Target};
-
-/// Receives progress and warnings from long-running library operations.
-///
-/// The binary renders these with progress bars on a terminal and plain lines otherwise; tests
-/// collect them. Every method has an empty default so a listener implements only what it shows.
-pub trait Listener: Send + Sync {
-    /// A transfer of `task` (e.g. a node address or a file name) advanced to `done` of `total`
-    /// bytes. `total` is `None` when unknown.
-    fn on_progress(&self, task: &str, done: u64, total: Option<u64>) {
-        let _ = (task, done, total);
-    }
-
-    /// An operation measured in percent (an RS action) reached `percent` of 100.
-    fn on_percent(&self, task: &str, percent: u64) {
-        let _ = (task, percent);
-    }
-
-    /// A short human-readable status line, e.g. "loading module into redis-server".
-    fn on_status(&self, message: &str) {
-        let _ = message;
-    }
-
-    /// Something the user should know that does not stop the operation.
-    fn on_warning(&self, message: &str) {
-        let _ = message;
-    }
-}
-
-/// A listener that drops everything; for callers that want no output.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Silent;
-
-impl Listener for Silent {}
-
-/// A listener that keeps every status line and warning, for callers that show or check them
-/// afterwards (a CI wrapper, a test).
-#[derive(Debug, Default)]
-pub struct Recorder {
-    statuses: std::sync::Mutex<Vec<String>>,
-    warnings: std::sync::Mutex<Vec<String>>,
-}
-
-impl Recorder {
-    /// The status lines received so far, in order.
-    pub fn statuses(&self) -> Vec<String> {
-        lock(&self.statuses).clone()
-    }
-
-    /// The warnings received so far, in order.
-    pub fn warnings(&self) -> Vec<String> {
-        lock(&self.warnings).clone()
-    }
-}
-
-/// The guarded list, even if a panicking thread poisoned the lock.
-fn lock(list: &std::sync::Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
-    list.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl Listener for Recorder {
-    fn on_status(&self, message: &str) {
-        lock(&self.statuses).push(message.to_string());
-    }
-
-    fn on_warning(&self, message: &str) {
-        lock(&self.warnings).push(message.to_string());
-    }
-}

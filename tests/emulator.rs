@@ -602,7 +602,8 @@ fn bundled_uploads_answer_a_module_and_an_action_or_a_documented_error() {
 
 #[test]
 fn actions_progress_over_polls_and_can_fail_abort_or_vanish() {
-    let session = Session::start(EmulatorSpec::nodes(1));
+    // The module-specific routes answer only on clusters older than the general route.
+    let session = Session::start(EmulatorSpec::nodes(1).rs_version("7.2.4-92"));
     let emulator = &session.emulator;
     let mut old = module_json("hello", "1.0.0");
     old["uid"] = json!("a1");
@@ -649,13 +650,14 @@ fn actions_progress_over_polls_and_can_fail_abort_or_vanish() {
         "a failed upgrade changes nothing"
     );
 
+    emulator.set_rs_version("8.0.2-17");
     emulator.script_next_action(ActionOutcome::Aborted);
     let (_, upgraded) = session.post_json(1, "/v1/bdbs/1/upgrade", &by_uid);
     let progress = session.follow_action(upgraded["action_uid"].as_str().expect("action"));
     assert_eq!(statuses(&progress).last(), Some(&"aborted"));
 
     emulator.script_next_action(ActionOutcome::Unknown);
-    let (_, upgraded) = session.post_json(1, "/v1/bdbs/1/modules/upgrade", &by_uid);
+    let (_, upgraded) = session.post_json(1, "/v1/bdbs/1/upgrade", &by_uid);
     let (status, _) = session.get(
         1,
         &format!(
@@ -666,17 +668,25 @@ fn actions_progress_over_polls_and_can_fail_abort_or_vanish() {
     assert_eq!(status, 404);
     assert_eq!(emulator.actions().len(), 4);
 
+    for deprecated in ["/v1/bdbs/1/modules/upgrade", "/v1/modules/upgrade/bdb/1"] {
+        let (status, _) = session.post_json(1, deprecated, &by_uid);
+        assert_eq!(status, 404, "{deprecated} does not answer on RS 8.0");
+    }
+    emulator.set_rs_version("7.4.2-54");
+    emulator.put_bdb(bdb(1, "db1", vec![bdb_module("a1", "hello", "1.0.0")]));
+    let (status, _) = session.post_json(1, "/v1/bdbs/1/upgrade", &by_uid);
+    assert_eq!(status, 200, "the RS 7.4 docs list the general route");
     emulator.set_rs_version("7.2.4-92");
     let (status, _) = session.post_json(1, "/v1/bdbs/1/upgrade", &by_uid);
     assert_eq!(
         status, 404,
-        "POST /v1/bdbs/{{uid}}/upgrade exists only from RS 7.8.2"
+        "POST /v1/bdbs/{{uid}}/upgrade exists only from RS 7.4"
     );
 }
 
 #[test]
 fn module_upgrades_are_refused_with_the_documented_error_codes() {
-    let session = Session::start(EmulatorSpec::nodes(1));
+    let session = Session::start(EmulatorSpec::nodes(1).rs_version("7.2.4-92"));
     let emulator = &session.emulator;
     let add = |uid: &str, version: &str, edit: &dyn Fn(&mut Value)| {
         let mut module = module_json("hello", version);
@@ -914,4 +924,119 @@ fn the_plain_http_recorder_notices_credentials_sent_without_tls() {
         (false, "/v1/nodes")
     );
     assert!(emulator.only_gets());
+}
+
+/// Two versions of `hello` (uids `a1` 1.0.0 and `b2` 1.1.0) and database 1 on Redis 7.2
+/// running 1.0.0, on an RS 8.2 cluster that offers Redis 6.2 … 8.2.
+fn redis_7_2_database(spec: EmulatorSpec) -> Session {
+    let session = Session::start(spec.rs_version("8.2.0-40"));
+    for (uid, version) in [("a1", "1.0.0"), ("b2", "1.1.0")] {
+        let mut module = module_json("hello", version);
+        module["uid"] = json!(uid);
+        module["compatible_redis_version"] = json!("7.2");
+        session.emulator.add_module(module);
+    }
+    let mut database = bdb(1, "db1", vec![bdb_module("a1", "hello", "1.0.0")]);
+    database["redis_version"] = json!("7.2");
+    session.emulator.put_bdb(database);
+    session
+}
+
+#[test]
+fn an_upgrade_without_redis_version_moves_the_database_to_the_latest_redis() {
+    let session = redis_7_2_database(EmulatorSpec::nodes(1));
+    let (_, nodes) = session.get(1, "/v1/nodes");
+    let offered: Vec<&str> = nodes[0]["supported_database_versions"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|v| v["version"].as_str())
+        .collect();
+    assert_eq!(offered, ["6.2", "7.2", "7.4", "8.0", "8.2"]);
+
+    let body =
+        json!({"modules": [{"current_module": "a1", "new_module": "b2", "new_module_args": ""}]});
+    let (status, answer) = session.post_json(1, "/v1/bdbs/1/upgrade", &body);
+    assert_eq!(status, 200, "{answer}");
+    session.follow_action(answer["action_uid"].as_str().expect("action"));
+    assert_eq!(
+        session.emulator.bdb(1).expect("db1")["redis_version"],
+        "8.2"
+    );
+
+    session.emulator.put_bdb({
+        let mut d = bdb(1, "db1", vec![bdb_module("a1", "hello", "1.0.0")]);
+        d["redis_version"] = json!("7.2");
+        d
+    });
+    let mut keep = body.clone();
+    keep["redis_version"] = json!("7.2");
+    let (_, answer) = session.post_json(1, "/v1/bdbs/1/upgrade", &keep);
+    session.follow_action(answer["action_uid"].as_str().expect("action"));
+    let db = session.emulator.bdb(1).expect("db1");
+    assert_eq!(db["redis_version"], "7.2");
+    assert_eq!(db["module_list"][0]["semantic_version"], "1.1.0");
+    let recorded = session
+        .emulator
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path == "/v1/bdbs/1/upgrade")
+        .expect("recorded");
+    assert_eq!(
+        recorded.json_body.expect("a JSON body")["redis_version"],
+        "7.2"
+    );
+}
+
+#[test]
+fn a_dry_run_upgrade_answers_the_module_list_and_changes_nothing() {
+    let session = redis_7_2_database(EmulatorSpec::nodes(1));
+    let body = json!({"redis_version": "7.2", "modules": [{"current_module": "a1", "new_module": "b2", "new_module_args": ""}]});
+    let (status, answer) = session.post_json(1, "/v1/bdbs/1/upgrade?dry_run=true", &body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["module_list"][0]["semantic_version"], "1.1.0");
+    assert!(answer.get("action_uid").is_none());
+    assert_eq!(
+        session.emulator.bdb(1).expect("db1")["module_list"][0]["semantic_version"],
+        "1.0.0"
+    );
+    assert!(session.emulator.actions().is_empty());
+}
+
+#[test]
+fn a_cluster_that_ignores_new_module_picks_the_newest_fitting_version() {
+    let session = redis_7_2_database(EmulatorSpec::nodes(1).ignoring_new_module());
+    let mut newest = module_json("hello", "1.2.0");
+    newest["uid"] = json!("c3");
+    newest["compatible_redis_version"] = json!("7.2");
+    session.emulator.add_module(newest);
+    let mut other_redis = module_json("hello", "1.3.0");
+    other_redis["uid"] = json!("d4");
+    other_redis["compatible_redis_version"] = json!("8.2");
+    session.emulator.add_module(other_redis);
+    let body = json!({"redis_version": "7.2", "modules": [{"current_module": "a1", "new_module": "b2", "new_module_args": ""}]});
+    let (_, answer) = session.post_json(1, "/v1/bdbs/1/upgrade", &body);
+    session.follow_action(answer["action_uid"].as_str().expect("action"));
+    let db = session.emulator.bdb(1).expect("db1");
+    assert_eq!(db["module_list"][0]["module_id"], "c3", "{db}");
+}
+
+#[test]
+fn deleting_a_module_a_database_runs_is_module_in_use() {
+    let session = redis_7_2_database(EmulatorSpec::nodes(1));
+    for path in [
+        "/v2/modules/a1",
+        "/v1/modules/a1",
+        "/v2/modules/user-defined/a1",
+    ] {
+        let (status, answer) = session.delete(1, path);
+        assert_eq!(
+            (status, answer["error_code"].as_str()),
+            (406, Some("module_in_use")),
+            "{path}"
+        );
+    }
+    let (status, _) = session.delete(1, "/v2/modules/b2");
+    assert_eq!(status, 200, "a version no database runs goes");
 }

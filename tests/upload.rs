@@ -604,9 +604,9 @@ fn upgrade_reports_an_unknown_action() {
 }
 
 #[test]
-fn upgrade_falls_back_to_the_module_endpoint_on_older_clusters() {
+fn upgrade_takes_the_module_route_on_clusters_older_than_the_general_route() {
     let emulator =
-        Emulator::start(EmulatorSpec::nodes(1).rs_version("7.4.2-54")).expect("emulator starts");
+        Emulator::start(EmulatorSpec::nodes(1).rs_version("7.2.4-92")).expect("emulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let old = emulator.add_module(serde_json::json!({
         "uid": "old-hello", "module_name": "Hello", "semantic_version": "1.0.0", "version": 10000,
@@ -649,6 +649,11 @@ fn the_pre_flight_refuses_a_module_for_a_newer_rs_before_sending() {
         run.stderr
     );
     assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("redis_pack_incompatible_version"),
+        "an upload predicts the upload's code: {}",
+        run.stderr
+    );
     assert!(emulator.only_gets(), "{:?}", emulator.requests());
 }
 
@@ -747,4 +752,190 @@ fn the_redis_enterprise_variables_suffice_and_insecure_warns() {
         insecure.stderr
     );
     assert_no_secret(&emulator, &insecure);
+}
+
+#[test]
+fn a_lower_version_beside_a_registered_higher_one_is_a_normal_upload() {
+    let (emulator, dir) = start(3);
+    let newer = module_zip(dir.path(), "Hello", "1.2.4");
+    let run = upload(&emulator, dir.path(), &newer, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let older = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &older, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(
+        !run.text().contains("module_downgrade_unsupported"),
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.stdout.contains("1.2.4"),
+        "the info note names it: {}",
+        run.stdout
+    );
+    let versions: Vec<String> = emulator
+        .user_defined_modules()
+        .iter()
+        .map(|m| m["semantic_version"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        versions.contains(&"1.2.3".to_string()) && versions.contains(&"1.2.4".to_string()),
+        "{versions:?}"
+    );
+    for node in 1..=3 {
+        assert_eq!(emulator.artifacts(node).len(), 2, "node {node}");
+    }
+}
+
+#[test]
+fn the_flow_follows_the_rs_version_unless_forced() {
+    let emulator =
+        Emulator::start(EmulatorSpec::nodes(2).rs_version("7.22.0-28")).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let bundled = |e: &Emulator| {
+        e.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/v2/modules")
+            .count()
+    };
+    assert_eq!(bundled(&emulator), 1, "RS 7.22 takes the bundled upload");
+    assert_eq!(registrations(&emulator), 0);
+
+    let (emulator, dir) = start(2);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert_eq!(bundled(&emulator), 0, "RS 8.0 takes the custom-module flow");
+    assert_eq!(registrations(&emulator), 1);
+
+    emulator.set_node_software_version(1, Some("unknown"));
+    emulator.set_node_software_version(2, Some("unknown"));
+    let zip = module_zip(dir.path(), "Other", "1.0.0");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("--user-defined"), "{}", run.stderr);
+    assert!(run.stderr.contains("--bundled"), "{}", run.stderr);
+    let run = upload(&emulator, dir.path(), &zip, &["--user-defined"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+}
+
+#[test]
+fn an_artifact_the_first_node_refuses_goes_nowhere_else_and_the_registration_is_undone() {
+    let (emulator, dir) = start(3);
+    // Built for rhel9 only: a warning for the validator, a 406 os_not_supported for an Ubuntu node.
+    let so = std::fs::read(common::fixture("plain")).expect("fixture built");
+    let mut json = module_json("Hello", "1.2.3");
+    json["module_file"] = "Hello.so".into();
+    json["sha256"] = hex::encode(Sha256::digest(&so)).into();
+    json["operating_systems"] = serde_json::json!(["rhel9"]);
+    let path = dir.path().join("Hello.Linux-rhel9-x86_64.1.2.3.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip created"));
+    let options = |mode| zip::write::SimpleFileOptions::default().unix_permissions(mode);
+    zip.start_file("module.json", options(0o644))
+        .expect("entry");
+    zip.write_all(&serde_json::to_vec_pretty(&json).expect("json"))
+        .expect("written");
+    zip.start_file("Hello.so", options(0o755)).expect("entry");
+    zip.write_all(&so).expect("written");
+    zip.finish().expect("zip finished");
+
+    let run = upload(&emulator, dir.path(), &path, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.text().contains("os_not_supported"), "{}", run.text());
+    let sent: usize = (1..=3).map(|n| uploads_to(&emulator, n)).sum();
+    assert_eq!(sent, 1, "the zip went to one node only");
+    assert!(
+        emulator.user_defined_modules().is_empty(),
+        "the registration was undone"
+    );
+    assert!(run.stdout.contains("rolled back"), "{}", run.stdout);
+}
+
+#[test]
+fn multipart_uploads_ask_for_100_continue() {
+    let (emulator, dir) = start(1);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let uploads: Vec<_> = emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == ARTIFACTS && r.method == "POST")
+        .collect();
+    assert_eq!(uploads.len(), 1);
+    assert!(uploads[0].expect_continue, "{:?}", uploads[0]);
+}
+
+#[test]
+fn a_node_address_that_is_not_host_and_port_is_refused_before_credentials_go_anywhere() {
+    let (emulator, dir) = start(2);
+    emulator.set_node_reported_addr(2, "127.0.0.1/../../v1/bdbs#");
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("not host[:port]"), "{}", run.stderr);
+    assert!(run.stderr.contains("node 2"), "{}", run.stderr);
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains("..") && !r.path.starts_with("/v1/bdbs")),
+        "{:?}",
+        emulator.requests()
+    );
+    assert_no_secret(&emulator, &run);
+}
+
+#[test]
+fn a_module_already_on_the_cluster_is_one_finding_not_two() {
+    let (emulator, dir) = start(1);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let run = upload(&emulator, dir.path(), &zip, &[]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let mut args = vec!["validate".to_string(), zip.to_string_lossy().into_owned()];
+    args.extend(cluster_args(&emulator));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = rmpack(&emulator, dir.path(), &args);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert_eq!(
+        run.text().matches("RS error code: module_exists").count(),
+        1,
+        "{}",
+        run.text()
+    );
+    assert!(
+        !run.text().contains("upgrade-"),
+        "an upload is not an upgrade: {}",
+        run.text()
+    );
+}
+
+#[test]
+fn a_uid_or_name_of_dot_dot_never_becomes_a_rest_path() {
+    let (emulator, dir) = start(2);
+    for args in [
+        vec!["modules", "delete", "..", "--user-defined"],
+        vec!["modules", "get", ".."],
+        vec!["artifacts", "delete", "..", "1.2.3"],
+        vec!["upgrade", "--db", "..", "--module", "hello"],
+    ] {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(cluster_args(&emulator));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let run = rmpack(&emulator, dir.path(), &all);
+        assert_ne!(run.code, 0, "{args:?}: {}", run.text());
+        assert!(run.stderr.contains("refusing"), "{args:?}: {}", run.stderr);
+    }
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .all(|r| r.method == "GET" && !r.path.contains("..")),
+        "{:?}",
+        emulator.requests()
+    );
 }

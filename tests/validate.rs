@@ -299,6 +299,9 @@ fn every_rule_triggers_on_its_case_and_passes_on_a_good_module() {
         case("elf-no-onload", Some("invalid_module"), good.clone().with_so_bytes(notmodule), target()),
         case("target-os-not-listed", Some("os_not_supported"), good.clone().set("operating_systems", json!(["rhel9"])), os(&["ubuntu22.04"])),
         case("redis-version-too-old", Some("redis_incompatible_version"), good.clone().set("min_redis_version", json!("7.2")), Target { redis_version: Some(version("6.2.14")), ..Target::default() }),
+        case("compatible-redis-version-missing", None, good.clone().remove("compatible_redis_version"), Target::default()),
+        case("cluster-newer-version-registered", None, good.clone(), cluster(ClusterFacts { modules: vec![("plain".into(), ModuleVersion(10300))], ..ClusterFacts::default() }))
+            .passes_with(good.clone(), cluster(ClusterFacts { modules: vec![("plain".into(), ModuleVersion(10100))], ..ClusterFacts::default() })),
         case("redis-version-not-compatible", None, good.clone(), Target { redis_version: Some(version("7.2.4")), ..Target::default() })
             .passes_with(good.clone(), Target { redis_version: Some(version("7.4.2")), ..Target::default() }),
         case("rs-version-too-old", Some("min_redis_pack_version"), good.clone().set("min_redis_pack_version", json!("7.8.2")), Target { rs_version: Some(version("7.4.2-54")), ..Target::default() }),
@@ -359,6 +362,18 @@ fn every_rule_triggers_on_its_case_and_passes_on_a_good_module() {
         "elf-library-missing",
         "elf-library-unknown",
         "target-os-unknown",
+        // tests/hostile.rs: one hostile tarball per rule, refused by validate and unpack alike.
+        "dependency-not-gzip",
+        "dependency-damaged",
+        "dependency-unsafe-path",
+        "dependency-link",
+        "dependency-special-file",
+        "dependency-duplicate",
+        "dependency-too-large",
+        // The database-upgrade pre-flight runs on stored module objects, not zips; its cases
+        // are the unit tests of validate::check_module_object.
+        "upgrade-redis-version-not-compatible",
+        "upgrade-platform-missing",
     ] {
         covered.insert(rule);
     }

@@ -5,9 +5,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod artifacts;
+pub mod completions;
+pub mod connection;
+pub mod diff;
 pub mod inspect;
 pub mod modules;
 pub mod pack;
+pub mod status;
 pub mod ui;
 pub mod unpack;
 pub mod upgrade;
@@ -38,8 +42,14 @@ enum Command {
     Modules(modules::Args),
     /// List or delete the module artifacts stored on each node.
     Artifacts(artifacts::Args),
-    /// Upgrade a module on a database, following the action to its end.
+    /// Upgrade a module on databases (keeping their Redis version), reading each back.
     Upgrade(upgrade::Args),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completions(completions::Args),
+    /// Compare two releases: commands, capabilities, requirements and platforms that changed.
+    Diff(diff::Args),
+    /// Show which module versions, artifacts and databases a cluster holds, and the drift.
+    Status(status::Args),
 }
 
 /// How a subcommand that ran to its end came out.
@@ -91,6 +101,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Modules(args) => modules::run(args),
         Command::Artifacts(args) => artifacts::run(args),
         Command::Upgrade(args) => upgrade::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Status(args) => status::run(args),
     }
 }
 

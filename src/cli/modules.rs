@@ -2,9 +2,11 @@
 
 use anyhow::Context;
 use rmpack::cluster::{Module, PollOptions};
+use rmpack::rollout::artifacts::{self, DeleteResult};
+use rmpack::rollout::status::databases_running;
 
-use super::upload::{cluster_failure, ClusterArgs};
-use super::Status;
+use super::connection::{cluster_failure, rollout_failure, ClusterArgs};
+use super::{CheckFailed, Status};
 
 /// Arguments of `rmpack modules`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +36,9 @@ enum ModulesCommand {
         /// With --user-defined: also delete its artifact from every node.
         #[arg(long, requires = "user_defined")]
         with_artifacts: bool,
+        /// Delete even when databases run this version (RS answers 406 module_in_use).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -64,17 +69,25 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             uid,
             user_defined,
             with_artifacts,
+            force,
         } => {
+            let module = client
+                .module(&uid)
+                .map_err(|e| cluster_failure(e, "cannot read the module"))?;
+            if let Some(version) = module.module_version() {
+                let users = databases_running(&client, &module.module_name, version)
+                    .map_err(|e| cluster_failure(e, "cannot list the databases"))?;
+                if !users.is_empty() && !force {
+                    return Err(anyhow::Error::new(CheckFailed(format!(
+                        "database(s) {} run {} {}; upgrade them to another version first (`rmpack upgrade`), or give --force",
+                        users.join(", "),
+                        module.module_name,
+                        version.semantic()
+                    ))));
+                }
+            }
             if user_defined {
-                let module = if with_artifacts {
-                    Some(
-                        client
-                            .module(&uid)
-                            .map_err(|e| cluster_failure(e, "cannot read the module"))?,
-                    )
-                } else {
-                    None
-                };
+                let module = with_artifacts.then_some(module);
                 // Know which artifacts to delete before the configuration is gone.
                 let artifact = match &module {
                     Some(module) => Some((
@@ -97,14 +110,27 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                     );
                 }
                 if let Some((name, version)) = artifact {
-                    return super::artifacts::delete_everywhere(
-                        &client,
-                        &args.cluster,
-                        &name,
-                        version,
-                        None,
-                        false,
-                    );
+                    let nodes = artifacts::selected(&client, None, false)
+                        .map_err(|e| rollout_failure(e, "cannot list the nodes"))?;
+                    let rows = artifacts::delete_everywhere(&nodes, &name, version)
+                        .map_err(|e| rollout_failure(e, "cannot delete the artifacts"))?;
+                    if args.cluster.json {
+                        println!("{}", serde_json::to_string_pretty(&rows)?);
+                    } else {
+                        print!("{}", rmpack::report::artifact_deletions(&rows));
+                    }
+                    let failed: Vec<&str> = rows
+                        .iter()
+                        .filter(|r| r.result == DeleteResult::Failed)
+                        .map(|r| r.node.as_str())
+                        .collect();
+                    if !failed.is_empty() {
+                        return Err(anyhow::Error::new(CheckFailed(format!(
+                            "{name} {version} could not be deleted from node(s) {}; delete it there with `rmpack artifacts delete {name} {version} --nodes {}`",
+                            failed.join(", "),
+                            failed.join(",")
+                        ))));
+                    }
                 }
             } else {
                 let action = client

@@ -13,7 +13,7 @@ use super::credentials::{ConnectionSettings, Credentials};
 use super::multipart::MultipartBody;
 use super::types::ErrorBody;
 use super::{tls, CertificateProblem, ClusterError};
-use crate::Listener;
+use crate::listener::Listener;
 
 /// The port RS serves its REST API on.
 pub const DEFAULT_API_PORT: u16 = 9443;
@@ -95,6 +95,52 @@ impl BaseUrl {
     pub fn is_plain_http(&self) -> bool {
         self.scheme == "http"
     }
+}
+
+/// Checks a node address the cluster reported: `host[:port]`, where host is an IPv4 address, an
+/// IPv6 address (bare, or in brackets when a port follows) or a DNS name. Returns the host
+/// (IPv6 without brackets) and the port, if one was given; `None` for anything else.
+pub fn check_node_address(address: &str) -> Option<(String, Option<u16>)> {
+    fn port_of(text: &str) -> Option<u16> {
+        if text.is_empty() || text.len() > 5 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        text.parse().ok().filter(|p| *p != 0)
+    }
+    fn dns_name(text: &str) -> bool {
+        let name = text.strip_suffix('.').unwrap_or(text);
+        !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+    }
+    let address = address.trim();
+    if let Some(rest) = address.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']')?;
+        host.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match tail {
+            "" => None,
+            tail => Some(port_of(tail.strip_prefix(':')?)?),
+        };
+        return Some((host.to_string(), port));
+    }
+    if address.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Some((address.to_string(), None));
+    }
+    let (host, port) = match address.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port_of(port)?)),
+        None => (address, None),
+    };
+    let valid = host.parse::<std::net::Ipv4Addr>().is_ok()
+        || (dns_name(host) && !host.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+    valid.then(|| (host.to_string(), port))
 }
 
 /// How often and how patiently to retry transient failures.
@@ -240,13 +286,25 @@ impl Client {
         })
     }
 
-    /// The same client talking to another node (its `addr` or `external_addr`), on the cluster
-    /// URL's scheme and port, sharing connections, TLS setup and credentials.
-    pub fn for_node(&self, address: &str) -> Client {
-        Client {
-            base: self.base.with_host(address),
-            ..self.clone()
+    /// The same client talking to node `node_uid` at `address` (its `addr` or `external_addr`),
+    /// on the cluster URL's scheme and port (or the port the address names), sharing
+    /// connections, TLS setup and credentials. The address comes from the cluster, so it is
+    /// checked as `host[:port]` first: anything else (a path, a query, user info) is refused
+    /// before credentials could go anywhere else.
+    pub fn for_node(&self, node_uid: &str, address: &str) -> Result<Client, ClusterError> {
+        let (host, port) =
+            check_node_address(address).ok_or_else(|| ClusterError::BadNodeAddress {
+                node: node_uid.escape_debug().to_string(),
+                address: address.escape_debug().to_string(),
+            })?;
+        let mut base = self.base.with_host(&host);
+        if let Some(port) = port {
+            base.port = port;
         }
+        Ok(Client {
+            base,
+            ..self.clone()
+        })
     }
 
     /// The node this client talks to.
@@ -277,6 +335,16 @@ impl Client {
         body: &Value,
     ) -> Result<T, ClusterError> {
         let answer = self.send("POST", path, Body::Json(body), false)?;
+        self.decode("POST", path, &answer)
+    }
+
+    /// `POST path` with a JSON body that changes nothing (a dry run): retried like a read.
+    pub fn post_json_replay_safe<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, ClusterError> {
+        let answer = self.send("POST", path, Body::Json(body), true)?;
         self.decode("POST", path, &answer)
     }
 
@@ -440,6 +508,9 @@ impl Client {
                     .header("Accept", "application/json")
                     .header("Content-Type", &content_type)
                     .header("Content-Length", &length.to_string())
+                    // The RS docs list it for module uploads: a refusal (401, 403, 400) comes
+                    // before the body is sent.
+                    .header("Expect", "100-continue")
                     .send(ureq::SendBody::from_owned_reader(reader))
             }
         };
@@ -451,6 +522,8 @@ impl Client {
             .limit(64 * 1024 * 1024)
             .read_to_string()
             .map_err(|e| self.transport_error(&url, e, body))?;
+        // A server or proxy may echo the credentials back; they never reach an error message.
+        let text = self.credentials.redact(&text);
         if (200..300).contains(&status) {
             return Ok(Answer { body: text });
         }
@@ -621,6 +694,49 @@ mod tests {
     }
 
     #[test]
+    fn node_addresses_are_host_and_optional_port() {
+        let ok = |a: &str| check_node_address(a);
+        assert_eq!(ok("10.0.0.2"), Some(("10.0.0.2".into(), None)));
+        assert_eq!(ok("10.0.0.2:9443"), Some(("10.0.0.2".into(), Some(9443))));
+        assert_eq!(ok("fe80::1"), Some(("fe80::1".into(), None)));
+        assert_eq!(ok("[fe80::1]:9443"), Some(("fe80::1".into(), Some(9443))));
+        assert_eq!(
+            ok("node-1.cluster.example.com"),
+            Some(("node-1.cluster.example.com".into(), None))
+        );
+        for bad in [
+            "127.0.0.1/../../v1/bdbs#",
+            "127.0.0.1?x=1",
+            "user@10.0.0.1",
+            "10.0.0.1:99999",
+            "10.0.0.1:",
+            "",
+            "-bad.example.com",
+            "999.1.1.1",
+            "[fe80::1",
+            "a b",
+            "host\u{1b}[2J",
+        ] {
+            assert_eq!(check_node_address(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_node_address_is_refused_before_any_request() {
+        let client = client_of("https://127.0.0.1:9443");
+        let error = client
+            .for_node("2", "127.0.0.1/../../v1/bdbs#")
+            .unwrap_err();
+        assert!(
+            matches!(error, ClusterError::BadNodeAddress { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("node 2"), "{error}");
+        let node = client.for_node("3", "10.0.0.3:8443").unwrap();
+        assert_eq!(node.base().origin(), "https://10.0.0.3:8443");
+    }
+
+    #[test]
     fn plain_http_needs_an_explicit_flag() {
         let settings = ConnectionSettings {
             url: "http://127.0.0.1:9443".into(),
@@ -632,8 +748,12 @@ mod tests {
             insecure: false,
             allow_http: false,
         };
-        let err =
-            Client::new(&settings, ClientOptions::default(), Arc::new(crate::Silent)).unwrap_err();
+        let err = Client::new(
+            &settings,
+            ClientOptions::default(),
+            Arc::new(crate::listener::Silent),
+        )
+        .unwrap_err();
         assert!(matches!(err, ClusterError::PlainHttp { .. }));
     }
 
@@ -722,7 +842,69 @@ mod tests {
             },
             ..ClientOptions::default()
         };
-        Client::new(&settings, options, Arc::new(crate::Silent)).unwrap()
+        Client::new(&settings, options, Arc::new(crate::listener::Silent)).unwrap()
+    }
+
+    /// A loopback server that answers every request with `status` and a body echoing the
+    /// request's Authorization header and `extra`.
+    fn echo_server(status: u16, extra: &'static str) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8).flatten() {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reader = BufReader::new(stream);
+                let mut auth = String::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+                    if let Some(v) = line
+                        .strip_prefix("authorization:")
+                        .or(line.strip_prefix("Authorization:"))
+                    {
+                        auth = v.trim().to_string();
+                    }
+                    line.clear();
+                }
+                let body = format!(
+                    r#"{{"error_code":"bad_header","description":"got {auth} and {extra}"}}"#
+                );
+                let mut stream = reader.into_inner();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn a_password_the_server_echoes_is_redacted_from_errors() {
+        let url = echo_server(400, "password p4ssw0rd-echo");
+        let settings = ConnectionSettings {
+            url,
+            credentials: Credentials {
+                user: "u".into(),
+                password: super::super::Password::new("p4ssw0rd-echo"),
+            },
+            ca_cert: None,
+            insecure: false,
+            allow_http: true,
+        };
+        let client = Client::new(
+            &settings,
+            ClientOptions::default(),
+            Arc::new(crate::listener::Silent),
+        )
+        .unwrap();
+        let error = client.get::<Value>("/v1/nodes").unwrap_err();
+        let text = error.to_string();
+        let token = settings.credentials.basic_auth_header();
+        assert!(!text.contains("p4ssw0rd-echo"), "{text}");
+        assert!(!text.contains(token.trim_start_matches("Basic ")), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::ClusterError;
-use crate::Listener;
+use crate::listener::Listener;
 
 /// A password: never shown by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -55,8 +55,27 @@ pub struct Credentials {
 impl Credentials {
     /// The value of the `Authorization` header.
     pub fn basic_auth_header(&self) -> String {
+        format!("Basic {}", self.basic_auth_token())
+    }
+
+    fn basic_auth_token(&self) -> String {
         let raw = format!("{}:{}", self.user, self.password.expose());
-        format!("Basic {}", base64(raw.as_bytes()))
+        base64(raw.as_bytes())
+    }
+
+    /// `text` (a server's answer) with the password and the basic-auth token replaced by
+    /// `<redacted>`: a server or proxy that echoes them back does not get them printed.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        // Longest first, so the header value goes as a whole before its parts.
+        let token = self.basic_auth_token();
+        let secrets = [token.as_str(), self.password.expose()];
+        for secret in secrets {
+            if !secret.is_empty() && out.contains(secret) {
+                out = out.replace(secret, "<redacted>");
+            }
+        }
+        out
     }
 }
 
@@ -380,14 +399,20 @@ mod tests {
     #[test]
     fn missing_password_prompts_or_fails() {
         let env = env_of(&[("RMPACK_URL", "https://a:9443"), ("RMPACK_USER", "u")]);
-        let err = resolve(&ConnectionFlags::default(), &env, None, &crate::Silent).unwrap_err();
+        let err = resolve(
+            &ConnectionFlags::default(),
+            &env,
+            None,
+            &crate::listener::Silent,
+        )
+        .unwrap_err();
         assert!(matches!(err, ClusterError::MissingPassword));
         let ask = |_: &str| Ok("typed".to_string());
         let s = resolve(
             &ConnectionFlags::default(),
             &env,
             Some(&ask),
-            &crate::Silent,
+            &crate::listener::Silent,
         )
         .unwrap();
         assert_eq!(s.credentials.password.expose(), "typed");
@@ -411,13 +436,13 @@ mod tests {
             profile: Some("prod".into()),
             ..Default::default()
         };
-        let err = resolve(&flags, &env, None, &crate::Silent).unwrap_err();
+        let err = resolve(&flags, &env, None, &crate::listener::Silent).unwrap_err();
         assert!(matches!(err, ClusterError::ProfilePermissions { .. }));
         assert!(err.to_string().contains("chmod 600"), "{err}");
         assert!(!err.to_string().contains("s3cret"));
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let s = resolve(&flags, &env, None, &crate::Silent).unwrap();
+        let s = resolve(&flags, &env, None, &crate::listener::Silent).unwrap();
         assert_eq!(s.url, "https://p:9443");
         assert_eq!(s.credentials.password.expose(), "s3cret");
 
@@ -425,7 +450,7 @@ mod tests {
             profile: Some("staging".into()),
             ..Default::default()
         };
-        let err = resolve(&flags, &env, None, &crate::Silent).unwrap_err();
+        let err = resolve(&flags, &env, None, &crate::listener::Silent).unwrap_err();
         assert!(err.to_string().contains("prod"), "{err}");
     }
 }

@@ -11,7 +11,6 @@ mod client;
 mod credentials;
 mod endpoints;
 mod multipart;
-mod target;
 mod tls;
 pub mod types;
 
@@ -19,14 +18,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use actions::{ActionOutcome, PollOptions};
-pub use client::{BaseUrl, Client, ClientOptions, RetryPolicy, UploadFile};
+pub use client::{check_node_address, BaseUrl, Client, ClientOptions, RetryPolicy, UploadFile};
 pub use credentials::{
     default_profile_path, read_profile, resolve, ConnectionFlags, ConnectionSettings, Credentials,
     Password, PasswordPrompt, Profile,
 };
-pub use endpoints::{action_uid_of, path_segment};
+pub use endpoints::{action_uid_of, path_segment, Endpoint};
 pub use multipart::MultipartBody;
-pub use target::{live_target, os_nick_of, LiveTarget};
 pub use types::{
     Action, ActionStatus, Artifact, Bdb, BdbModule, CapabilityInfo, Cluster, Module,
     ModuleCapabilities, ModuleUpgrade, Node, Uid, UpgradeRequest,
@@ -180,7 +178,10 @@ pub enum ClusterError {
         url: String,
     },
     /// 403, another reason.
-    #[error("{method} {url}: 403 Forbidden: the user lacks the permission for this request{}; use an admin user", api_detail(error_code, message))]
+    #[error(
+        "{method} {url}: 403 Forbidden{}",
+        forbidden_detail(error_code, message)
+    )]
     Forbidden {
         /// The method.
         method: &'static str,
@@ -263,6 +264,25 @@ pub enum ClusterError {
         /// How long it was polled.
         waited: Duration,
     },
+    /// A value that would leave its place in a REST path (`..`, `/`-free but empty, control
+    /// characters).
+    #[error("refusing {what} `{value}` in a REST path: {problem}")]
+    UnsafePathSegment {
+        /// What the value is (module uid, database uid…).
+        what: &'static str,
+        /// The value, escaped for display.
+        value: String,
+        /// Why it is refused.
+        problem: String,
+    },
+    /// A node address from the cluster that is not `host[:port]`.
+    #[error("node {node} reports the address `{address}`, which is not host[:port] (an IPv4 or IPv6 address or a DNS name); refusing to send credentials there")]
+    BadNodeAddress {
+        /// The node's uid.
+        node: String,
+        /// The address, escaped for display.
+        address: String,
+    },
     /// Any other transport failure.
     #[error("request to {url} failed: {detail}")]
     Transport {
@@ -296,6 +316,26 @@ fn api_detail(error_code: &Option<String>, message: &Option<String>) -> String {
         (Some(code), None) => format!(" ({code})"),
         (None, Some(message)) => format!(" ({message})"),
         (None, None) => String::new(),
+    }
+}
+
+/// A 403 is a permission problem unless the server names another reason (a disabled feature,
+/// a license limit): then its words are the message, not a guess about permissions.
+fn forbidden_detail(error_code: &Option<String>, message: &Option<String>) -> String {
+    let permission = error_code.as_deref().is_none_or(|code| {
+        let code = code.to_ascii_lowercase();
+        code.contains("permission") || code.contains("forbidden") || code.contains("unauthorized")
+    });
+    if permission {
+        format!(
+            ": the user lacks the permission for this request{}; use an admin user",
+            api_detail(error_code, message)
+        )
+    } else {
+        format!(
+            "{}: the cluster refused for the reason it names, not for missing permissions",
+            api_detail(error_code, message)
+        )
     }
 }
 
@@ -358,5 +398,29 @@ impl ClusterError {
                 | ClusterError::ModulesUploadDisabled { .. }
                 | ClusterError::Forbidden { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forbidden(code: Option<&str>) -> String {
+        ClusterError::Forbidden {
+            method: "POST",
+            url: "u".into(),
+            error_code: code.map(str::to_string),
+            message: Some("m".into()),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_403_is_a_permission_problem_only_when_the_server_says_so() {
+        assert!(forbidden(None).contains("lacks the permission"));
+        assert!(forbidden(Some("insufficient_permissions")).contains("lacks the permission"));
+        let other = forbidden(Some("license_limit_reached"));
+        assert!(!other.contains("lacks the permission"), "{other}");
+        assert!(other.contains("license_limit_reached: m"), "{other}");
     }
 }

@@ -46,6 +46,14 @@ fn lenient_uid<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Uid>
     }
 }
 
+fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    })
+}
+
 fn lenient_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
     Ok(match Value::deserialize(deserializer)? {
         Value::Number(n) => n.as_f64(),
@@ -120,7 +128,7 @@ pub struct Node {
     #[serde(default)]
     pub uid: Uid,
     /// Internal address: where the per-node ("local") endpoints answer.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub addr: String,
     /// External addresses, for clients outside the cluster's network.
     #[serde(default, deserialize_with = "string_or_list")]
@@ -146,6 +154,34 @@ pub struct Node {
     /// RS version installed on the node, e.g. `7.8.2-34`.
     #[serde(default, deserialize_with = "lenient_string")]
     pub software_version: Option<String>,
+    /// The Redis versions a database on this node can move to.
+    #[serde(default, deserialize_with = "database_versions")]
+    pub supported_database_versions: Vec<String>,
+}
+
+/// `supported_database_versions`: `[{"db_type": "redis", "version": "7.2"}, …]` or plain strings.
+fn database_versions<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                Value::Object(map) => {
+                    let redis = map
+                        .get("db_type")
+                        .and_then(Value::as_str)
+                        .is_none_or(|t| t == "redis");
+                    match map.get("version") {
+                        Some(Value::String(s)) if redis => Some(s.clone()),
+                        Some(Value::Number(n)) if redis => Some(n.to_string()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 /// The cluster object (`GET /v1/cluster`).
@@ -166,7 +202,7 @@ pub struct Cluster {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct CapabilityInfo {
     /// Capability name, e.g. `types`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub name: String,
     /// What it means.
     #[serde(default, deserialize_with = "lenient_string")]
@@ -189,7 +225,7 @@ pub struct Module {
     #[serde(default)]
     pub uid: Uid,
     /// Name the module passes to `RedisModule_Init`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub module_name: String,
     /// Display name.
     #[serde(default, deserialize_with = "lenient_string")]
@@ -215,6 +251,12 @@ pub struct Module {
     /// Architecture of the module's binary.
     #[serde(default, deserialize_with = "lenient_string")]
     pub architecture: Option<String>,
+    /// The Redis major.minor this build is for (RS picks builds for Redis 7.4+ by it).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub compatible_redis_version: Option<String>,
+    /// Platforms the module object holds builds for, e.g. `rhel9/x86_64`.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub platforms: Vec<String>,
     /// The action tracking an asynchronous upload or deletion.
     #[serde(default, deserialize_with = "lenient_uid")]
     pub action_uid: Option<Uid>,
@@ -236,7 +278,7 @@ impl Module {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Artifact {
     /// The module's name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub module_name: String,
     /// Integer version.
     #[serde(default, deserialize_with = "lenient_version")]
@@ -253,7 +295,7 @@ pub struct BdbModule {
     #[serde(default, deserialize_with = "lenient_uid")]
     pub module_id: Option<Uid>,
     /// The module's name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub module_name: String,
     /// Its semantic version.
     #[serde(default, deserialize_with = "lenient_string")]
@@ -275,6 +317,8 @@ pub struct Bdb {
     pub redis_version: Option<String>,
     /// Modules enabled on it.
     pub module_list: Vec<BdbModule>,
+    /// `active`, `pending`, `active-change-pending`, …
+    pub status: Option<String>,
     /// The object as the server sent it.
     pub raw: Value,
 }
@@ -293,6 +337,8 @@ impl<'de> Deserialize<'de> for Bdb {
             version: Option<String>,
             #[serde(default)]
             module_list: Option<Vec<BdbModule>>,
+            #[serde(default, deserialize_with = "lenient_string")]
+            status: Option<String>,
         }
         let raw = Value::deserialize(deserializer)?;
         let fields = Fields::deserialize(&raw).map_err(serde::de::Error::custom)?;
@@ -301,6 +347,7 @@ impl<'de> Deserialize<'de> for Bdb {
             name: fields.name,
             redis_version: fields.redis_version.or(fields.version),
             module_list: fields.module_list.unwrap_or_default(),
+            status: fields.status,
             raw,
         })
     }
@@ -426,13 +473,19 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// Parses an error answer's body; text that is not JSON becomes the description.
     pub fn parse(body: &str) -> ErrorBody {
-        serde_json::from_str(body).unwrap_or_else(|_| {
+        let parsed: ErrorBody = serde_json::from_str(body).unwrap_or_else(|_| {
             let text = body.trim();
             ErrorBody {
                 description: (!text.is_empty()).then(|| text.chars().take(500).collect()),
                 ..ErrorBody::default()
             }
-        })
+        });
+        // Server text reaches the terminal: escape sequences in it are shown, not run.
+        ErrorBody {
+            error_code: parsed.error_code.map(|t| printable(&t)),
+            description: parsed.description.map(|t| printable(&t)),
+            message: parsed.message.map(|t| printable(&t)),
+        }
     }
 
     /// The description or message, whichever the server sent.
@@ -441,24 +494,41 @@ impl ErrorBody {
     }
 }
 
+/// `text` with control characters (escape sequences, carriage returns) escaped as `\u{..}`.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// One module to upgrade on a database, in the body of the upgrade requests.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModuleUpgrade {
     /// The module's name.
     pub module_name: String,
-    /// Uid of the module object the database uses now (seed 001's table).
+    /// Uid of the module object the database uses now (the table of the upgrade reference;
+    /// its example's `current_semantic_version` form is accepted by RS too, not sent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_module: Option<Uid>,
-    /// Uid of the module object to move to.
+    /// Uid of the module object to move to (deprecated since RS 7.8.2, still accepted).
     pub new_module: Uid,
-    /// Arguments to load the new version with (the database's current ones are kept).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub new_module_args: Option<String>,
+    /// Arguments to load the new version with; RS has no default, so it is always sent.
+    pub new_module_args: String,
 }
 
 /// The body of `POST /v1/bdbs/{uid}/upgrade` and `POST /v1/bdbs/{uid}/modules/upgrade`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct UpgradeRequest {
+    /// The Redis version the database runs afterwards. Without it, RS moves the database to
+    /// the latest bundled Redis version, so rmpack always sends it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_version: Option<String>,
     /// The modules to upgrade.
     pub modules: Vec<ModuleUpgrade>,
     /// Keep the shards' master/replica roles (costs an extra failover).
@@ -467,6 +537,12 @@ pub struct UpgradeRequest {
     /// Allow discarding the data of a non-replicated, non-persistent database.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub may_discard_data: Option<bool>,
+    /// Restart the shards even when RS thinks it unnecessary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub force_restart: Option<bool>,
+    /// How many shards to upgrade at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel_shards_upgrade: Option<u32>,
 }
 
 #[cfg(test)]
@@ -517,6 +593,24 @@ mod tests {
     }
 
     #[test]
+    fn null_names_do_not_break_a_whole_list() {
+        let modules: Vec<Module> = serde_json::from_str(
+            r#"[{"uid":"a","module_name":null,"semantic_version":null},{"uid":"b","module_name":"m"}]"#,
+        )
+        .unwrap();
+        assert_eq!(modules[0].module_name, "");
+        assert_eq!(modules[1].module_name, "m");
+        let artifacts: Vec<Artifact> =
+            serde_json::from_str(r#"[{"module_name":null,"version":null}]"#).unwrap();
+        assert_eq!(artifacts[0].module_name, "");
+        let nodes: Vec<Node> = serde_json::from_str(
+            r#"[{"uid":1,"addr":null,"supported_database_versions":[{"db_type":"redis","version":"7.2"},{"db_type":"memcached","version":"1.4"},"8.2"]}]"#,
+        )
+        .unwrap();
+        assert_eq!(nodes[0].supported_database_versions, ["7.2", "8.2"]);
+    }
+
+    #[test]
     fn module_version_falls_back_to_the_semantic_one() {
         let m: Module =
             serde_json::from_str(r#"{"uid":"ab","module_name":"m","semantic_version":"1.2.3"}"#)
@@ -540,6 +634,8 @@ mod tests {
         let e = ErrorBody::parse(r#"{"error_code":"busy","message":"try later"}"#);
         assert_eq!(e.error_code.as_deref(), Some("busy"));
         assert_eq!(e.text(), Some("try later"));
+        let e = ErrorBody::parse("{\"description\":\"\\u001b[2J OK: 0 errors\"}");
+        assert_eq!(e.text(), Some("\\u{1b}[2J OK: 0 errors"));
         let e = ErrorBody::parse("<html>gateway</html>");
         assert_eq!(e.text(), Some("<html>gateway</html>"));
     }

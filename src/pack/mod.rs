@@ -91,6 +91,8 @@ pub struct Packed {
     pub sha256: String,
     /// The `module.json` inside it.
     pub module_json: ModuleJson,
+    /// The version of the redis-server discovery loaded the module into, when it did.
+    pub redis_version: Option<String>,
 }
 
 /// Why packing failed. Every variant names the offending input and what to do.
@@ -339,6 +341,7 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
                 module_name: Some(found.module_name),
                 version: Some(found.version),
                 commands: Some(found.commands),
+                redis_version: Some(found.redis_version),
             })
         } else {
             Ok(ModuleFacts::default())
@@ -422,6 +425,7 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         size,
         sha256,
         module_json,
+        redis_version: facts.redis_version,
     })
 }
 

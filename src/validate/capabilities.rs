@@ -5,17 +5,29 @@ use std::collections::BTreeSet;
 
 use super::policy::capabilities;
 use super::rules::*;
-use super::Ctx;
+use super::{Ctx, Diagnostic};
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let Some(database) = ctx.target.database.as_ref() else {
         return;
     };
+    let location = ctx.json_location();
+    for finding in missing(ctx.value, database, &location) {
+        ctx.push(finding);
+    }
+}
+
+/// A finding per feature `database` uses that the module (`value`) lacks the capability for.
+pub(crate) fn missing(
+    value: Option<&serde_json::Map<String, serde_json::Value>>,
+    database: &serde_json::Value,
+    location: &str,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
     let Some(config) = database.as_object() else {
-        return;
+        return out;
     };
-    let declared: BTreeSet<&str> = ctx
-        .value
+    let declared: BTreeSet<&str> = value
         .and_then(|v| v.get("capabilities"))
         .and_then(|c| c.as_array())
         .map(|list| list.iter().filter_map(|c| c.as_str()).collect())
@@ -37,8 +49,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
         if !reported.insert((gate.feature.as_str(), gate.capability.as_str())) {
             continue;
         }
-        let location = ctx.json_location();
-        ctx.push(
+        out.push(
             CAPABILITY_MISSING
                 .finding(format!(
                     "{db_name} uses {} ({} = {value}), which needs capability `{}`; the module does not declare it",
@@ -47,4 +58,5 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
                 .at(location),
         );
     }
+    out
 }

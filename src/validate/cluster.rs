@@ -42,6 +42,25 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
         }
     }
     let name = ctx.str_field("module_name").map(str::to_string);
+    if let (Some(name), Some(version)) = (name.clone(), ctx.module_version()) {
+        let higher = cluster
+            .modules
+            .iter()
+            .filter(|(n, v)| *n == name && *v > version)
+            .map(|(_, v)| *v)
+            .max();
+        if let Some(higher) = higher {
+            ctx.push(
+                CLUSTER_NEWER_VERSION_REGISTERED
+                    .finding(format!(
+                        "{source} already holds `{name}` {}; {} goes beside it",
+                        higher.semantic(),
+                        version.semantic()
+                    ))
+                    .at(location.clone()),
+            );
+        }
+    }
     if let (Some(name), Some(version)) = (name, ctx.module_version()) {
         if cluster
             .modules

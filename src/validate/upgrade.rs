@@ -1,34 +1,238 @@
-//! Upgrade: the new version against the one already on the cluster or database.
+//! Upgrade: the new version against the one a database runs, and — for a database upgrade of a
+//! module the cluster already stores — the whole pre-flight on the stored module object.
 
 use std::cmp::Ordering;
 
+use serde_json::{Map, Value};
+
 use super::rules::*;
-use super::Ctx;
+use super::{Ctx, Diagnostic, Report, Target};
+use crate::manifest::ModuleVersion;
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
-    let (Some(current), Some(new)) = (ctx.target.current_version, ctx.module_version()) else {
-        return;
-    };
     let location = ctx.json_location();
-    let describe = |v: crate::manifest::ModuleVersion| format!("{} ({v})", v.semantic());
+    for finding in version_findings(ctx.target.current_version, ctx.module_version(), &location) {
+        ctx.push(finding);
+    }
+}
+
+fn version_findings(
+    current: Option<ModuleVersion>,
+    new: Option<ModuleVersion>,
+    location: &str,
+) -> Vec<Diagnostic> {
+    let (Some(current), Some(new)) = (current, new) else {
+        return Vec::new();
+    };
+    let describe = |v: ModuleVersion| format!("{} ({v})", v.semantic());
     match new.cmp(&current) {
-        Ordering::Less => ctx.push(
-            UPGRADE_DOWNGRADE
-                .finding(format!(
-                    "the module's version {} is lower than the current {}",
-                    describe(new),
-                    describe(current)
-                ))
-                .at(location),
-        ),
-        Ordering::Equal => ctx.push(
-            UPGRADE_SAME_VERSION
-                .finding(format!(
-                    "version {} is already the current one",
-                    describe(new)
-                ))
-                .at(location),
-        ),
-        Ordering::Greater => {}
+        Ordering::Less => vec![UPGRADE_DOWNGRADE
+            .finding(format!(
+                "the module's version {} is lower than the current {}",
+                describe(new),
+                describe(current)
+            ))
+            .at(location)],
+        Ordering::Equal => vec![UPGRADE_SAME_VERSION
+            .finding(format!(
+                "version {} is already the current one",
+                describe(new)
+            ))
+            .at(location)],
+        Ordering::Greater => Vec::new(),
+    }
+}
+
+/// The pre-flight of a database module upgrade: `module` is the module object the cluster
+/// stores (`GET /v1/modules/{uid}`), `target` the database (its configuration, the Redis version
+/// it will run, the module version it runs now) and the cluster (RS version, every node's OS and
+/// architecture). Runs the version, capability and upgrade rules and the platform check; the
+/// rules that need the zip (structure, ELF) ran when the module was uploaded.
+pub fn check_module_object(module: &Value, target: &Target, subject: &str) -> Report {
+    let empty = Map::new();
+    let value = module.as_object().unwrap_or(&empty);
+    let location = "module object";
+    let version = value
+        .get("version")
+        .and_then(|v| crate::manifest::module_version_from_json(v).ok())
+        .or_else(|| {
+            let semantic = value.get("semantic_version")?.as_str()?.parse().ok()?;
+            ModuleVersion::from_semantic(semantic).ok()
+        });
+    let mut diagnostics = version_findings(target.current_version, version, location);
+    diagnostics.extend(super::versions::findings(value, target, location, true));
+    if let Some(database) = &target.database {
+        diagnostics.extend(super::capabilities::missing(
+            Some(value),
+            database,
+            location,
+        ));
+    }
+    diagnostics.extend(platform_findings(value, target, location));
+    Report {
+        subject: subject.to_string(),
+        diagnostics,
+    }
+}
+
+/// Every node's OS and architecture must have a build: the module object's `platforms` keys
+/// (`rhel9/x86_64`), else its `architecture` and `operating_systems`.
+fn platform_findings(
+    value: &Map<String, Value>,
+    target: &Target,
+    location: &str,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let platforms: Vec<(String, String)> = value
+        .get("platforms")
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.keys()
+                .filter_map(|k| k.split_once('/'))
+                .map(|(os, arch)| (os.to_ascii_lowercase(), arch.to_ascii_lowercase()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let architecture = value
+        .get("architecture")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase);
+    let systems: Vec<String> = value
+        .get("operating_systems")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    for arch in &target.architectures {
+        let arch = arch.to_string().to_ascii_lowercase();
+        let has = if platforms.is_empty() {
+            architecture.as_deref().is_none_or(|a| a == arch)
+        } else {
+            platforms.iter().any(|(_, a)| *a == arch)
+        };
+        if !has {
+            out.push(
+                UPGRADE_PLATFORM_MISSING
+                    .finding(format!(
+                        "the cluster has {arch} nodes, but the module is built for {}",
+                        architecture.clone().unwrap_or_else(|| platforms
+                            .iter()
+                            .map(|(o, a)| format!("{o}/{a}"))
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                    ))
+                    .at(location),
+            );
+        }
+    }
+    for os in &target.operating_systems {
+        let os = os.to_string().to_ascii_lowercase();
+        let has = if platforms.is_empty() {
+            systems.is_empty() || systems.contains(&os)
+        } else {
+            platforms.iter().any(|(o, _)| *o == os)
+        };
+        if !has {
+            out.push(
+                UPGRADE_PLATFORM_MISSING
+                    .finding(format!(
+                        "the cluster has {os} nodes, but the module holds no build for {os}"
+                    ))
+                    .at(location),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::DottedVersion;
+
+    fn module(extra: Value) -> Value {
+        let mut m = serde_json::json!({
+            "module_name": "hello", "semantic_version": "1.2.3", "version": 10203,
+            "min_redis_version": "7.2", "min_redis_pack_version": "7.4",
+            "compatible_redis_version": "7.2", "capabilities": ["types"],
+            "architecture": "x86_64", "operating_systems": ["ubuntu22.04"]
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        m
+    }
+
+    fn target(redis: &str) -> Target {
+        Target {
+            redis_version: Some(redis.parse::<DottedVersion>().unwrap()),
+            rs_version: Some("8.0.2".parse().unwrap()),
+            current_version: Some(ModuleVersion(10202)),
+            architectures: vec!["x86_64".parse().unwrap()],
+            operating_systems: vec![crate::manifest::OsNick::parse("ubuntu22.04", false).unwrap()],
+            ..Target::default()
+        }
+    }
+
+    #[test]
+    fn a_fitting_module_passes() {
+        let report = check_module_object(&module(serde_json::json!({})), &target("7.2"), "db 1");
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    }
+
+    #[test]
+    fn each_problem_is_named_with_its_rule() {
+        let t = target("7.2");
+        let cases = [
+            (
+                serde_json::json!({"version": 10201, "semantic_version": "1.2.1"}),
+                "upgrade-downgrade",
+            ),
+            (
+                serde_json::json!({"version": 10202, "semantic_version": "1.2.2"}),
+                "upgrade-same-version",
+            ),
+            (
+                serde_json::json!({"min_redis_version": "7.4"}),
+                "redis-version-too-old",
+            ),
+            (
+                serde_json::json!({"min_redis_pack_version": "8.2"}),
+                "rs-version-too-old-for-upgrade",
+            ),
+            (
+                serde_json::json!({"compatible_redis_version": "7.4"}),
+                "upgrade-redis-version-not-compatible",
+            ),
+            (
+                serde_json::json!({"architecture": "aarch64"}),
+                "upgrade-platform-missing",
+            ),
+            (
+                serde_json::json!({"operating_systems": ["rhel9"]}),
+                "upgrade-platform-missing",
+            ),
+        ];
+        for (extra, rule) in cases {
+            let report = check_module_object(&module(extra.clone()), &t, "db 1");
+            assert!(report.has(rule), "{extra}: {:?}", report.diagnostics);
+            assert!(report.failed(false), "{extra}");
+        }
+        let mut m = module(serde_json::json!({}));
+        m.as_object_mut()
+            .unwrap()
+            .remove("compatible_redis_version");
+        let report = check_module_object(&m, &t, "db 1");
+        assert!(report.has("compatible-redis-version-missing"));
+        assert!(!report.failed(false), "a warning only");
+        let mut with_db = t.clone();
+        with_db.database =
+            Some(serde_json::json!({"name": "db", "eviction_policy": "allkeys-lru"}));
+        let report = check_module_object(&module(serde_json::json!({})), &with_db, "db 1");
+        assert!(report.has("capability-missing"), "{:?}", report.diagnostics);
     }
 }

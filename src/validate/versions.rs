@@ -1,44 +1,77 @@
-//! Versions: the module's minimum Redis and RS versions against the target's.
+//! Versions: the module's minimum Redis and RS versions, and the Redis version it is built for,
+//! against the target's.
+
+use serde_json::{Map, Value};
 
 use super::rules::*;
-use super::Ctx;
+use super::{Ctx, Diagnostic, Target};
 use crate::manifest::DottedVersion;
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
+    let Some(value) = ctx.value else {
+        return;
+    };
     let location = ctx.json_location();
-    if let Some(redis) = ctx.target.redis_version.clone() {
-        if let Some(min) = dotted(ctx, "min_redis_version") {
+    for finding in findings(value, ctx.target, &location, false) {
+        ctx.push(finding);
+    }
+}
+
+/// The version findings for module.json (or a module object a cluster stores) against
+/// `target`. `upgrade` says a database is to move to this module: then a build for another Redis
+/// major.minor is refused (RS would not pick it for the database), not just warned about.
+pub(crate) fn findings(
+    value: &Map<String, Value>,
+    target: &Target,
+    location: &str,
+    upgrade: bool,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let compatible = dotted(value, "compatible_redis_version");
+    if !value.contains_key("compatible_redis_version") {
+        out.push(
+            JSON_COMPATIBLE_REDIS_VERSION_MISSING
+                .finding("module.json has no compatible_redis_version; RS selects module builds for Redis 7.4 and later databases by it")
+                .at(location),
+        );
+    }
+    if let Some(redis) = target.redis_version.clone() {
+        if let Some(min) = dotted(value, "min_redis_version") {
             if min > redis {
-                ctx.push(
+                out.push(
                     REDIS_VERSION_TOO_OLD
                         .finding(format!(
                             "the module needs Redis {min} (min_redis_version), but the target runs Redis {redis}"
                         ))
-                        .at(location.clone()),
+                        .at(location),
                 );
             }
         }
-        if let Some(compatible) = dotted(ctx, "compatible_redis_version") {
+        if let Some(compatible) = &compatible {
             if compatible.major_minor() != redis.major_minor() {
-                ctx.push(
-                    REDIS_VERSION_NOT_COMPATIBLE
-                        .finding(format!(
-                            "compatible_redis_version is {compatible}, but the target runs Redis {redis}; RS will not pick this build for that database"
-                        ))
-                        .at(location.clone()),
+                let rule = if upgrade {
+                    &UPGRADE_REDIS_VERSION_NOT_COMPATIBLE
+                } else {
+                    &REDIS_VERSION_NOT_COMPATIBLE
+                };
+                out.push(
+                    rule.finding(format!(
+                        "compatible_redis_version is {compatible}, but the target runs Redis {redis}; RS will not pick this build for that database"
+                    ))
+                    .at(location),
                 );
             }
         }
     }
-    if let Some(rs) = ctx.target.rs_version.clone() {
-        if let Some(min) = dotted(ctx, "min_redis_pack_version") {
+    if let Some(rs) = target.rs_version.clone() {
+        if let Some(min) = dotted(value, "min_redis_pack_version") {
             if min > rs {
-                let rule = if ctx.target.current_version.is_some() {
+                let rule = if upgrade || target.current_version.is_some() {
                     &RS_VERSION_TOO_OLD_FOR_UPGRADE
                 } else {
                     &RS_VERSION_TOO_OLD
                 };
-                ctx.push(
+                out.push(
                     rule.finding(format!(
                         "the module needs RS {min} (min_redis_pack_version), but the cluster runs RS {rs}"
                     ))
@@ -47,13 +80,14 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             }
         }
     }
+    out
 }
 
-/// A version field of module.json, written as a string or (by YAML-born manifests) a number.
-fn dotted(ctx: &Ctx<'_>, field: &str) -> Option<DottedVersion> {
-    match ctx.value?.get(field)? {
-        serde_json::Value::String(s) => s.parse().ok(),
-        serde_json::Value::Number(n) => n.to_string().parse().ok(),
+/// A version field, written as a string or (by YAML-born manifests) a number.
+fn dotted(value: &Map<String, Value>, field: &str) -> Option<DottedVersion> {
+    match value.get(field)? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.to_string().parse().ok(),
         _ => None,
     }
 }

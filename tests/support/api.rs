@@ -10,7 +10,7 @@ use super::body::{BodyFailure, BodyReader, MultipartError, MultipartReader};
 use super::server::Shared;
 use super::state::{
     compare_versions, random_hex, string_list, ApiError, PendingChange, StoredArtifact,
-    UpgradeStyle,
+    UpgradeStyle, GENERAL_UPGRADE_SINCE,
 };
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::http::request::Parts;
@@ -180,6 +180,7 @@ async fn dispatch(shared: &Shared, node: usize, head: &Head, body: &mut BodyRead
         ("POST", ["v2", "modules", "user-defined"]) => create_user_defined(shared, body).await,
         ("DELETE", ["v2", "modules", "user-defined", uid]) => {
             let mut state = shared.state();
+            state.refuse_if_in_use(uid)?;
             let before = state.modules.len();
             state.modules.retain(|m| !(m.user_defined && m.uid == *uid));
             if state.modules.len() == before {
@@ -199,6 +200,7 @@ async fn dispatch(shared: &Shared, node: usize, head: &Head, body: &mut BodyRead
         },
         ("DELETE", ["v1", "modules", uid]) => {
             let mut state = shared.state();
+            state.refuse_if_in_use(uid)?;
             let Some(module) = state.module(uid) else {
                 return Err(not_found(
                     "module_not_found",
@@ -225,6 +227,7 @@ async fn dispatch(shared: &Shared, node: usize, head: &Head, body: &mut BodyRead
         }
         ("DELETE", ["v2", "modules", uid]) => {
             let mut state = shared.state();
+            state.refuse_if_in_use(uid)?;
             if state.module(uid).is_none() {
                 return Err(not_found(
                     "module_not_found",
@@ -235,8 +238,12 @@ async fn dispatch(shared: &Shared, node: usize, head: &Head, body: &mut BodyRead
             let action = state.new_action("module_delete", &format!("module:{uid}"), node);
             Ok(Reply::json(200, json!({ "action_uid": action })))
         }
-        ("POST", ["v1", "modules", "upgrade", "bdb", uid]) => {
-            upgrade(shared, node, uid, body, UpgradeStyle::LegacyModules).await
+        // Deprecated since RS 7.8.2; route audits of RS 7.4 to 8.2 find neither module-specific
+        // upgrade path answering, so they exist only on older clusters.
+        ("POST", ["v1", "modules", "upgrade", "bdb", uid])
+            if !shared.state().rs_at_least(GENERAL_UPGRADE_SINCE) =>
+        {
+            upgrade(shared, node, uid, body, UpgradeStyle::LegacyModules, false).await
         }
         ("GET", ["v2", "local", "modules", "user-defined", "artifacts"]) => {
             let state = shared.state();
@@ -297,18 +304,30 @@ async fn dispatch(shared: &Shared, node: usize, head: &Head, body: &mut BodyRead
                 )),
             }
         }
-        ("POST", ["v1", "bdbs", uid, "upgrade"]) => {
-            if !shared.state().rs_at_least("7.8.2") {
-                return Err(not_found(
-                    "not_found",
-                    format!("no such endpoint: {}", head.path),
-                ));
-            }
-            upgrade(shared, node, uid, body, UpgradeStyle::Bdb).await
+        // The RS 7.4 docs list the general route.
+        ("POST", ["v1", "bdbs", uid, "upgrade"])
+            if shared.state().rs_at_least(GENERAL_UPGRADE_SINCE) =>
+        {
+            let dry_run = head.query.as_deref().is_some_and(|q| {
+                q.split('&')
+                    .any(|p| p == "dry_run=true" || p == "dry_run=1")
+            });
+            upgrade(shared, node, uid, body, UpgradeStyle::Bdb, dry_run).await
         }
-        ("POST", ["v1", "bdbs", uid, "modules", "upgrade"]) => {
-            upgrade(shared, node, uid, body, UpgradeStyle::BdbModules).await
+        ("POST", ["v1", "bdbs", uid, "modules", "upgrade"])
+            if !shared.state().rs_at_least(GENERAL_UPGRADE_SINCE) =>
+        {
+            upgrade(shared, node, uid, body, UpgradeStyle::BdbModules, false).await
         }
+        (
+            "POST",
+            ["v1", "bdbs", _, "upgrade"]
+            | ["v1", "bdbs", _, "modules", "upgrade"]
+            | ["v1", "modules", "upgrade", "bdb", _],
+        ) => Err(not_found(
+            "not_found",
+            format!("no such endpoint: {}", head.path),
+        )),
         ("GET", ["v1" | "v2", "actions"]) => Ok(Reply::json(200, shared.state().actions_json())),
         ("GET", ["v1" | "v2", "actions", uid]) => match shared.state().poll_action(uid) {
             Some(action) => Ok(Reply::json(200, action)),
@@ -389,14 +408,15 @@ async fn read_json(body: &mut BodyReader, status: u16) -> Result<Value, Failure>
         )
         .into());
     };
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::from(ApiError::new(
             status,
             "invalid_schema",
             format!("the body is not valid JSON: {e}"),
-        )
-        .into()
-    })
+        ))
+    })?;
+    body.json = Some(value.clone());
+    Ok(value)
 }
 
 async fn update_cluster(shared: &Shared, body: &mut BodyReader) -> Handled {
@@ -782,9 +802,12 @@ async fn upgrade(
     bdb_uid: &str,
     body: &mut BodyReader,
     style: UpgradeStyle,
+    dry_run: bool,
 ) -> Handled {
     let request = read_json(body, 400).await?;
-    let answer = shared.state().upgrade_bdb(bdb_uid, &request, style, node)?;
+    let answer = shared
+        .state()
+        .upgrade_bdb(bdb_uid, &request, style, node, dry_run)?;
     Ok(Reply::json(200, answer))
 }
 

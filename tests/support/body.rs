@@ -18,6 +18,8 @@ pub struct BodyFailure(pub String);
 
 /// A request body read frame by frame, counting the bytes received.
 pub struct BodyReader {
+    /// The JSON body, once a handler parsed one (recorded with the request).
+    pub json: Option<serde_json::Value>,
     inner: Incoming,
     received: u64,
     finished: bool,
@@ -27,6 +29,7 @@ pub struct BodyReader {
 impl BodyReader {
     pub fn new(inner: Incoming) -> Self {
         Self {
+            json: None,
             inner,
             received: 0,
             finished: false,

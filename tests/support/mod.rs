@@ -78,6 +78,12 @@ pub struct EmulatorSpec {
     pub capabilities: Vec<(String, String)>,
     /// Redis version of databases that do not state one.
     pub default_redis_version: String,
+    /// The Redis versions databases can run (`supported_database_versions`, oldest first);
+    /// `None`: what the RS version bundles.
+    pub redis_versions: Option<Vec<String>>,
+    /// Ignore `new_module` in upgrades and move every module of the database to the newest
+    /// fitting version, as RS 7.8.2 and later may.
+    pub ignore_new_module: bool,
     /// Requests recorded before further ones are refused (reset), bounding runaway clients.
     pub max_requests: usize,
     /// Largest upload accepted, in bytes.
@@ -137,6 +143,12 @@ impl EmulatorSpec {
         self
     }
 
+    /// The same spec with upgrades that ignore `new_module` (RS 7.8.2+ behaviour).
+    pub fn ignoring_new_module(mut self) -> Self {
+        self.ignore_new_module = true;
+        self
+    }
+
     /// The same spec with the plain-HTTP recorder on.
     pub fn plain_http(mut self) -> Self {
         self.plain_http = true;
@@ -158,6 +170,8 @@ impl Default for EmulatorSpec {
             platform: NodePlatform::default(),
             capabilities: default_capabilities(),
             default_redis_version: "7.4".into(),
+            redis_versions: None,
+            ignore_new_module: false,
             max_requests: 10_000,
             max_upload_bytes: 2 << 30,
             link_bytes_per_second: None,
@@ -254,6 +268,7 @@ impl Emulator {
                 faults: Vec::new(),
                 artifacts: BTreeMap::new(),
                 epoch: 0,
+                reported_addr: None,
                 dir,
             });
         }
@@ -266,6 +281,11 @@ impl Emulator {
             node_uid_as_string: spec.node_uid_as_string,
             default_redis_version: spec.default_redis_version.clone(),
             capabilities: spec.capabilities.clone(),
+            redis_versions: spec
+                .redis_versions
+                .clone()
+                .unwrap_or_else(|| state::redis_versions_of(&spec.rs_version)),
+            ignore_new_module: spec.ignore_new_module,
             nodes,
             modules: Vec::new(),
             bdbs: Vec::new(),
@@ -584,7 +604,9 @@ impl Emulator {
 
     /// Changes the RS version every node reports.
     pub fn set_rs_version(&self, version: &str) {
-        self.state().rs_version = version.to_owned();
+        let mut state = self.state();
+        state.rs_version = version.to_owned();
+        state.redis_versions = state::redis_versions_of(version);
     }
 
     /// Sets `allow_modules_upload`, as `PUT /v1/cluster` would.
@@ -602,6 +624,13 @@ impl Emulator {
     pub fn set_node_status(&self, node: usize, status: &str) {
         self.check_node(node);
         self.state().nodes[node - 1].status = status.to_owned();
+    }
+
+    /// Makes one node report `addr` as its address in `GET /v1/nodes` (it keeps listening on
+    /// its own).
+    pub fn set_node_reported_addr(&self, node: usize, addr: &str) {
+        self.check_node(node);
+        self.state().nodes[node - 1].reported_addr = Some(addr.to_owned());
     }
 
     /// Makes one node report another `software_version` (a cluster mid-upgrade).

@@ -249,6 +249,10 @@ async fn handle(
     let head = Head::new(&parts);
     let mut body = BodyReader::new(body).with_link(shared.link_bytes_per_second);
     let authorization = parts.headers.get(AUTHORIZATION);
+    let expect_continue = parts
+        .headers
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let admission = shared.state().admit(
         connection.node,
         connection.epoch,
@@ -321,6 +325,8 @@ async fn handle(
         status: reply.as_ref().map(|r| r.status),
         error_code: reply.as_ref().and_then(|r| r.error_code()),
         body_bytes: body.received(),
+        json_body: body.json.take(),
+        expect_continue,
     };
     {
         // Requests refused for exceeding the budget are counted, not recorded.

@@ -140,6 +140,10 @@ pub struct RequestRecord {
     pub error_code: Option<String>,
     /// Request body bytes received.
     pub body_bytes: u64,
+    /// The JSON body, when the handler read one.
+    pub json_body: Option<Value>,
+    /// Whether it carried `Expect: 100-continue`.
+    pub expect_continue: bool,
 }
 
 impl RequestRecord {
@@ -436,6 +440,8 @@ pub struct NodeState {
     pub epoch: u64,
     /// Where this node keeps its files.
     pub dir: PathBuf,
+    /// An `addr` to report instead of the node's address (a hostile or broken cluster).
+    pub reported_addr: Option<String>,
 }
 
 /// A module in the cluster configuration store.
@@ -487,6 +493,26 @@ impl ApiError {
     }
 }
 
+/// The first RS release whose docs list `POST /v1/bdbs/{uid}/upgrade`; the module-specific
+/// upgrade paths answer only below it.
+pub const GENERAL_UPGRADE_SINCE: &str = "7.4";
+
+/// The Redis versions an RS release offers databases (`supported_database_versions`), oldest
+/// first; the last is what a database moves to when an upgrade names none ("Upgrade a
+/// database": the latest bundled version).
+pub fn redis_versions_of(rs_version: &str) -> Vec<String> {
+    let list: &[&str] = if compare_versions(rs_version, "8.2") != Ordering::Less {
+        &["6.2", "7.2", "7.4", "8.0", "8.2"]
+    } else if compare_versions(rs_version, "8.0") != Ordering::Less {
+        &["6.2", "7.2", "7.4", "8.0"]
+    } else if compare_versions(rs_version, "7.4") != Ordering::Less {
+        &["6.2", "7.2", "7.4"]
+    } else {
+        &["6.2", "7.2"]
+    };
+    list.iter().map(|v| v.to_string()).collect()
+}
+
 /// The cluster's whole state.
 #[derive(Debug)]
 pub struct ClusterState {
@@ -497,6 +523,11 @@ pub struct ClusterState {
     /// Redis version assumed for a database that does not state one.
     pub default_redis_version: String,
     pub capabilities: Vec<(String, String)>,
+    /// The Redis versions databases can run, oldest first (`supported_database_versions`).
+    pub redis_versions: Vec<String>,
+    /// Act as RS 7.8.2+ may: ignore `new_module` and move every module of the database to
+    /// the newest version that fits its Redis version.
+    pub ignore_new_module: bool,
     pub nodes: Vec<NodeState>,
     pub modules: Vec<ModuleRecord>,
     pub bdbs: Vec<Value>,
@@ -648,7 +679,7 @@ impl ClusterState {
         let external: Vec<String> = node.external_ip.iter().map(|ip| ip.to_string()).collect();
         json!({
             "uid": self.node_uid_json(node.uid),
-            "addr": node.ip.to_string(),
+            "addr": node.reported_addr.clone().unwrap_or_else(|| node.ip.to_string()),
             "external_addr": external,
             "status": node.status,
             "architecture": node.platform.architecture,
@@ -663,10 +694,11 @@ impl ClusterState {
             "shard_count": 0,
             "shard_list": [],
             "rack_id": "",
-            "supported_database_versions": [
-                {"db_type": "redis", "version": "7.2"},
-                {"db_type": "redis", "version": "7.4"},
-            ],
+            "supported_database_versions": self
+                .redis_versions
+                .iter()
+                .map(|v| json!({"db_type": "redis", "version": v}))
+                .collect::<Vec<Value>>(),
         })
     }
 
@@ -847,6 +879,53 @@ impl ClusterState {
         }
     }
 
+    /// `406 module_in_use` when a database runs the module `uid`.
+    pub fn refuse_if_in_use(&self, uid: &str) -> Result<(), ApiError> {
+        let users: Vec<String> = self
+            .bdbs
+            .iter()
+            .filter(|bdb| {
+                bdb.get("module_list")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m.get("module_id").and_then(Value::as_str) == Some(uid))
+            })
+            .map(|bdb| uid_string(bdb.get("uid")))
+            .collect();
+        if users.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                406,
+                "module_in_use",
+                format!("module {uid} is in use by database(s) {}", users.join(", ")),
+            ))
+        }
+    }
+
+    /// The newest module named `name` that a database on Redis `redis` can run: its
+    /// `min_redis_version` is not above it and its `compatible_redis_version` has the same
+    /// major.minor (required from Redis 7.4 on).
+    fn newest_fitting(&self, name: &str, redis: &str) -> Option<ModuleRecord> {
+        let major_minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+        self.modules
+            .iter()
+            .filter(|m| m.name().eq_ignore_ascii_case(name))
+            .filter(|m| {
+                m.field("min_redis_version")
+                    .is_none_or(|min| compare_versions(min, redis) != Ordering::Greater)
+            })
+            // For Redis 7.4 and later RS picks builds by compatible_redis_version; reportedly a
+            // module without one is not offered to such databases.
+            .filter(|m| match m.field("compatible_redis_version") {
+                Some(c) => major_minor(c) == major_minor(redis),
+                None => compare_versions(redis, "7.4") == Ordering::Less,
+            })
+            .max_by(|a, b| compare_versions(a.semantic_version(), b.semantic_version()))
+            .cloned()
+    }
+
     /// The index of the database with this uid.
     pub fn bdb_index(&self, uid: &str) -> Option<usize> {
         self.bdbs
@@ -861,6 +940,7 @@ impl ClusterState {
         body: &Value,
         style: UpgradeStyle,
         node: usize,
+        dry_run: bool,
     ) -> Result<Value, ApiError> {
         let index = self.bdb_index(bdb_uid).ok_or_else(|| {
             ApiError::new(404, "db_not_exist", format!("bdb {bdb_uid} not found"))
@@ -896,8 +976,28 @@ impl ClusterState {
             .and_then(Value::as_str)
             .unwrap_or(&self.default_redis_version)
             .to_owned();
+        // "When you upgrade an existing database, it uses the latest bundled Redis version
+        // unless you specify a different version with the redis_version option."
+        let keep = request.get("keep_redis_version") == Some(&Value::Bool(true));
+        let latest_redis = self
+            .redis_versions
+            .last()
+            .cloned()
+            .unwrap_or_else(|| current_redis.clone());
         let target_redis = match (style, request.get("redis_version")) {
-            (UpgradeStyle::Bdb, Some(Value::String(v))) if parse_version(v).is_some() => v.clone(),
+            (UpgradeStyle::Bdb, Some(Value::String(v))) if parse_version(v).is_some() => {
+                let offered = self.redis_versions.iter().any(|o| {
+                    compare_versions(o, v) == Ordering::Equal || v.starts_with(&format!("{o}."))
+                });
+                if !offered {
+                    return Err(ApiError::new(
+                        406,
+                        "redis_version_not_supported",
+                        format!("Redis {v} is not among the versions this cluster offers"),
+                    ));
+                }
+                v.clone()
+            }
             (UpgradeStyle::Bdb, Some(other)) => {
                 return Err(ApiError::new(
                     400,
@@ -905,6 +1005,7 @@ impl ClusterState {
                     format!("bad redis_version {other}"),
                 ))
             }
+            (UpgradeStyle::Bdb, None) if !keep => latest_redis,
             _ => current_redis,
         };
 
@@ -966,6 +1067,28 @@ impl ClusterState {
                 }
             };
             plan.push((slot, new, args));
+        }
+        // RS 7.8.2+ "will always upgrade modules": every module moves to the newest version
+        // that fits the database's (new) Redis version, whatever `new_module` asked for.
+        if self.ignore_new_module && style == UpgradeStyle::Bdb {
+            let asked_args: Vec<(String, Option<Value>)> = plan
+                .iter()
+                .map(|(_, m, a)| (m.name().to_owned(), a.clone()))
+                .collect();
+            plan.clear();
+            for (slot, entry) in module_list.iter().enumerate() {
+                let name = entry
+                    .get("module_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if let Some(newest) = self.newest_fitting(name, &target_redis) {
+                    let args = asked_args
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                        .and_then(|(_, a)| a.clone());
+                    plan.push((slot, newest, args));
+                }
+            }
         }
         if requested.is_empty() && latest {
             for (slot, entry) in module_list.iter().enumerate() {
@@ -1084,6 +1207,10 @@ impl ClusterState {
         bdb["module_list"] = json!(new_list);
         if style == UpgradeStyle::Bdb {
             bdb["redis_version"] = json!(target_redis);
+        }
+        // Reported: `?dry_run=true` answers the resulting database and changes nothing.
+        if dry_run {
+            return Ok(bdb);
         }
         let name = match style {
             UpgradeStyle::Bdb => "bdb_upgrade",

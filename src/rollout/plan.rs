@@ -1,11 +1,14 @@
-//! A [`Target`] read from a live cluster, for the validator.
+//! The read-only half of every workflow: the live cluster read with GET requests, the
+//! validator's [`Target`] built from its facts, node clients with checked addresses, and the
+//! requests a change would send.
 
+use serde::Serialize;
+
+use crate::cluster::{Bdb, Client, Cluster, ClusterError, Endpoint, Module, Node};
 use crate::manifest::{Arch, DottedVersion, ModuleVersion, OsNick, SemanticVersion};
 use crate::validate::{ClusterFacts, Target};
 
-use super::client::Client;
-use super::types::{Bdb, Cluster, Module, Node};
-use super::ClusterError;
+use super::{node_address, PlannedRequest, RolloutError};
 
 /// What was read from the cluster, and the [`Target`] built from it.
 #[derive(Debug, Clone)]
@@ -74,8 +77,9 @@ fn lowest_version(versions: impl Iterator<Item = DottedVersion>) -> Option<Dotte
 }
 
 /// Reads nodes, cluster, capabilities and modules (and the database `bdb_uid`) and builds the
-/// validator's [`Target`]. `module_name` picks the module whose current version (on the database,
-/// else the highest on the cluster) goes into `current_version`.
+/// validator's [`Target`]. With a database, `module_name` picks the module whose version on it
+/// goes into `current_version` (an upgrade's starting point); without one, `current_version`
+/// stays empty: putting a module beside others on the cluster is an upload, not an upgrade.
 pub fn live_target(
     client: &Client,
     bdb_uid: Option<&str>,
@@ -131,20 +135,13 @@ pub fn live_target(
         .filter_map(|m| Some((m.module_name.clone(), m.module_version()?)))
         .collect();
     let current_version = module_name.and_then(|name| {
-        let on_bdb = bdb.as_ref().and_then(|b| {
+        bdb.as_ref().and_then(|b| {
             b.module_list
                 .iter()
                 .find(|m| m.module_name.eq_ignore_ascii_case(name))
                 .and_then(|m| m.semantic_version.as_deref())
                 .and_then(|v| v.parse::<SemanticVersion>().ok())
                 .and_then(|s| ModuleVersion::from_semantic(s).ok())
-        });
-        on_bdb.or_else(|| {
-            module_versions
-                .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| *v)
-                .max()
         })
     });
 
@@ -174,6 +171,102 @@ pub fn live_target(
         bdb,
         notes,
     })
+}
+
+/// The cluster's RS version: the lowest any node (or the cluster object) reports, or what the
+/// nodes reported when none of it parses.
+pub fn rs_version(live: &LiveTarget) -> Result<DottedVersion, String> {
+    live.target.rs_version.clone().ok_or_else(|| {
+        let reported: Vec<String> = live
+            .nodes
+            .iter()
+            .map(|n| {
+                n.software_version
+                    .as_deref()
+                    .unwrap_or("nothing")
+                    .escape_debug()
+                    .to_string()
+            })
+            .collect();
+        if reported.is_empty() {
+            "nothing".to_string()
+        } else {
+            reported.join(", ")
+        }
+    })
+}
+
+/// Whether `version` is `since` or later (`since` is one of rmpack's release constants).
+pub fn at_least(version: &DottedVersion, since: &str) -> bool {
+    since
+        .parse::<DottedVersion>()
+        .is_ok_and(|since| *version >= since)
+}
+
+/// One node a workflow talks to: its uid, the address used, and a client bound to it.
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    /// The node's uid.
+    pub uid: String,
+    /// The address used (`addr` or `external_addr`), checked as host[:port].
+    pub address: String,
+    /// A client for the node's own ("local") endpoints.
+    pub client: Client,
+}
+
+/// Clients for `nodes`; an address that is not host[:port] is refused before anything is sent.
+pub fn node_clients(
+    client: &Client,
+    nodes: &[Node],
+    external: bool,
+) -> Result<Vec<NodeClient>, RolloutError> {
+    nodes
+        .iter()
+        .map(|node| {
+            let address = node_address(node, external);
+            let node_client = client.for_node(&node.uid.0, &address)?;
+            Ok(NodeClient {
+                uid: node.uid.0.clone(),
+                address,
+                client: node_client,
+            })
+        })
+        .collect()
+}
+
+/// A planned request: `endpoint` at `client`'s node, with a body of `bytes`.
+pub fn planned(client: &Client, endpoint: &Endpoint, bytes: u64) -> PlannedRequest {
+    PlannedRequest {
+        method: endpoint.method,
+        url: format!("{}{}", client.base().origin(), endpoint.path),
+        bytes,
+    }
+}
+
+/// How a planned value changes: before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// What it is now.
+    pub before: String,
+    /// What it will be.
+    pub after: String,
+}
+
+impl Change {
+    /// Whether before and after differ.
+    pub fn changes(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.changes() {
+            write!(f, "{} → {}", self.before, self.after)
+        } else {
+            write!(f, "{} (kept)", self.before)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,195 @@
+//! The connection flags every cluster subcommand shares (upload, upgrade, status, modules,
+//! artifacts, validate --cluster), and how cluster errors become exit codes.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmpack::cluster::{
+    self, Client, ClientOptions, ClusterError, ConnectionFlags, Password, RetryPolicy,
+};
+use rmpack::rollout::RolloutError;
+use rmpack::Listener;
+
+use super::ui::TermListener;
+use super::CheckFailed;
+
+/// How to reach and authenticate to a cluster; shared by upload, modules, artifacts, upgrade.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Cluster URL: any node's REST API, e.g. https://node1.example.com:9443
+    /// [env: RMPACK_URL, REDIS_ENTERPRISE_URL]
+    #[arg(long = "cluster", value_name = "URL", global = true)]
+    pub url: Option<String>,
+    /// User name [env: RMPACK_USER, REDIS_ENTERPRISE_USER].
+    #[arg(long, value_name = "USER", global = true)]
+    pub user: Option<String>,
+    /// Password; visible in the process list, prefer RMPACK_PASSWORD, a profile or the prompt.
+    #[arg(long, value_name = "PASSWORD", global = true)]
+    pub password: Option<String>,
+    /// A profile of ~/.config/rmpack/profiles.toml (or $RMPACK_PROFILES).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub profile: Option<String>,
+    /// PEM file with the cluster's CA certificate [env: RMPACK_CA_CERT, REDIS_ENTERPRISE_CA_CERT].
+    #[arg(long, value_name = "PEM", global = true)]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the cluster's certificate (warned about) [env: REDIS_ENTERPRISE_INSECURE].
+    #[arg(long, global = true)]
+    pub insecure: bool,
+    /// Allow a plain http:// URL: the password then crosses the network unencrypted.
+    #[arg(long, global = true)]
+    pub allow_http: bool,
+    /// Seconds allowed for one ordinary request (uploads get more, scaled to their size).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, global = true)]
+    pub timeout: u64,
+    /// Attempts per request for transient failures (409, 503, busy, resets), first included.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10), global = true)]
+    pub retries: u32,
+    /// Seconds to keep trying while the cluster answers busy (another change in progress).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, global = true)]
+    pub busy_timeout: u64,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Only warnings and results, no progress lines.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// A cluster error is "the cluster said no" (exit 1) unless it is about the user's input
+/// (missing URL, bad profile, unreadable file: exit 2).
+pub fn is_usage_error(error: &ClusterError) -> bool {
+    matches!(
+        error,
+        ClusterError::MissingUrl
+            | ClusterError::MissingUser
+            | ClusterError::MissingPassword
+            | ClusterError::Prompt { .. }
+            | ClusterError::ProfileRead { .. }
+            | ClusterError::ProfileParse { .. }
+            | ClusterError::ProfileMissing { .. }
+            | ClusterError::ProfilePermissions { .. }
+            | ClusterError::BadUrl { .. }
+            | ClusterError::PlainHttp { .. }
+            | ClusterError::CaCert { .. }
+            | ClusterError::File { .. }
+    )
+}
+
+/// Wraps a cluster error for `anyhow`, marking server-side refusals as exit 1.
+pub fn cluster_failure(error: ClusterError, what: &str) -> anyhow::Error {
+    if is_usage_error(&error) {
+        anyhow::Error::new(error)
+    } else {
+        // CheckFailed must be an error of the chain itself (not a context) for the exit code.
+        anyhow::Error::new(CheckFailed(error.to_string())).context(what.to_string())
+    }
+}
+
+impl ClusterArgs {
+    fn flags(&self) -> ConnectionFlags {
+        ConnectionFlags {
+            url: self.url.clone(),
+            user: self.user.clone(),
+            password: self.password.clone().map(Password::new),
+            profile: self.profile.clone(),
+            ca_cert: self.ca_cert.clone(),
+            insecure: self.insecure,
+            allow_http: self.allow_http,
+        }
+    }
+
+    /// The listener for this command's progress.
+    pub fn listener(&self) -> Arc<TermListener> {
+        Arc::new(TermListener::new(self.quiet || self.json))
+    }
+
+    /// Resolves credentials (prompting on a terminal) and builds the client.
+    pub fn connect(&self, listener: Arc<dyn Listener>) -> anyhow::Result<Client> {
+        let env = |name: &str| std::env::var(name).ok();
+        let ask = |question: &str| rpassword::prompt_password(question);
+        let prompt: Option<cluster::PasswordPrompt<'_>> =
+            std::io::stdin().is_terminal().then_some(&ask as _);
+        let settings = cluster::resolve(&self.flags(), &env, prompt, listener.as_ref())
+            .map_err(|e| cluster_failure(e, "cannot connect"))?;
+        let options = ClientOptions {
+            request_timeout: Duration::from_secs(self.timeout.max(1)),
+            retry: RetryPolicy {
+                max_attempts: self.retries,
+                ..RetryPolicy::default()
+            },
+            ..ClientOptions::default()
+        };
+        Client::new(&settings, options, listener).map_err(|e| cluster_failure(e, "cannot connect"))
+    }
+}
+
+/// Wraps a rollout error for `anyhow`: refusals by the cluster or the pre-flight exit 1, bad
+/// input exits 2.
+pub fn rollout_failure(error: RolloutError, what: &str) -> anyhow::Error {
+    match error {
+        RolloutError::Cluster(error) => cluster_failure(error, what),
+        error @ RolloutError::Input { .. } => anyhow::Error::new(error),
+        error => anyhow::Error::new(CheckFailed(error.to_string())).context(what.to_string()),
+    }
+}
+
+/// The words of this command line that reach the cluster again (`--cluster URL --ca-cert PEM`
+/// …), for commands printed to resume or heal; never the password.
+pub fn cluster_words() -> Vec<String> {
+    let mut words = Vec::new();
+    let mut args = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned());
+    let with_value = [
+        "--cluster",
+        "--user",
+        "--profile",
+        "--ca-cert",
+        "--timeout",
+        "--retries",
+    ];
+    while let Some(arg) = args.next() {
+        if with_value.contains(&arg.as_str()) {
+            if let Some(value) = args.next() {
+                words.push(arg);
+                words.push(shell_quote(&value));
+            }
+        } else if with_value.iter().any(|f| arg.starts_with(&format!("{f}="))) {
+            words.push(shell_quote(&arg));
+        } else if arg == "--insecure" || arg == "--allow-http" {
+            words.push(arg);
+        }
+    }
+    words
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_leaves_plain_words_alone() {
+        assert_eq!(shell_quote("--cluster"), "--cluster");
+        assert_eq!(
+            shell_quote("https://127.0.0.1:9443"),
+            "https://127.0.0.1:9443"
+        );
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}

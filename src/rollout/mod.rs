@@ -1,0 +1,318 @@
+//! Every change rmpack makes to a cluster, as plan → execute → verify over typed values.
+//!
+//! * [`plan`] reads the live cluster (GET requests only), builds the validator's [`Target`] from
+//!   its facts and lists the requests a change would send (paths from
+//!   [`crate::cluster::Endpoint`]). `--dry-run` prints a plan and stops there.
+//! * [`execute`] holds what the workflows share: the bounded worker pool over nodes, the wait
+//!   for a busy cluster, undoing what a run registered.
+//! * [`upload`] registers a module and puts its zip on every node (or uploads it bundled);
+//!   [`upgrade`] moves databases to another version of a module and reads them back;
+//!   [`artifacts`] lists and deletes per-node artifacts; [`status`] tells which nodes and
+//!   databases hold and run which module versions, and names the drift.
+//!
+//! A rollout is resumable: running it again (or with `--nodes` of the failed ones) skips what is
+//! already in place, so no node receives the artifact twice.
+
+pub mod artifacts;
+pub mod execute;
+pub mod plan;
+pub mod status;
+pub mod upgrade;
+pub mod upload;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cluster::{ClusterError, Node};
+use crate::manifest::ModuleVersion;
+use crate::validate::Report;
+
+pub use plan::{live_target, os_nick_of, LiveTarget};
+pub use upload::{plan_upload, UploadFlow, UploadOptions, UploadPlan};
+
+/// Why a rollout could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// The input is not something that can be uploaded.
+    #[error("{path}: {detail}", path = path.display())]
+    Input {
+        /// The input.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The pre-flight check found errors; nothing was sent.
+    #[error("pre-flight check against {source_url} failed with {} error(s); nothing was sent to the cluster", count_errors(report))]
+    Preflight {
+        /// Where the facts came from.
+        source_url: String,
+        /// The validator's findings.
+        report: Box<Report>,
+    },
+    /// The cluster reports `allow_modules_upload: false`.
+    #[error("module upload is disabled on {url} (allow_modules_upload is false); an admin can enable it with `PUT /v1/cluster {{\"allow_modules_upload\": true}}` (or the cluster setting \"allow modules upload\"); nothing was sent")]
+    UploadsDisabled {
+        /// The cluster URL.
+        url: String,
+    },
+    /// `--nodes` names nodes the cluster does not have.
+    #[error("the cluster has no node(s) {missing}; its nodes are {known}")]
+    UnknownNodes {
+        /// The uids not found.
+        missing: String,
+        /// The uids the cluster has.
+        known: String,
+    },
+    /// The cluster has no node to upload to.
+    #[error("the cluster lists no nodes")]
+    NoNodes,
+    /// The RS version cannot be read, and the workflow depends on it.
+    #[error("cannot tell the cluster's RS version (nodes report {reported}); {what}")]
+    UnknownRsVersion {
+        /// What the nodes reported.
+        reported: String,
+        /// What to do.
+        what: String,
+    },
+    /// The request cannot be planned as asked (a database without the module, a version the
+    /// cluster lacks, a Redis version the cluster does not offer).
+    #[error("{0}")]
+    Refused(String),
+    /// A request to the cluster failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+fn count_errors(report: &Report) -> usize {
+    report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::validate::Severity::Error)
+        .count()
+}
+
+/// What happened on one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeOutcome {
+    /// This run uploaded the artifact, and the node lists it.
+    Uploaded,
+    /// The node already had it; nothing was sent.
+    AlreadyPresent,
+    /// In a plan: would upload.
+    WouldUpload,
+    /// The upload or the check failed; see `error`.
+    Failed,
+    /// Not attempted, because the rollout stopped on a cluster-wide error.
+    NotAttempted,
+    /// Uploaded, then deleted again by `--rollback-on-failure`.
+    RolledBack,
+}
+
+impl NodeOutcome {
+    /// Whether the node holds the artifact afterwards (or would, in a dry run).
+    pub fn holds_artifact(self) -> bool {
+        matches!(
+            self,
+            NodeOutcome::Uploaded | NodeOutcome::AlreadyPresent | NodeOutcome::WouldUpload
+        )
+    }
+
+    /// A short word for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            NodeOutcome::Uploaded => "uploaded",
+            NodeOutcome::AlreadyPresent => "already present",
+            NodeOutcome::WouldUpload => "would upload",
+            NodeOutcome::Failed => "FAILED",
+            NodeOutcome::NotAttempted => "not attempted",
+            NodeOutcome::RolledBack => "rolled back",
+        }
+    }
+}
+
+/// One node's line of the rollout table.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    /// The node's uid.
+    pub uid: String,
+    /// The address used (`addr` or `external_addr`).
+    pub address: String,
+    /// What happened.
+    pub outcome: NodeOutcome,
+    /// Bytes of the artifact this run sent to the node (0 when skipped).
+    pub bytes: u64,
+    /// Time spent on the node.
+    #[serde(serialize_with = "seconds")]
+    pub elapsed: Duration,
+    /// The error, when it failed.
+    pub error: Option<String>,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// What happened to the module's configuration (or, with `--bundled`, the module) in the CCS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "uid", rename_all = "snake_case")]
+pub enum ConfigOutcome {
+    /// Registered by this run.
+    Registered(String),
+    /// Already registered with the same name and version.
+    AlreadyRegistered(String),
+    /// In a plan: would register.
+    WouldRegister,
+    /// Registered by this run, then deleted by `--rollback-on-failure`.
+    RolledBack(String),
+    /// Not reached (the run stopped before).
+    NotAttempted,
+}
+
+/// A request the rollout sends or, in a dry run, would send.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRequest {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Full URL.
+    pub url: String,
+    /// Body size in bytes (0 for none).
+    pub bytes: u64,
+}
+
+/// The result of a rollout.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rollout {
+    /// The zip.
+    pub zip: PathBuf,
+    /// `module_name` of the module.json.
+    pub module_name: String,
+    /// Its integer version.
+    pub version: ModuleVersion,
+    /// Its semantic version.
+    pub semantic_version: String,
+    /// Size of the zip.
+    pub zip_bytes: u64,
+    /// Bundled upload (`POST /v2/modules`) rather than per-node artifacts.
+    pub bundled: bool,
+    /// This is a plan shown by `--dry-run` (only GETs were sent), not an executed rollout.
+    pub dry_run: bool,
+    /// The configuration's fate.
+    pub config: ConfigOutcome,
+    /// One line per node (empty for a bundled upload).
+    pub nodes: Vec<NodeReport>,
+    /// The changing requests sent (or, in a plan, to send), in order.
+    pub plan: Vec<PlannedRequest>,
+    /// Whether `--rollback-on-failure` undid this run's changes.
+    pub rolled_back: bool,
+    /// Warnings from the pre-flight check and the cluster facts.
+    pub notes: Vec<String>,
+}
+
+impl Rollout {
+    /// Whether every node holds the artifact (and the configuration is registered).
+    pub fn is_complete(&self) -> bool {
+        let config_ok = matches!(
+            self.config,
+            ConfigOutcome::Registered(_)
+                | ConfigOutcome::AlreadyRegistered(_)
+                | ConfigOutcome::WouldRegister
+        );
+        config_ok && self.nodes.iter().all(|n| n.outcome.holds_artifact())
+    }
+
+    /// Whether this run changed the cluster.
+    pub fn changed_anything(&self) -> bool {
+        !self.dry_run
+            && (matches!(
+                self.config,
+                ConfigOutcome::Registered(_) | ConfigOutcome::RolledBack(_)
+            ) || self
+                .nodes
+                .iter()
+                .any(|n| matches!(n.outcome, NodeOutcome::Uploaded | NodeOutcome::RolledBack)))
+    }
+
+    /// Uids of the nodes that do not hold the artifact: what `--nodes` resumes.
+    pub fn unfinished_nodes(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.outcome.holds_artifact())
+            .map(|n| n.uid.clone())
+            .collect()
+    }
+}
+
+/// The address rmpack reaches `node` at: its `addr`, or with `external` its first
+/// `external_addr` (falling back to `addr` when it has none).
+pub fn node_address(node: &Node, external: bool) -> String {
+    if external {
+        node.external_addr
+            .first()
+            .cloned()
+            .unwrap_or_else(|| node.addr.clone())
+    } else {
+        node.addr.clone()
+    }
+}
+
+/// The nodes `wanted` names (all when `None`), in the cluster's order; unknown uids are refused.
+pub fn select_nodes(all: &[Node], wanted: Option<&[String]>) -> Result<Vec<Node>, RolloutError> {
+    if all.is_empty() {
+        return Err(RolloutError::NoNodes);
+    }
+    let Some(wanted) = wanted else {
+        return Ok(all.to_vec());
+    };
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|w| !all.iter().any(|n| &n.uid.0 == *w))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(RolloutError::UnknownNodes {
+            missing: missing.join(", "),
+            known: all
+                .iter()
+                .map(|n| n.uid.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(all
+        .iter()
+        .filter(|n| wanted.contains(&n.uid.0))
+        .cloned()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(uid: &str) -> Node {
+        Node {
+            uid: crate::cluster::Uid(uid.into()),
+            addr: format!("10.0.0.{uid}"),
+            ..Node::default()
+        }
+    }
+
+    #[test]
+    fn node_selection_refuses_unknown_uids() {
+        let all = vec![node("1"), node("2"), node("3")];
+        let picked = select_nodes(&all, Some(&["3".to_string(), "1".to_string()])).unwrap();
+        assert_eq!(
+            picked.iter().map(|n| n.uid.0.as_str()).collect::<Vec<_>>(),
+            ["1", "3"]
+        );
+        let err = select_nodes(&all, Some(&["4".to_string()])).unwrap_err();
+        assert!(err.to_string().contains("no node(s) 4"), "{err}");
+        assert!(matches!(
+            select_nodes(&[], None),
+            Err(RolloutError::NoNodes)
+        ));
+    }
+}

@@ -1,0 +1,243 @@
+//! `rmpack status` and `modules delete` against the emulated RS cluster: the drift between what
+//! the cluster registers, what each node holds and what each database runs, and its healing.
+
+mod common;
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use support::{bdb, bdb_module, module_json, Emulator, EmulatorSpec};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+fn cluster_args(emulator: &Emulator) -> Vec<String> {
+    vec![
+        "--cluster".into(),
+        emulator.url(),
+        "--ca-cert".into(),
+        emulator.ca_cert_path().to_string_lossy().into_owned(),
+    ]
+}
+
+fn rmpack(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_rmpack"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RMPACK_USER", emulator.user())
+        .env("RMPACK_PASSWORD", emulator.password())
+        .env("RMPACK_PROFILES", dir.join("no-profiles.toml"))
+        .stdin(std::process::Stdio::null())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("rmpack runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn with_cluster(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(cluster_args(emulator));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    rmpack(emulator, dir, &all)
+}
+
+/// A module zip around the gcc-built `plain` fixture that passes the pre-flight.
+fn module_zip(dir: &Path, name: &str, version: &str) -> PathBuf {
+    let so = std::fs::read(common::fixture("plain")).expect("fixture built");
+    let so_name = format!("{name}.so");
+    let mut json = module_json(name, version);
+    json["module_file"] = so_name.clone().into();
+    json["sha256"] = hex::encode(Sha256::digest(&so)).into();
+    json["operating_systems"] = serde_json::json!([]);
+    let path = dir.join(format!("{name}.Linux-x86_64.{version}.zip"));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip created"));
+    let options = |mode| zip::write::SimpleFileOptions::default().unix_permissions(mode);
+    zip.start_file("module.json", options(0o644))
+        .expect("entry");
+    zip.write_all(&serde_json::to_vec_pretty(&json).expect("json"))
+        .expect("written");
+    zip.start_file(so_name, options(0o755)).expect("entry");
+    zip.write_all(&so).expect("written");
+    zip.finish().expect("zip finished");
+    path
+}
+
+fn stable(text: &str, emulator: &Emulator) -> String {
+    text.replace(&format!(":{}", emulator.port()), ":PORT")
+        .replace(&*emulator.ca_cert_path().to_string_lossy(), "CA.pem")
+}
+
+/// Compares `actual` with the golden file `name`; `BLESS=1` rewrites the file instead.
+fn assert_golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, actual).expect("golden written");
+        return;
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual, golden,
+        "{name} differs (BLESS=1 rewrites it):\n{actual}"
+    );
+}
+
+fn uid_of(emulator: &Emulator, name: &str, version: &str) -> String {
+    emulator
+        .modules()
+        .iter()
+        .find(|m| m["module_name"] == name && m["semantic_version"] == version)
+        .and_then(|m| m["uid"].as_str())
+        .expect("registered")
+        .to_string()
+}
+
+#[test]
+fn a_node_lacking_an_artifact_is_drift_with_the_command_that_heals_it() {
+    let emulator = Emulator::start(EmulatorSpec::nodes(3)).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zip = module_zip(dir.path(), "hello", "1.2.3");
+    // Node 3 stands for a node that joined after the rollout.
+    let run = with_cluster(
+        &emulator,
+        dir.path(),
+        &["upload", &zip.to_string_lossy(), "--nodes", "1,2"],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    let uid = uid_of(&emulator, "hello", "1.2.3");
+    emulator.put_bdb(bdb(1, "db1", vec![bdb_module(&uid, "hello", "1.2.3")]));
+
+    let run = with_cluster(&emulator, dir.path(), &["status"]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stdout.contains("node(s) 3 lack its artifact"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("database 1 runs hello 1.2.3"),
+        "{}",
+        run.stdout
+    );
+    assert_golden("status-drift.txt", &stable(&run.stdout, &emulator));
+    let heal = run
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("heal: "))
+        .expect("a healing command")
+        .split("   (ZIP")
+        .next()
+        .unwrap_or_default()
+        .replace(" ZIP ", &format!(" {} ", zip.display()));
+    assert!(heal.ends_with("--nodes 3"), "{heal}");
+    let words: Vec<&str> = heal.split_whitespace().skip(1).collect();
+    let healed = rmpack(&emulator, dir.path(), &words);
+    assert_eq!(healed.code, 0, "{}", healed.text());
+
+    let run = with_cluster(&emulator, dir.path(), &["status"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(run.stdout.contains("consistent"), "{}", run.stdout);
+    assert_golden("status-consistent.txt", &stable(&run.stdout, &emulator));
+}
+
+#[test]
+fn an_artifact_without_a_configuration_is_an_orphan() {
+    let emulator = Emulator::start(EmulatorSpec::nodes(2)).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zip = module_zip(dir.path(), "hello", "1.2.3");
+    let run = with_cluster(&emulator, dir.path(), &["upload", &zip.to_string_lossy()]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let uid = uid_of(&emulator, "hello", "1.2.3");
+    let run = with_cluster(
+        &emulator,
+        dir.path(),
+        &["modules", "delete", &uid, "--user-defined"],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+
+    let run = with_cluster(&emulator, dir.path(), &["status", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    let value: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/status.schema.json"),
+        )
+        .expect("schema"),
+    )
+    .expect("schema JSON");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    let problems: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(problems.is_empty(), "{problems:?}\n{}", run.stdout);
+    assert_eq!(
+        value["drift"][0]["kind"], "orphan_artifact",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(value["drift"][0]["nodes"], serde_json::json!(["1", "2"]));
+    let heal = value["drift"][0]["heal"]
+        .as_str()
+        .expect("heal")
+        .to_string();
+    assert!(
+        heal.starts_with("rmpack artifacts delete hello 1.2.3"),
+        "{heal}"
+    );
+    let words: Vec<&str> = heal.split_whitespace().skip(1).collect();
+    let healed = rmpack(&emulator, dir.path(), &words);
+    assert_eq!(healed.code, 0, "{}", healed.text());
+    let run = with_cluster(&emulator, dir.path(), &["status"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+}
+
+#[test]
+fn modules_delete_refuses_a_version_a_database_runs_unless_forced() {
+    let emulator = Emulator::start(EmulatorSpec::nodes(1)).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zip = module_zip(dir.path(), "hello", "1.2.3");
+    let run = with_cluster(&emulator, dir.path(), &["upload", &zip.to_string_lossy()]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let uid = uid_of(&emulator, "hello", "1.2.3");
+    emulator.put_bdb(bdb(4, "cache", vec![bdb_module(&uid, "hello", "1.2.3")]));
+    let run = with_cluster(
+        &emulator,
+        dir.path(),
+        &["modules", "delete", &uid, "--user-defined"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("database(s) 4 run hello 1.2.3"),
+        "{}",
+        run.stderr
+    );
+    assert!(emulator.requests().iter().all(|r| r.method != "DELETE"));
+    // Forced, the cluster itself refuses: a database runs it.
+    let run = with_cluster(
+        &emulator,
+        dir.path(),
+        &["modules", "delete", &uid, "--user-defined", "--force"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("module_in_use"), "{}", run.stderr);
+}

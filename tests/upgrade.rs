@@ -1,0 +1,483 @@
+//! `rmpack upgrade` against the emulated RS cluster, through the real binary: the Redis version
+//! kept, the pre-flight before anything is sent, the database read back, several databases in
+//! turn, and the plan `--dry-run` prints.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::{bdb, bdb_module, module_json, ActionOutcome, Emulator, EmulatorSpec};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+fn rmpack(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_rmpack"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RMPACK_USER", emulator.user())
+        .env("RMPACK_PASSWORD", emulator.password())
+        .env("RMPACK_PROFILES", dir.join("no-profiles.toml"))
+        .stdin(std::process::Stdio::null())
+        .current_dir(dir)
+        .args(args)
+        .args([
+            "--cluster",
+            &emulator.url(),
+            "--ca-cert",
+            &emulator.ca_cert_path().to_string_lossy(),
+            "--poll-interval",
+            "0.05",
+        ])
+        .output()
+        .expect("rmpack runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Registers `hello` at `version` with uid `hello-VERSION`, built for Redis `compatible`
+/// (`None`: no compatible_redis_version), edited by `edit`.
+fn add_hello(
+    emulator: &Emulator,
+    version: &str,
+    compatible: Option<&str>,
+    edit: &dyn Fn(&mut Value),
+) {
+    let mut module = module_json("hello", version);
+    module["uid"] = json!(format!("hello-{version}"));
+    match compatible {
+        Some(c) => module["compatible_redis_version"] = json!(c),
+        None => {
+            module
+                .as_object_mut()
+                .unwrap()
+                .remove("compatible_redis_version");
+        }
+    }
+    edit(&mut module);
+    emulator.add_module(module);
+}
+
+fn database(uid: u64, redis: &str, hello: &str) -> Value {
+    let mut db = bdb(
+        uid,
+        &format!("db{uid}"),
+        vec![bdb_module(&format!("hello-{hello}"), "hello", hello)],
+    );
+    db["redis_version"] = json!(redis);
+    db
+}
+
+/// An RS 8.2 cluster (offering Redis 6.2 … 8.2) with hello 1.2.2 and 1.2.3 built for Redis 7.2
+/// and database 1 on Redis 7.2 running 1.2.2.
+fn redis_7_2_cluster(spec: EmulatorSpec) -> (Emulator, tempfile::TempDir) {
+    let emulator = Emulator::start(spec.rs_version("8.2.0-40")).expect("emulator starts");
+    add_hello(&emulator, "1.2.2", Some("7.2"), &|_| {});
+    add_hello(&emulator, "1.2.3", Some("7.2"), &|_| {});
+    emulator.put_bdb(database(1, "7.2", "1.2.2"));
+    (emulator, tempfile::tempdir().expect("temp dir"))
+}
+
+fn upgrade_posts(emulator: &Emulator) -> Vec<support::RequestRecord> {
+    emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.contains("upgrade"))
+        .collect()
+}
+
+#[test]
+fn a_module_upgrade_keeps_the_databases_redis_version_and_says_so_in_the_request() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(2));
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--to", "1.2.3"],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    let db = emulator.bdb(1).expect("db1");
+    assert_eq!(db["redis_version"], "7.2", "{db}");
+    assert_eq!(db["module_list"][0]["semantic_version"], "1.2.3");
+    let posts = upgrade_posts(&emulator);
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].path, "/v1/bdbs/1/upgrade");
+    let body = posts[0].json_body.clone().expect("a JSON body");
+    assert_eq!(body["redis_version"], "7.2", "{body}");
+    assert_eq!(body["modules"][0]["current_module"], "hello-1.2.2");
+    assert_eq!(body["modules"][0]["new_module"], "hello-1.2.3");
+    assert_eq!(body["modules"][0]["new_module_args"], "");
+    assert!(run.stdout.contains("upgraded"), "{}", run.stdout);
+    assert!(run.stderr.contains("7.2 (kept)"), "{}", run.stderr);
+}
+
+#[test]
+fn redis_version_moves_only_when_asked_and_only_to_a_version_every_node_offers() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &[
+            "upgrade",
+            "--db",
+            "1",
+            "--module",
+            "hello",
+            "--redis-version",
+            "9.9",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("not offered"), "{}", run.stderr);
+    assert!(upgrade_posts(&emulator).is_empty());
+}
+
+#[test]
+fn an_upgrade_that_completes_on_the_old_module_fails_and_names_what_the_database_runs() {
+    // RS 7.8.2+ picks module versions itself; a build without compatible_redis_version is
+    // not offered to a Redis 7.4 database, so the database stays on the old one.
+    let emulator =
+        Emulator::start(EmulatorSpec::nodes(1).ignoring_new_module()).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_hello(&emulator, "1.2.2", Some("7.4"), &|_| {});
+    add_hello(&emulator, "1.2.3", None, &|_| {});
+    emulator.put_bdb(database(1, "7.4", "1.2.2"));
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--to", "1.2.3"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stdout.contains("completed"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("still runs hello 1.2.2"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.text().contains("compatible_redis_version"),
+        "the pre-flight warned"
+    );
+}
+
+#[test]
+fn a_downgrade_and_a_module_for_a_newer_redis_are_refused_before_any_upgrade_request() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
+    add_hello(&emulator, "1.2.1", Some("7.2"), &|_| {});
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--to", "1.2.1"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("upgrade-downgrade"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1.2.1") && run.stderr.contains("1.2.2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("module_downgrade_unsupported"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+
+    add_hello(&emulator, "1.3.0", Some("7.2"), &|m| {
+        m["min_redis_version"] = json!("7.4")
+    });
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--to", "1.3.0"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.stderr.contains("needs Redis 7.4"), "{}", run.stderr);
+    assert!(run.stderr.contains("runs Redis 7.2"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("redis_incompatible_version"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        upgrade_posts(&emulator).is_empty(),
+        "{:?}",
+        upgrade_posts(&emulator)
+    );
+    assert!(emulator.only_gets());
+}
+
+#[test]
+fn all_upgrades_databases_in_turn_stops_at_a_failure_and_prints_the_resume_command() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
+    emulator.put_bdb(database(2, "7.2", "1.2.2"));
+    emulator.put_bdb(database(3, "7.2", "1.2.2"));
+    emulator.script_next_action(ActionOutcome::Completed);
+    emulator.script_next_action(ActionOutcome::failed(
+        "shard_restart_failed",
+        "shard 2 did not come back",
+    ));
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--all", "--module", "hello"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    let posts: Vec<String> = upgrade_posts(&emulator)
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        posts,
+        ["/v1/bdbs/1/upgrade", "/v1/bdbs/2/upgrade"],
+        "one at a time, then stop"
+    );
+    let row = |uid: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{uid} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row("1").contains("upgraded"), "{}", run.stdout);
+    assert!(row("2").contains("FAILED"), "{}", run.stdout);
+    assert!(row("3").contains("not attempted"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("shard_restart_failed"),
+        "{}",
+        run.stdout
+    );
+    let resume = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("resume with:"))
+        .nth(1)
+        .expect("a resume command")
+        .trim()
+        .to_string();
+    assert!(
+        resume.starts_with("rmpack upgrade --db 2,3 --module hello"),
+        "{resume}"
+    );
+    assert!(!resume.contains(emulator.password()));
+
+    // The printed command finishes the job.
+    let words: Vec<String> = resume
+        .split_whitespace()
+        .skip(1)
+        .take_while(|w| *w != "--cluster")
+        .map(str::to_string)
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let resumed = rmpack(&emulator, dir.path(), &words);
+    assert_eq!(resumed.code, 0, "{}", resumed.text());
+    for uid in 1..=3 {
+        assert_eq!(
+            emulator.bdb(uid).expect("db")["module_list"][0]["semantic_version"],
+            "1.2.3"
+        );
+    }
+}
+
+#[test]
+fn json_rows_name_each_database_and_the_resume_command() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
+    emulator.script_next_action(ActionOutcome::Aborted);
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--json"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    let value: Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    assert_eq!(value["complete"], false);
+    assert_eq!(value["databases"][0]["uid"], "1");
+    assert_eq!(value["databases"][0]["outcome"]["result"], "failed");
+    assert!(value["resume_command"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("--db 1"));
+}
+
+#[test]
+fn an_unreadable_rs_version_is_an_error_not_a_guess() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
+    emulator.set_node_software_version(1, Some("unknown"));
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("cannot tell the cluster's RS version"),
+        "{}",
+        run.stderr
+    );
+    assert!(upgrade_posts(&emulator).is_empty());
+}
+
+/// Output with the emulator's port and action uids made stable.
+fn stable(text: &str, emulator: &Emulator) -> String {
+    let mut text = text
+        .replace(&format!(":{}", emulator.port()), ":PORT")
+        .replace(&*emulator.ca_cert_path().to_string_lossy(), "CA.pem");
+    for action in emulator.actions() {
+        text = text.replace(&action.uid, "ACTION");
+    }
+    text
+}
+
+/// Compares `actual` with the golden file `name`; `BLESS=1` rewrites the file instead.
+fn assert_golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, actual).expect("golden written");
+        return;
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual, golden,
+        "{name} differs (BLESS=1 rewrites it):\n{actual}"
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_with_the_clusters_own_preview_and_changes_nothing() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--dry-run"],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert_golden("upgrade-plan.txt", &stable(&run.stdout, &emulator));
+    let db = emulator.bdb(1).expect("db1");
+    assert_eq!(db["module_list"][0]["semantic_version"], "1.2.2");
+    assert!(emulator
+        .requests()
+        .iter()
+        .all(|r| r.method == "GET" || r.query.as_deref() == Some("dry_run=true")));
+    assert!(emulator.actions().is_empty());
+}
+
+#[test]
+fn executed_rows_are_pinned() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
+    emulator.put_bdb(database(2, "7.2", "1.2.2"));
+    emulator.script_next_action(ActionOutcome::Completed);
+    emulator.script_next_action(ActionOutcome::Aborted);
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1,2", "--module", "hello"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert_golden("upgrade-rows.txt", &stable(&run.stdout, &emulator));
+}
+
+#[test]
+fn another_module_the_cluster_moved_on_its_own_fails_the_read_back() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1).ignoring_new_module());
+    for (uid, version) in [("bloom-1.0.0", "1.0.0"), ("bloom-1.1.0", "1.1.0")] {
+        let mut module = module_json("bloom", version);
+        module["uid"] = json!(uid);
+        module["compatible_redis_version"] = json!("7.2");
+        emulator.add_module(module);
+    }
+    let mut db = database(1, "7.2", "1.2.2");
+    db["module_list"]
+        .as_array_mut()
+        .unwrap()
+        .push(bdb_module("bloom-1.0.0", "bloom", "1.0.0"));
+    emulator.put_bdb(db);
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--to", "1.2.3"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stdout
+            .contains("other module bloom moved 1.0.0 → 1.1.0"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn rs_7_4_takes_the_general_route_its_docs_list() {
+    let emulator =
+        Emulator::start(EmulatorSpec::nodes(1).rs_version("7.4.2-54")).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_hello(&emulator, "1.2.2", Some("7.2"), &|_| {});
+    add_hello(&emulator, "1.2.3", Some("7.2"), &|_| {});
+    emulator.put_bdb(database(1, "7.2", "1.2.2"));
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello"],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    let posts: Vec<String> = upgrade_posts(&emulator)
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(posts, ["/v1/bdbs/1/upgrade"]);
+    assert_eq!(emulator.bdb(1).expect("db1")["redis_version"], "7.2");
+}
+
+#[test]
+fn redis_version_moves_the_database_when_asked_and_the_new_build_fits_it() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(2));
+    add_hello(&emulator, "1.3.0", Some("7.4"), &|_| {});
+    // The 1.3.0 build is for Redis 7.4: refused while the database stays on 7.2 …
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--to", "1.3.0"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("upgrade-redis-version-not-compatible"),
+        "{}",
+        run.stderr
+    );
+    assert!(upgrade_posts(&emulator).is_empty());
+    // … and taken together with the move to Redis 7.4, which every node offers.
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &[
+            "upgrade",
+            "--db",
+            "1",
+            "--module",
+            "hello",
+            "--to",
+            "1.3.0",
+            "--redis-version",
+            "7.4",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(run.stderr.contains("7.2 → 7.4"), "{}", run.stderr);
+    let db = emulator.bdb(1).expect("db1");
+    assert_eq!(db["redis_version"], "7.4");
+    assert_eq!(db["module_list"][0]["semantic_version"], "1.3.0");
+}
