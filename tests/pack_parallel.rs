@@ -273,7 +273,7 @@ fn a_fifo_a_device_or_a_folder_as_the_module_is_refused_at_once() {
     for (module, kind) in [
         (fifo.as_path(), "FIFO"),
         (Path::new("/dev/zero"), "character device"),
-        (folder.as_path(), "folder"),
+        (folder.as_path(), "a directory"),
     ] {
         let child = rmpack()
             .arg("pack")
