@@ -430,7 +430,10 @@ const MODULE_JSON_NAME: &str = crate::bundle::MODULE_JSON;
 /// Opens the module, refusing at once (without blocking on a FIFO) anything that is not a
 /// regular file; returns it with its length.
 fn open_module(path: &Path) -> Result<(std::fs::File, u64), PackError> {
-    Ok(crate::input::open_file(path, crate::input::InputKind::Module)?)
+    Ok(crate::input::open_file(
+        path,
+        crate::input::InputKind::Module,
+    )?)
 }
 
 /// Every file pack reads, which the output must not replace.
