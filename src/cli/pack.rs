@@ -149,9 +149,6 @@ pub struct PackArgs {
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let args = *args.inner;
     let options = options_from_args(&args)?;
-    // A FIFO, device or folder given as the module is refused at once, before anything reads it.
-    rmpack::input::open_file(&args.module, rmpack::input::InputKind::Module)
-        .with_context(|| format!("cannot pack {}", args.module.display()))?;
     let listener = TermListener::new(args.quiet || args.json);
     let packed = pack::pack(&options, &listener)
         .with_context(|| format!("cannot pack {}", args.module.display()))?;

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 
 /// Bytes of input per independently compressed block. Large enough that restarting the
 /// dictionary costs little (about 0.1 % at 1 MiB), small enough that a few blocks in flight per
@@ -76,17 +76,32 @@ impl BlockCompressor {
     /// Compresses `data` as one piece of a stream: the last piece ends the stream, every other
     /// one ends byte-aligned with no final block, ready for the next piece to follow.
     pub fn compress(&mut self, data: &[u8], last: bool) -> Result<Vec<u8>, DeflateError> {
+        let mut piece = Vec::new();
+        self.compress_into(data, last, &mut piece)?;
+        Ok(piece)
+    }
+
+    /// [`BlockCompressor::compress`] into `piece` (cleared first), reusing its memory.
+    pub fn compress_into(
+        &mut self,
+        data: &[u8],
+        last: bool,
+        piece: &mut Vec<u8>,
+    ) -> Result<(), DeflateError> {
         let bound = self.compressor.deflate_compress_bound(data.len());
-        self.out.resize(bound, 0);
+        if self.out.len() < bound {
+            self.out.resize(bound, 0);
+        }
         let n = self
             .compressor
             .deflate_compress(data, &mut self.out)
             .map_err(|_| DeflateError::NoRoom)?;
-        let mut piece = self.out[..n].to_vec();
+        piece.clear();
+        piece.extend_from_slice(&self.out[..n]);
         if !last {
-            make_joinable(&mut piece)?;
+            make_joinable(piece)?;
         }
-        Ok(piece)
+        Ok(())
     }
 }
 
@@ -422,22 +437,26 @@ pub fn compress_stream<R: Read + Send, W: Write>(
 ) -> io::Result<StreamSummary> {
     let workers = workers.max(1);
     let blocks = len.div_ceil(BLOCK_SIZE as u64).max(1);
-    let in_flight = workers * 2;
+    // One block waiting per worker plus the one being read: enough to keep every core busy.
+    let in_flight = workers + 1;
+    type Done = io::Result<(Vec<u8>, Vec<u8>, u32)>;
     let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(in_flight);
-    let job_rx = std::sync::Mutex::new(job_rx);
-    let (done_tx, done_rx) =
-        mpsc::sync_channel::<(u64, io::Result<(Vec<u8>, u32, u64)>)>(in_flight);
-    // A block is read only with a token, given back once its piece is written, so at most
-    // `in_flight` blocks exist at once however the workers are scheduled.
-    let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::sync_channel::<(u64, Done)>(in_flight);
+    // A block is read only into one of `in_flight` buffers, each given back once its piece is
+    // written, so memory is bounded however the workers are scheduled; the buffers (and the
+    // pieces' buffers) are reused rather than allocated per block.
+    let (free_tx, free_rx) = mpsc::sync_channel::<Vec<u8>>(in_flight);
     for _ in 0..in_flight {
-        token_tx.send(()).expect("the channel has room");
+        free_tx.send(Vec::new()).expect("the channel has room");
     }
+    let pieces: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
     std::thread::scope(|scope| -> io::Result<StreamSummary> {
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let job_rx = &job_rx;
+            let pieces = &pieces;
             scope.spawn(move || {
                 let mut compressor = match BlockCompressor::new(level) {
                     Ok(c) => c,
@@ -450,9 +469,14 @@ pub fn compress_stream<R: Read + Send, W: Write>(
                     let job = job_rx.lock().map(|rx| rx.recv());
                     let Ok(Ok((index, data))) = job else { return };
                     let crc = crc32fast::hash(&data);
+                    let mut piece = pieces
+                        .lock()
+                        .ok()
+                        .and_then(|mut pool| pool.pop())
+                        .unwrap_or_default();
                     let result = compressor
-                        .compress(&data, index + 1 == blocks)
-                        .map(|piece| (piece, crc, data.len() as u64))
+                        .compress_into(&data, index + 1 == blocks, &mut piece)
+                        .map(|()| (piece, data, crc))
                         .map_err(io::Error::from);
                     if done_tx.send((index, result)).is_err() {
                         return;
@@ -466,17 +490,16 @@ pub fn compress_stream<R: Read + Send, W: Write>(
         let reader = scope.spawn(move || -> io::Result<()> {
             let mut remaining = len;
             for index in 0..blocks {
-                if token_rx.recv().is_err() {
+                let Ok(mut data) = free_rx.recv() else {
                     // The writer stopped; it reports why.
                     return Ok(());
-                }
+                };
                 let want = remaining.min(BLOCK_SIZE as u64) as usize;
-                let mut data = vec![0u8; want];
+                data.resize(want, 0);
                 input.read_exact(&mut data)?;
                 remaining -= want as u64;
                 observe(&data);
                 if job_tx.send((index, data)).is_err() {
-                    // A worker failed; its error is reported by the writer.
                     return Ok(());
                 }
             }
@@ -509,16 +532,20 @@ pub fn compress_stream<R: Read + Send, W: Write>(
                     break;
                 }
             }
-            while let Some((piece, block_crc, size)) = pending.remove(&next) {
+            while let Some((piece, data, block_crc)) = pending.remove(&next) {
                 if let Err(e) = out.write_all(&piece) {
                     failure = Some(e);
                     break;
                 }
+                let size = data.len() as u64;
                 crc.combine(&crc32fast::Hasher::new_with_initial_len(block_crc, size));
                 summary.size += size;
                 summary.compressed_size += piece.len() as u64;
                 next += 1;
-                let _ = token_tx.try_send(());
+                if let Ok(mut pool) = pieces.lock() {
+                    pool.push(piece);
+                }
+                let _ = free_tx.try_send(data);
             }
             if failure.is_some() {
                 break;
@@ -526,7 +553,7 @@ pub fn compress_stream<R: Read + Send, W: Write>(
         }
         // Dropping the receiver stops workers and, through them, the reader.
         drop(done_rx);
-        drop(token_tx);
+        drop(free_tx);
         let read = reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

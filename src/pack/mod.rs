@@ -186,14 +186,9 @@ pub enum PackError {
     /// The zip could not be built.
     #[error(transparent)]
     Zip(#[from] ZipWriteError),
-    /// The module path names something that is not a regular file.
-    #[error("{path} is {kind}, not a regular file; give the module's .so file")]
-    NotAFile {
-        /// The module path.
-        path: PathBuf,
-        /// What it is.
-        kind: &'static str,
-    },
+    /// The module is not a regular file, or cannot be opened.
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     /// The output would replace one of the inputs.
     #[error("the output {output} is the input {input}; writing it would destroy the input, so give --output another path")]
     OutputIsInput {
@@ -435,54 +430,10 @@ const MODULE_JSON_NAME: &str = crate::bundle::MODULE_JSON;
 /// Opens the module, refusing at once (without blocking on a FIFO) anything that is not a
 /// regular file; returns it with its length.
 fn open_module(path: &Path) -> Result<(std::fs::File, u64), PackError> {
-    let read_err = |source: std::io::Error| PackError::ReadModule {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut open = std::fs::OpenOptions::new();
-    open.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Opening a FIFO for reading would wait for a writer; non-blocking, it returns at once.
-        open.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = open.open(path).map_err(read_err)?;
-    let metadata = file.metadata().map_err(read_err)?;
-    let file_type = metadata.file_type();
-    if !file_type.is_file() {
-        let kind = if file_type.is_dir() {
-            "a folder"
-        } else {
-            special_kind(&file_type)
-        };
-        return Err(PackError::NotAFile {
-            path: path.to_path_buf(),
-            kind,
-        });
-    }
-    Ok((file, metadata.len()))
-}
-
-#[cfg(unix)]
-fn special_kind(file_type: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if file_type.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if file_type.is_char_device() {
-        "a character device"
-    } else if file_type.is_block_device() {
-        "a block device"
-    } else if file_type.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
-}
-
-#[cfg(not(unix))]
-fn special_kind(_file_type: &std::fs::FileType) -> &'static str {
-    "not a regular file"
+    Ok(crate::input::open_file(
+        path,
+        crate::input::InputKind::Module,
+    )?)
 }
 
 /// Every file pack reads, which the output must not replace.
@@ -709,7 +660,7 @@ fn write_atomically(
     // Held while the file is written, so another run knows it is not a leftover.
     lock(&file);
     let (writer, size, sha256) =
-        zip_writer::write_zip(BufWriter::with_capacity(1 << 20, file), style, entries)?;
+        zip_writer::write_zip(BufWriter::with_capacity(256 * 1024, file), style, entries)?;
     let file = writer
         .into_inner()
         .map_err(|e| output_err(e.into_error()))?;
