@@ -483,6 +483,12 @@ pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) ->
 // Upgrade plans and outcomes, cluster status, per-node artifact tables.
 // ---------------------------------------------------------------------------------------------
 
+/// A string from a cluster (a module name, a node address) with control characters escaped, so
+/// it cannot move the cursor or repaint the terminal.
+fn shown(text: &str) -> String {
+    crate::cluster::types::printable(text)
+}
+
 /// The human rendering of an upgrade plan: the route, then per database its Redis version and
 /// each module before → after (and what the cluster's own dry run answered, when it did), the
 /// request, and the notes.
@@ -651,7 +657,7 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
         .flat_map(|module| {
             module.versions.iter().map(move |v| {
                 vec![
-                    module.module_name.clone(),
+                    shown(&module.module_name),
                     v.semantic_version.clone(),
                     if v.registered.is_empty() {
                         "no".to_string()
@@ -734,7 +740,13 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                 nodes.join(", ")
             ),
         };
-        let _ = writeln!(out, "{} {line}", style.paint("drift:", Color::Red));
+        let line: Vec<String> = line.lines().map(shown).collect();
+        let _ = writeln!(
+            out,
+            "{} {}",
+            style.paint("drift:", Color::Red),
+            line.join("\n")
+        );
     }
     let _ = writeln!(
         out,
@@ -778,7 +790,7 @@ pub fn artifact_lists(lists: &[crate::rollout::artifacts::NodeArtifacts]) -> Str
             rows.push(vec![
                 node.node.clone(),
                 node.address.clone(),
-                artifact.module_name.clone(),
+                shown(&artifact.module_name),
                 artifact.version.map_or("-".into(), |v| v.to_string()),
             ]);
         }
