@@ -286,6 +286,7 @@ impl Emulator {
                 .clone()
                 .unwrap_or_else(|| state::redis_versions_of(&spec.rs_version)),
             ignore_new_module: spec.ignore_new_module,
+            upgrade_dry_run: true,
             nodes,
             modules: Vec::new(),
             bdbs: Vec::new(),
@@ -624,6 +625,11 @@ impl Emulator {
     pub fn set_node_status(&self, node: usize, status: &str) {
         self.check_node(node);
         self.state().nodes[node - 1].status = status.to_owned();
+    }
+
+    /// Whether the upgrade route honours `?dry_run=true` (on by default).
+    pub fn set_upgrade_dry_run(&self, honoured: bool) {
+        self.state().upgrade_dry_run = honoured;
     }
 
     /// Makes one node report `addr` as its address in `GET /v1/nodes` (it keeps listening on

@@ -528,6 +528,9 @@ pub struct ClusterState {
     /// Act as RS 7.8.2+ may: ignore `new_module` and move every module of the database to
     /// the newest version that fits its Redis version.
     pub ignore_new_module: bool,
+    /// Answer `?dry_run=true` on the upgrade route (reported, not documented); off: the query
+    /// is ignored and the upgrade runs.
+    pub upgrade_dry_run: bool,
     pub nodes: Vec<NodeState>,
     pub modules: Vec<ModuleRecord>,
     pub bdbs: Vec<Value>,
@@ -1209,7 +1212,7 @@ impl ClusterState {
             bdb["redis_version"] = json!(target_redis);
         }
         // Reported: `?dry_run=true` answers the resulting database and changes nothing.
-        if dry_run {
+        if dry_run && self.upgrade_dry_run {
             return Ok(bdb);
         }
         let name = match style {
