@@ -1,7 +1,7 @@
 //! An emulator of the Redis Enterprise Software (RS) REST API, for tests and benchmarks.
 //!
 //! RS is proprietary and cannot run in tests, so this serves the documented requests (the RS
-//! REST API pages in `shared/seeds/` and REFERENCE.md §5) with their documented status and error
+//! REST API reference pages and "Upgrade a database") with their documented status and error
 //! codes. [`Emulator::start`] runs N nodes, node `n` on `127.0.0.n`, all on one port (as real
 //! nodes share 9443), over HTTPS with certificates generated at start and HTTP basic auth. It
 //! runs on its own tokio runtime in background threads, so synchronous tests and subprocesses can

@@ -1260,7 +1260,7 @@ pub enum UpgradeStyle {
 }
 
 /// Finds the database's module an upgrade entry names, by `current_module` (uid) or by
-/// `module_name` plus optional `current_semantic_version` — the two forms the seeds show.
+/// `module_name` plus optional `current_semantic_version` — the two forms the upgrade reference shows.
 fn locate_bdb_module(module_list: &[Value], entry: &Map<String, Value>) -> Result<usize, ApiError> {
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     if let Some(current) = entry.get("current_module") {
@@ -1307,7 +1307,7 @@ fn locate_bdb_module(module_list: &[Value], entry: &Map<String, Value>) -> Resul
         })
 }
 
-/// Capabilities a database's configuration needs from every module it runs (REFERENCE §3).
+/// Capabilities a database's configuration needs from every module it runs ("Redis modules: capabilities" in the module object reference).
 pub fn bdb_required_capabilities(bdb: &Value) -> Vec<&'static str> {
     let mut needed = Vec::new();
     let truthy = |key: &str| bdb.get(key) == Some(&Value::Bool(true));
