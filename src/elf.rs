@@ -327,6 +327,96 @@ impl ElfFacts {
         }
     }
 
+    /// Reads the facts from an open file of `len` bytes without reading the whole file: only
+    /// the headers, the header tables, the dynamic, note and interpreter segments and the
+    /// sections the parser looks at are read (with positioned reads) into a zero-filled image
+    /// whose untouched pages take no memory. Code and data sections larger than 256 KiB are
+    /// never read, so a 100 MB module costs a few pages. A file without section headers is read
+    /// whole.
+    ///
+    /// Gives the same facts as [`ElfFacts::read`] of the file's bytes.
+    pub fn read_file(file: &std::fs::File, len: u64) -> Result<Self, ElfError> {
+        if len == 0 {
+            return Err(ElfError::Empty);
+        }
+        let size = usize::try_from(len).map_err(|_| {
+            ElfError::Malformed(format!("the file is {len} bytes, too large to map"))
+        })?;
+        let mut image = memmap2::MmapMut::map_anon(size).map_err(|e| {
+            ElfError::Unreadable(format!("cannot reserve memory for its headers: {e}"))
+        })?;
+        let fill = |image: &mut [u8], offset: u64, count: u64| -> Result<(), ElfError> {
+            let start = offset.min(len);
+            let end = offset.saturating_add(count).min(len);
+            if end <= start {
+                return Ok(());
+            }
+            read_at(file, &mut image[start as usize..end as usize], start)
+        };
+        fill(&mut image, 0, 64)?;
+        let Some(tables) = HeaderTables::of(&image) else {
+            // Not an ELF header this reader understands: the full check names the problem.
+            return ElfFacts::read(&image);
+        };
+        fill(&mut image, tables.phoff, tables.phnum * tables.phent)?;
+        fill(&mut image, tables.shoff, tables.shnum * tables.shent)?;
+        let raw = RawReader {
+            bytes: &image,
+            little: tables.little,
+        };
+        let is64 = tables.is64;
+        let mut wanted: Vec<(u64, u64)> = Vec::new();
+        for i in 0..tables.phnum {
+            let at = tables.phoff.saturating_add(i * tables.phent);
+            let (offset_at, filesz_at) = if is64 {
+                (at + 8, at + 32)
+            } else {
+                (at + 4, at + 16)
+            };
+            let (Some(p_type), Some(offset), Some(filesz)) = (
+                raw.u32(at),
+                raw.word(offset_at, is64),
+                raw.word(filesz_at, is64),
+            ) else {
+                break;
+            };
+            // PT_DYNAMIC, PT_INTERP, PT_NOTE.
+            if matches!(p_type, PT_DYNAMIC | 3 | 4) {
+                wanted.push((offset, filesz));
+            }
+        }
+        let mut whole_file = tables.shnum == 0 || tables.shoff == 0;
+        for i in 0..tables.shnum {
+            let at = tables.shoff.saturating_add(i * tables.shent);
+            let (offset_at, size_at) = if is64 {
+                (at + 24, at + 32)
+            } else {
+                (at + 16, at + 20)
+            };
+            let (Some(sh_type), Some(offset), Some(size)) = (
+                raw.u32(at + 4),
+                raw.word(offset_at, is64),
+                raw.word(size_at, is64),
+            ) else {
+                whole_file = true;
+                break;
+            };
+            const SHT_PROGBITS: u32 = 1;
+            const LARGE_SECTION: u64 = 256 * 1024;
+            if sh_type == SHT_NOBITS || (sh_type == SHT_PROGBITS && size > LARGE_SECTION) {
+                continue;
+            }
+            wanted.push((offset, size));
+        }
+        if whole_file {
+            wanted = vec![(0, len)];
+        }
+        for (offset, count) in wanted {
+            fill(&mut image, offset, count)?;
+        }
+        ElfFacts::read(&image)
+    }
+
     /// The `architecture` value for module.json when RS can run this file: a 64-bit
     /// little-endian x86_64 or aarch64 image. `None` for anything else.
     pub fn rs_architecture(&self) -> Option<&'static str> {
@@ -435,6 +525,78 @@ pub enum ElfError {
     /// Inconsistent or unreadable headers or tables.
     #[error("the ELF file is malformed: {0}; it may be corrupt — build the module again")]
     Malformed(String),
+
+    /// The file could not be read (or changed size while it was read).
+    #[error("cannot read the file: {0}")]
+    Unreadable(String),
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`.
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> Result<(), ElfError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, offset).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                ElfError::Unreadable("it shrank while it was read".to_string())
+            } else {
+                ElfError::Unreadable(e.to_string())
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(buf))
+            .map_err(|e| ElfError::Unreadable(e.to_string()))
+    }
+}
+
+/// Where the header tables are, from an ELF header (`None` when it is not one).
+struct HeaderTables {
+    is64: bool,
+    little: bool,
+    phoff: u64,
+    phnum: u64,
+    phent: u64,
+    shoff: u64,
+    shnum: u64,
+    shent: u64,
+}
+
+impl HeaderTables {
+    fn of(image: &[u8]) -> Option<Self> {
+        if image.get(..4)? != ELF_MAGIC {
+            return None;
+        }
+        let is64 = match image.get(4)? {
+            1 => false,
+            2 => true,
+            _ => return None,
+        };
+        let little = match image.get(5)? {
+            1 => true,
+            2 => false,
+            _ => return None,
+        };
+        let raw = RawReader {
+            bytes: image,
+            little,
+        };
+        let (phoff_at, shoff_at, sizes_at) = if is64 { (32, 40, 54) } else { (28, 32, 42) };
+        Some(HeaderTables {
+            is64,
+            little,
+            phoff: raw.word(phoff_at, is64)?,
+            phent: u64::from(raw.u16(sizes_at)?),
+            phnum: u64::from(raw.u16(sizes_at + 2)?),
+            shent: u64::from(raw.u16(sizes_at + 4)?),
+            shnum: u64::from(raw.u16(sizes_at + 6)?),
+            shoff: raw.word(shoff_at, is64)?,
+        })
+    }
 }
 
 /// The header fields checked before the parser runs.
@@ -883,6 +1045,44 @@ mod tests {
 
     /// A real module: the committed aarch64 build of the `plain` fixture.
     const PLAIN_AARCH64: &[u8] = include_bytes!("../testdata/prebuilt/plain.aarch64.so");
+
+    fn read_through_file(bytes: &[u8]) -> Result<ElfFacts, ElfError> {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, bytes).unwrap();
+        ElfFacts::read_file(&file, bytes.len() as u64)
+    }
+
+    #[test]
+    fn bounded_file_reads_agree_with_reading_the_whole_file() {
+        assert_eq!(
+            read_through_file(PLAIN_AARCH64),
+            ElfFacts::read(PLAIN_AARCH64)
+        );
+        // Truncated and corrupted images give the same answer, error or facts, both ways.
+        for cut in (0..PLAIN_AARCH64.len()).step_by(997) {
+            let prefix = &PLAIN_AARCH64[..cut];
+            assert_eq!(
+                read_through_file(prefix),
+                ElfFacts::read(prefix),
+                "cut at {cut}"
+            );
+        }
+        let mut state = 12345u64;
+        for _ in 0..100 {
+            let mut bytes = PLAIN_AARCH64.to_vec();
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let at = (state >> 33) as usize % 4096.min(bytes.len());
+            bytes[at] ^= (state >> 8) as u8 | 1;
+            assert_eq!(
+                read_through_file(&bytes),
+                ElfFacts::read(&bytes),
+                "byte {at}"
+            );
+        }
+        // A file that claims more than it has is caught by the size check, not a short read.
+        let file = tempfile::tempfile().unwrap();
+        assert!(ElfFacts::read_file(&file, 100).is_err());
+    }
 
     #[test]
     fn reads_the_committed_aarch64_module() {

@@ -16,17 +16,20 @@
 //! * [`discover`] loads a module into a throw-away `redis-server` and reads its commands.
 //! * [`pack`] writes the reproducible zip; [`bundle`] opens one safely.
 //! * [`validate`] predicts the error codes RS would answer with; it never talks to a cluster.
+//! * [`diff`] compares two releases of a module: what an upgrade adds, removes and breaks.
 //! * [`cluster`] is the RS REST client; [`rollout`] makes every cluster change as plan (GET
 //!   requests, the validator on the live target) → execute → verify: upload, upgrade, artifacts,
 //!   status.
-//! * [`report`] renders diagnostics and rollouts as text, JSON or CI annotations.
+//! * [`report`] renders diagnostics, diffs, rollouts and status as text, JSON or CI annotations.
 //!
 //! The library never prints: progress and warnings go through a [`Listener`].
 
 pub mod bundle;
 pub mod cluster;
+pub mod diff;
 pub mod discover;
 pub mod elf;
+pub mod input;
 pub mod interrupt;
 pub mod listener;
 pub mod manifest;

@@ -16,9 +16,10 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(status) => status.exit_code(),
         Err(error) => {
-            eprintln!("error: {error}");
+            // Causes quote zips, modules and servers: shown with control characters escaped.
+            eprintln!("error: {}", rmpack::report::shown(&error));
             for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", rmpack::report::shown(cause));
             }
             cli::exit_code_for(&error)
         }

@@ -2,12 +2,143 @@
 //! annotations, SARIF 2.1.0) and of rollouts (the per-node table). JSON of a rollout is its
 //! `Serialize` form.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 
 use serde_json::{json, Value};
 
+use crate::diff::{Action, ChangeKind, Detail, Direction, ReleaseDiff};
 use crate::rollout::{ConfigOutcome, Rollout};
 use crate::validate::{rules, Diagnostic, Report, Severity};
+
+// ---------------------------------------------------------------------------------------------
+// Terminal safety. Text from a zip (entry names, module.json fields), a module (names it
+// registers) or a server (error messages) can hold escape sequences that move the cursor,
+// rewrite lines or retitle the window: a zip could print a fake "OK: 0 errors" over the real
+// result. Every human rendering shows such text through `sanitize`, which turns each control
+// character into a visible escape. JSON output needs none of this: serde_json escapes them.
+// ---------------------------------------------------------------------------------------------
+
+/// Whether `c` must not reach a terminal as it is: C0 and C1 control characters, DEL, and the
+/// Unicode bidirectional overrides and isolates (which reorder what a line shows).
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every control character shown as a visible escape: `\n`, `\r`, `\t`, `\x1b`
+/// (C0 and DEL), `\u{9b}` (C1, bidirectional overrides). Text without one is borrowed as is.
+pub fn sanitize(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\x7f' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if is_unsafe_char(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Shows a string through [`sanitize`] in `format!` and `println!`: `{}` of `Shown(&text)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown<'a>(pub &'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&sanitize(self.0))
+    }
+}
+
+/// Shows any `Display` value (a path's `display()`, an error) through [`sanitize`].
+pub fn shown(value: impl fmt::Display) -> String {
+    sanitize(&value.to_string()).into_owned()
+}
+
+/// Pretty JSON (two-space indent, a final newline) safe to print on a terminal: besides what
+/// JSON itself escapes (C0 controls), DEL, the C1 controls (`\u009b` is CSI to many terminals)
+/// and the bidirectional overrides are written as `\uXXXX` escapes. The text is the same JSON.
+pub fn json_pretty(value: &impl serde::Serialize) -> String {
+    let mut bytes = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(
+        &mut bytes,
+        TerminalSafeJson(serde_json::ser::PrettyFormatter::new()),
+    );
+    if value.serialize(&mut serializer).is_err() {
+        return "null\n".to_string();
+    }
+    let mut text = String::from_utf8(bytes).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// serde_json's pretty formatter, escaping what terminals act on inside strings.
+struct TerminalSafeJson<'a>(serde_json::ser::PrettyFormatter<'a>);
+
+impl serde_json::ser::Formatter for TerminalSafeJson<'_> {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if is_unsafe_char(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{:04x}", unit)?;
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
 
 /// The `version` of the JSON report format; bumped on incompatible changes.
 pub const JSON_REPORT_VERSION: u64 = 1;
@@ -141,7 +272,7 @@ pub fn human(report: &Report, style: Style) -> String {
         out,
         "{} {}",
         style.paint("validating", Color::Bold),
-        report.subject
+        Shown(&report.subject)
     );
     for severity in [Severity::Error, Severity::Warning, Severity::Info] {
         let group: Vec<&Diagnostic> = report
@@ -166,15 +297,20 @@ pub fn human(report: &Report, style: Style) -> String {
             let location = d
                 .location
                 .as_deref()
-                .map(|l| format!("{l}: "))
+                .map(|l| format!("{}: ", Shown(l)))
                 .unwrap_or_default();
-            let _ = writeln!(out, "  {label} {location}{}", d.message);
+            let _ = writeln!(out, "  {label} {location}{}", Shown(&d.message));
             let code = match d.code {
                 Some(code) => format!("RS error code: {code}"),
                 None => "RS error code: none (RS would not refuse it at upload)".to_string(),
             };
             let _ = writeln!(out, "    {}", style.paint(&code, Color::Dim));
-            let _ = writeln!(out, "    {} {}", style.paint("fix:", Color::Green), d.help);
+            let _ = writeln!(
+                out,
+                "    {} {}",
+                style.paint("fix:", Color::Green),
+                Shown(&d.help)
+            );
         }
     }
     let summary = report.summary();
@@ -237,14 +373,20 @@ pub fn github(report: &Report) -> String {
             Some(code) => format!("{} ({code})", d.rule),
             None => d.rule.to_string(),
         };
+        // The Actions log shows colour escapes too: sanitize the parts, then join them.
         let message = match &d.location {
-            Some(location) => format!("{location}: {}\nfix: {}", d.message, d.help),
-            None => format!("{}\nfix: {}", d.message, d.help),
+            Some(location) => format!(
+                "{}: {}\nfix: {}",
+                Shown(location),
+                Shown(&d.message),
+                Shown(&d.help)
+            ),
+            None => format!("{}\nfix: {}", Shown(&d.message), Shown(&d.help)),
         };
         let _ = writeln!(
             out,
             "::{level} file={},title={}::{}",
-            github_escape_property(&report.subject),
+            github_escape_property(&sanitize(&report.subject)),
             github_escape_property(&title),
             github_escape(&message)
         );
@@ -354,10 +496,10 @@ pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) ->
     let _ = writeln!(
         out,
         "{} {} (version {}) from {} ({}){mode}",
-        style.paint(&rollout.module_name, Color::Bold),
-        rollout.semantic_version,
+        style.paint(&sanitize(&rollout.module_name), Color::Bold),
+        Shown(&rollout.semantic_version),
         rollout.version,
-        rollout.zip.display(),
+        shown(rollout.zip.display()),
         human_bytes(rollout.zip_bytes)
     );
     let what = if rollout.bundled {
@@ -366,18 +508,25 @@ pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) ->
         "configuration"
     };
     let _ = match &rollout.config {
-        ConfigOutcome::Registered(uid) => writeln!(out, "{what}: registered (uid {uid})"),
+        ConfigOutcome::Registered(uid) => {
+            writeln!(out, "{what}: registered (uid {})", Shown(uid))
+        }
         ConfigOutcome::AlreadyRegistered(uid) => {
-            writeln!(out, "{what}: already registered (uid {uid})")
+            writeln!(out, "{what}: already registered (uid {})", Shown(uid))
         }
         ConfigOutcome::WouldRegister => writeln!(out, "{what}: would register"),
         ConfigOutcome::RolledBack(uid) => {
-            writeln!(out, "{what}: registered, then deleted (uid {uid})")
+            writeln!(out, "{what}: registered, then deleted (uid {})", Shown(uid))
         }
         ConfigOutcome::NotAttempted => writeln!(out, "{what}: not registered"),
     };
     for note in &rollout.notes {
-        let _ = writeln!(out, "{} {note}", style.paint("note:", Color::Yellow));
+        let _ = writeln!(
+            out,
+            "{} {}",
+            style.paint("note:", Color::Yellow),
+            Shown(note)
+        );
     }
     if !rollout.nodes.is_empty() {
         let rows: Vec<Vec<String>> = rollout
@@ -393,8 +542,8 @@ pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) ->
                     result.to_string()
                 };
                 vec![
-                    node.uid.clone(),
-                    node.address.clone(),
+                    sanitize(&node.uid).into_owned(),
+                    sanitize(&node.address).into_owned(),
                     result,
                     node.bytes.to_string(),
                     format!("{:.2}s", node.elapsed.as_secs_f64()),
@@ -408,7 +557,7 @@ pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) ->
         ));
         for node in &rollout.nodes {
             if let Some(error) = &node.error {
-                let _ = writeln!(out, "  node {}: {error}", node.uid);
+                let _ = writeln!(out, "  node {}: {}", Shown(&node.uid), Shown(error));
             }
         }
     }
@@ -425,7 +574,7 @@ pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) ->
                 out,
                 "  {} {} ({})",
                 request.method,
-                request.url,
+                Shown(&request.url),
                 human_bytes(request.bytes)
             );
         }
@@ -467,7 +616,7 @@ pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) ->
         style.paint(
             &format!(
                 "partial rollout: {held} of {nodes} node(s) hold the artifact; missing on node(s) {}",
-                rollout.unfinished_nodes().join(", ")
+                sanitize(&rollout.unfinished_nodes().join(", "))
             ),
             Color::Red,
         )
@@ -476,6 +625,170 @@ pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) ->
     if let Some(command) = resume_command {
         let _ = writeln!(out, "resume with:\n  {command}");
     }
+    out
+}
+
+/// The `version` of the JSON diff format (`schema/diff.schema.json`); bumped on incompatible
+/// changes.
+pub const JSON_DIFF_VERSION: u64 = 1;
+
+/// The JSON rendering of a diff: `{"version": 1, "old", "new", "version_step", "summary":
+/// {changes, breaking}, "warnings", "changes": [...]}`; `schema/diff.schema.json` describes it.
+pub fn diff_json(diff: &ReleaseDiff) -> Value {
+    json!({
+        "version": JSON_DIFF_VERSION,
+        "old": diff.old,
+        "new": diff.new,
+        "version_step": diff.version_step,
+        "summary": {"changes": diff.changes.len(), "breaking": diff.breaking_count()},
+        "warnings": diff.warnings,
+        "changes": diff.changes,
+    })
+}
+
+/// A sha256 as its first 12 hex digits (enough to tell two apart); other text as it is.
+fn abbreviate_hash(text: &str) -> Cow<'_, str> {
+    if crate::manifest::is_sha256_hex(text) {
+        Cow::Owned(format!("{}…", &text[..12]))
+    } else {
+        sanitize(text)
+    }
+}
+
+fn detail_value(value: &Option<Value>) -> String {
+    match value {
+        Some(Value::String(s)) => abbreviate_hash(s).into_owned(),
+        Some(Value::Null) | None => "none".to_string(),
+        Some(other) => sanitize(&other.to_string()).into_owned(),
+    }
+}
+
+fn detail_text(detail: &Detail) -> String {
+    let field = sanitize(&detail.field);
+    if detail.field == "key_specs" {
+        return "key specs differ".to_string();
+    }
+    if detail.old.is_some() || detail.new.is_some() {
+        return format!(
+            "{field} {} → {}",
+            detail_value(&detail.old),
+            detail_value(&detail.new)
+        );
+    }
+    let mut parts = vec![field.into_owned()];
+    parts.extend(detail.added.iter().map(|a| format!("+{}", sanitize(a))));
+    parts.extend(detail.removed.iter().map(|r| format!("-{}", sanitize(r))));
+    parts.join(" ")
+}
+
+/// The human rendering of a diff: the two releases, the version step and its warnings, then the
+/// changes grouped by kind (`+` added, `-` removed, `~` changed; breaking ones say why), and a
+/// summary line. The same facts on both sides say "no changes".
+pub fn diff_human(diff: &ReleaseDiff, style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} {} → {} {}",
+        style.paint("diff", Color::Bold),
+        Shown(&diff.old.module_name),
+        diff.old.semantic_version,
+        Shown(&diff.new.module_name),
+        diff.new.semantic_version
+    );
+    let _ = writeln!(out, "  old: {}", shown(diff.old.path.display()));
+    let _ = writeln!(out, "  new: {}", shown(diff.new.path.display()));
+    let step = &diff.version_step;
+    let direction = match step.direction {
+        Direction::Up => format!("{} step up", step.part),
+        Direction::Same => "the same version".to_string(),
+        Direction::Down => style.paint(&format!("{} step DOWN", step.part), Color::Red),
+    };
+    let _ = writeln!(out, "version: {} → {} ({direction})", step.from, step.to);
+    for warning in &diff.warnings {
+        let _ = writeln!(
+            out,
+            "{} {}",
+            style.paint("warning:", Color::Yellow),
+            Shown(warning)
+        );
+    }
+    if diff.changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            style.paint(
+                "no changes: both releases hold the same commands, capabilities, requirements, platforms and dependencies",
+                Color::Green
+            )
+        );
+        return out;
+    }
+    for kind in ChangeKind::ALL {
+        let group: Vec<_> = diff.of_kind(kind).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n{}",
+            style.paint(
+                &format!("{} ({})", kind.heading(), group.len()),
+                Color::Bold
+            )
+        );
+        for change in group {
+            let (sigil, color) = match change.action {
+                Action::Added => ("+", Color::Green),
+                Action::Removed => ("-", Color::Red),
+                Action::Changed => ("~", Color::Yellow),
+            };
+            let mut line = format!("  {} {}", style.paint(sigil, color), Shown(&change.subject));
+            match (&change.old, &change.new) {
+                (None, None) => {}
+                (old, new) => {
+                    let show = |v: &Option<String>| {
+                        v.as_deref()
+                            .map(|s| abbreviate_hash(s).into_owned())
+                            .unwrap_or_else(|| "none".to_string())
+                    };
+                    let _ = write!(line, ": {} → {}", show(old), show(new));
+                }
+            }
+            if !change.details.is_empty() {
+                let details: Vec<String> = change.details.iter().map(detail_text).collect();
+                let _ = write!(line, ": {}", details.join("; "));
+            }
+            match (&change.note, change.breaking) {
+                (Some(note), true) => {
+                    let _ = write!(
+                        line,
+                        "  {} {}",
+                        style.paint("BREAKING:", Color::Red),
+                        Shown(note)
+                    );
+                }
+                (Some(note), false) => {
+                    let _ = write!(line, " ({})", Shown(note));
+                }
+                (None, true) => {
+                    let _ = write!(line, "  {}", style.paint("BREAKING", Color::Red));
+                }
+                (None, false) => {}
+            }
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let total = plural(diff.changes.len(), "change");
+    let breaking = diff.breaking_count();
+    let summary = if breaking == 0 {
+        style.paint(&format!("{total}, none breaking"), Color::Green)
+    } else {
+        style.paint(
+            &format!("{total}, {breaking} breaking (clients or databases that use what went away)"),
+            Color::Red,
+        )
+    };
+    let _ = writeln!(out, "\n{summary}");
     out
 }
 
@@ -875,6 +1188,97 @@ mod tests {
              resume with:\n\
              \x20 rmpack upload plain.zip --nodes 2\n"
         );
+    }
+
+    #[test]
+    fn control_characters_are_shown_as_visible_escapes() {
+        assert!(matches!(sanitize("plain.get 1.2.3 ✓"), Cow::Borrowed(_)));
+        assert_eq!(sanitize("a\x1b[2Kb"), "a\\x1b[2Kb");
+        assert_eq!(sanitize("a\u{9b}31mb"), "a\\u{9b}31mb");
+        assert_eq!(sanitize("line\nOK: 0 errors\r"), "line\\nOK: 0 errors\\r");
+        assert_eq!(sanitize("\t\x07\x7f\x00"), "\\t\\x07\\x7f\\x00");
+        assert_eq!(sanitize("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(Shown("x\x1by").to_string(), "x\\x1by");
+    }
+
+    #[test]
+    fn terminal_safe_json_escapes_c1_controls_and_reads_back_the_same() {
+        let value = json!({"name": "a\u{9b}2J\x1b[0m\u{202e}b", "n": [1, 2]});
+        let text = json_pretty(&value);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\\u009b") && text.contains("\\u202e"),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
+        assert_eq!(
+            text,
+            format!("{}\n", serde_json::to_string_pretty(&value).unwrap())
+                .replace('\u{9b}', "\\u009b")
+                .replace('\u{202e}', "\\u202e"),
+            "otherwise the same pretty JSON"
+        );
+    }
+
+    #[test]
+    fn a_server_error_with_escapes_is_shown_escaped_in_the_rollout_table() {
+        let rollout = Rollout {
+            zip: "plain.zip".into(),
+            module_name: "plain\x1b]0;owned\x07".into(),
+            version: ModuleVersion(10203),
+            semantic_version: "1.2.3".into(),
+            zip_bytes: 4096,
+            bundled: false,
+            dry_run: false,
+            config: ConfigOutcome::Registered("7".into()),
+            nodes: vec![node(
+                "1",
+                NodeOutcome::Failed,
+                Some("400: bad artifact\x1b[2K\x1b[1Acomplete"),
+            )],
+            plan: Vec::new(),
+            rolled_back: false,
+            notes: vec!["server says \u{9b}2J".into()],
+        };
+        let text = super::rollout(&rollout, None, Style::default());
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("bad artifact\\x1b[2K\\x1b[1Acomplete"),
+            "{text}"
+        );
+        assert!(text.contains("plain\\x1b]0;owned\\x07"), "{text}");
+        assert!(text.contains("server says \\u{9b}2J"), "{text}");
+    }
+
+    #[test]
+    fn a_diagnostic_quoting_a_hostile_entry_name_is_shown_escaped() {
+        let mut report = Report {
+            subject: "m\x1b[2J.zip".into(),
+            diagnostics: Vec::new(),
+        };
+        report.diagnostics.push(Diagnostic {
+            rule: "zip-extra-entry",
+            code: Some("invalid_number_of_files"),
+            severity: Severity::Error,
+            message: "unexpected entry `x\x1b[1AOK: 0 errors`".into(),
+            help: "remove it".into(),
+            location: Some("x\x1b[1A".into()),
+        });
+        let text = human(&report, Style::default());
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("x\\x1b[1AOK: 0 errors"), "{text}");
+        assert!(text.contains("m\\x1b[2J.zip"), "{text}");
+        let annotations = github(&report);
+        assert!(!annotations.contains('\x1b'), "{annotations}");
     }
 
     #[test]

@@ -569,7 +569,10 @@ fn an_oversized_module_json_is_refused_by_reader_and_unpacker() {
     std::fs::create_dir(&out).unwrap();
     let err = unpack(&path, &out, Limits::default()).unwrap_err();
     assert!(
-        matches!(err, BundleError::ModuleJsonTooLarge { .. }),
+        matches!(
+            err,
+            BundleError::Layout(rmpack::bundle::LayoutIssue::ModuleJsonTooLarge { .. })
+        ),
         "{err}"
     );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);

@@ -60,10 +60,12 @@ fn run_discovery(module: &Path, args: &[&str]) -> Result<Discovered, DiscoverErr
     result
 }
 
-/// `redis-cli -3 --json` against the server on `port`.
-fn redis_cli_json(port: u16, args: &[&str]) -> serde_json::Value {
+/// `redis-cli -3 --json` against the server on `socket`.
+fn redis_cli_json(socket: &Path, args: &[&str]) -> serde_json::Value {
     let output = Process::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-3", "--json"])
+        .arg("-s")
+        .arg(socket)
+        .args(["-3", "--json"])
         .args(args)
         .output()
         .expect("redis-cli runs (Debian package redis-tools)");
@@ -103,12 +105,15 @@ fn command_from_cli_json(entry: &serde_json::Value) -> Command {
 
 /// The module as the server reports it when loaded by `redis-cli`: (name, ver, commands).
 fn reported_by_redis_cli(module: &Path, args: &[&str]) -> (String, u64, Vec<Command>) {
-    let server = RedisServer::start(None, TIMEOUT).expect("redis-server starts");
-    let port = server.port();
+    let binary = rmpack::discover::locate_redis_server(None).expect("redis-server");
+    // The guard's connection and redis-cli's.
+    let server = RedisServer::start_with_clients(&binary, TIMEOUT, 2).expect("redis-server starts");
+    let port = server.socket_path();
     let mut load = vec!["MODULE", "LOAD", module.to_str().unwrap()];
     load.extend_from_slice(args);
     let output = Process::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .arg("-s")
+        .arg(port)
         .args(&load)
         .output()
         .expect("redis-cli runs");
@@ -446,4 +451,304 @@ fn measure_discovery_time() {
         times[5].as_secs_f64() * 1e3,
         times[9].as_secs_f64() * 1e3
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names as registered, load failures told apart, and a server no one else can reach.
+// ---------------------------------------------------------------------------------------------
+
+fn options_with(args: &[&str], timeout: Duration) -> DiscoverOptions {
+    DiscoverOptions {
+        module_args: args.iter().map(|a| a.to_string()).collect(),
+        timeout,
+        ..DiscoverOptions::default()
+    }
+}
+
+#[test]
+fn command_names_keep_the_case_the_module_registered() {
+    let discovered = run_discovery(&common::fixture("upper"), &[]).expect("discovery succeeds");
+    assert_eq!(names(&discovered.commands), ["HELLO.UPPER", "Hello.Mixed"]);
+    let (_, _, commands) = reported_by_redis_cli(&common::fixture("upper"), &[]);
+    assert_eq!(discovered.commands, commands);
+}
+
+#[test]
+fn discovery_records_the_redis_version_it_used() {
+    let discovered = run_discovery(&common::fixture("plain"), &[]).expect("discovery succeeds");
+    let output = Process::new("redis-server")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let banner = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        banner.contains(&format!("v={}", discovered.redis_version)),
+        "{} not in {banner}",
+        discovered.redis_version
+    );
+}
+
+#[test]
+fn a_module_probing_for_a_tcp_listener_finds_none() {
+    let scratch = tempfile::tempdir().unwrap();
+    let report = scratch.path().join("probe.txt");
+    let report_arg = report.to_str().unwrap();
+    run_discovery(&common::fixture("probetcp"), &[report_arg]).expect("discovery succeeds");
+    let text = std::fs::read_to_string(&report).expect("the module wrote its probe report");
+    assert_eq!(
+        text, "no tcp listener\n",
+        "the discovery server listens on TCP"
+    );
+}
+
+#[test]
+fn the_server_folder_is_private_and_a_second_client_is_turned_away() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let mut server = RedisServer::start(None, TIMEOUT).unwrap();
+    let mode = std::fs::metadata(server.dir())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "temp folder mode {mode:o}");
+    let socket_mode = std::fs::metadata(server.socket_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(socket_mode & 0o077, 0, "socket mode {socket_mode:o}");
+
+    let mut stray = std::os::unix::net::UnixStream::connect(server.socket_path()).unwrap();
+    stray
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = stray.write_all(b"*1\r\n$4\r\nPING\r\n");
+    let mut answer = String::new();
+    let _ = stray.read_to_string(&mut answer);
+    assert!(
+        answer.contains("max number of clients"),
+        "a second client got {answer:?}"
+    );
+    // Discovery's own connection is unharmed.
+    assert_eq!(
+        server.query(["PING"]).unwrap(),
+        Reply::Status("PONG".into())
+    );
+}
+
+#[test]
+fn a_module_that_wants_a_newer_redis_names_the_version_and_how_to_point_at_another() {
+    let err = run_discovery(&common::fixture("newredis"), &[]).unwrap_err();
+    let DiscoverError::RedisTooOld { asked, used, .. } = &err else {
+        panic!("expected RedisTooOld, got {err:?}");
+    };
+    assert_eq!(asked, "99.1.0");
+    let message = err.to_string();
+    for needle in ["99.1.0", used.as_str(), "--redis-server", REDIS_SERVER_ENV] {
+        assert!(message.contains(needle), "{needle} missing from: {message}");
+    }
+}
+
+#[test]
+fn a_library_the_host_lacks_is_named() {
+    let err = run_discovery(&common::fixture("needs_absent"), &[]).unwrap_err();
+    let DiscoverError::MissingLibrary { soname, .. } = &err else {
+        panic!("expected MissingLibrary, got {err:?}");
+    };
+    assert_eq!(soname, "librmpack_absent.so.1");
+    assert!(err.to_string().contains("librmpack_absent.so.1"), "{err}");
+}
+
+#[test]
+fn a_module_that_crashes_the_server_is_reported_as_a_crash() {
+    let listener = Collect::default();
+    let err = discover(
+        &common::fixture("crash"),
+        &options_with(&[], TIMEOUT),
+        &listener,
+    )
+    .unwrap_err();
+    assert_process_gone(listener.server_pid());
+    assert!(
+        matches!(err, DiscoverError::ServerCrashed { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("crashed"), "{err}");
+}
+
+#[test]
+fn a_module_that_hangs_times_out_and_the_server_is_killed() {
+    let listener = Collect::default();
+    let err = discover(
+        &common::fixture("hang"),
+        &options_with(&[], Duration::from_secs(1)),
+        &listener,
+    )
+    .unwrap_err();
+    assert!(matches!(err, DiscoverError::Timeout { .. }), "{err:?}");
+    assert_process_gone(listener.server_pid());
+}
+
+/// The pids of the processes whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …
+        let ppid = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    children
+}
+
+/// True while `pid` names a process that is not a zombie.
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| !stat.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+        .unwrap_or(false)
+}
+
+#[test]
+fn sigterm_during_discovery_leaves_no_server_and_no_temp_folder() {
+    let scratch = tempfile::tempdir().unwrap();
+    let tmp = scratch.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let marker = scratch.path().join("loading");
+    let mut rmpack = Process::new(env!("CARGO_BIN_EXE_rmpack"))
+        .arg("pack")
+        .arg(common::fixture("hang"))
+        .arg("-o")
+        .arg(scratch.path().join("out.zip"))
+        .args(["--discover-timeout", "600"])
+        .env("TMPDIR", &tmp)
+        .env("RMPACK_FIXTURE_HANG_MARKER", &marker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the module is inside RedisModule_OnLoad (bounded: the child would exit on failure).
+    while !marker.exists() {
+        if let Some(status) = rmpack.try_wait().unwrap() {
+            panic!("rmpack ended before the module loaded: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let servers = children_of(rmpack.id());
+    assert_eq!(servers.len(), 1, "one redis-server child: {servers:?}");
+    let leftovers = || -> Vec<PathBuf> {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect()
+    };
+    assert!(!leftovers().is_empty(), "the server's temp folder exists");
+
+    // SAFETY: a signal to the child this test spawned.
+    unsafe { libc::kill(rmpack.id() as i32, libc::SIGTERM) };
+    let status = rmpack.wait().unwrap();
+
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status}");
+    assert!(!running(servers[0]), "redis-server {} survived", servers[0]);
+    assert_eq!(leftovers(), Vec::<PathBuf>::new(), "temp files left behind");
+}
+
+#[test]
+fn a_relative_redis_server_path_is_taken_from_the_current_directory() {
+    let scratch = tempfile::tempdir().unwrap();
+    let bin = scratch.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let real = rmpack::discover::locate_redis_server(None).unwrap();
+    std::os::unix::fs::symlink(&real, bin.join("redis-server")).unwrap();
+    let output = Process::new(env!("CARGO_BIN_EXE_rmpack"))
+        .current_dir(scratch.path())
+        .arg("pack")
+        .arg(common::fixture("plain"))
+        .args([
+            "--redis-server",
+            "bin/redis-server",
+            "--json",
+            "-o",
+            "out.zip",
+        ])
+        .env_remove(REDIS_SERVER_ENV)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(scratch.path().join("out.zip").is_file());
+}
+
+#[test]
+fn pack_keeps_upper_case_names_drops_lower_case_excludes_and_records_the_redis_used() {
+    let scratch = tempfile::tempdir().unwrap();
+    let output = Process::new(env!("CARGO_BIN_EXE_rmpack"))
+        .arg("pack")
+        .arg(common::fixture("upper"))
+        .args(["--exclude-command", "hello.mixed", "--json", "-o"])
+        .arg(scratch.path().join("upper.zip"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let commands: Vec<&str> = json["module_json"]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["HELLO.UPPER"]);
+
+    let used = json["discovery_redis_version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let major_minor: Vec<&str> = used.split('.').take(2).collect();
+    let major_minor = major_minor.join(".");
+    assert_eq!(json["module_json"]["compatible_redis_version"], major_minor);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "compatible_redis_version {major_minor}, the Redis discovery used; set --compatible-redis-version"
+        )),
+        "{stderr}"
+    );
+
+    // Given explicitly, it is kept and nothing is said.
+    let output = Process::new(env!("CARGO_BIN_EXE_rmpack"))
+        .arg("pack")
+        .arg(common::fixture("upper"))
+        .args(["--compatible-redis-version", "7.4", "--json", "-o"])
+        .arg(scratch.path().join("upper74.zip"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["module_json"]["compatible_redis_version"], "7.4");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("the Redis discovery used"));
+}
+
+#[test]
+fn pack_of_a_module_that_wants_a_newer_redis_says_which_and_how_to_point_at_another() {
+    let scratch = tempfile::tempdir().unwrap();
+    let output = Process::new(env!("CARGO_BIN_EXE_rmpack"))
+        .arg("pack")
+        .arg(common::fixture("newredis"))
+        .arg("-o")
+        .arg(scratch.path().join("x.zip"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in ["asks for Redis 99.1.0", "--redis-server", REDIS_SERVER_ENV] {
+        assert!(stderr.contains(needle), "{needle} missing from: {stderr}");
+    }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use rmpack::bundle::{Bundle, Source};
 use rmpack::elf::ElfFacts;
-use rmpack::report::table;
+use rmpack::report::{sanitize, shown, table, Shown};
 use rmpack::validate::{self, CheckOptions};
 use serde_json::{json, Value};
 
@@ -27,9 +27,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         .with_context(|| format!("cannot inspect {}", args.path.display()))?;
     let elf = bundle.module.as_ref().map(|m| ElfFacts::read(&m.bytes));
     if args.json {
-        let mut text = serde_json::to_string_pretty(&as_json(&bundle, elf.as_ref()))?;
-        text.push('\n');
-        print!("{text}");
+        print!(
+            "{}",
+            rmpack::report::json_pretty(&as_json(&bundle, elf.as_ref()))
+        );
     } else {
         print!("{}", as_text(&bundle, elf.as_ref()));
     }
@@ -80,21 +81,23 @@ fn as_json(bundle: &Bundle, elf: Option<&Result<ElfFacts, rmpack::elf::ElfError>
 
 fn as_text(bundle: &Bundle, elf: Option<&Result<ElfFacts, rmpack::elf::ElfError>>) -> String {
     let mut out = String::new();
-    out.push_str(&format!("{}\n", bundle.path.display()));
+    // Every string from the zip, module.json or the ELF file goes through `sanitize`: it may hold
+    // escape sequences meant to rewrite the terminal.
+    out.push_str(&format!("{}\n", shown(bundle.path.display())));
     if bundle.source == Source::Zip {
         let rows: Vec<Vec<String>> = bundle
             .entries
             .iter()
             .map(|e| {
                 vec![
-                    e.name.clone(),
+                    sanitize(&e.name).into_owned(),
                     format!("{:?}", e.kind).to_lowercase(),
                     e.size.to_string(),
                     e.compressed_size.to_string(),
                     e.unix_mode
                         .map(|m| format!("{m:04o}"))
                         .unwrap_or_else(|| "-".into()),
-                    e.compression.clone(),
+                    sanitize(&e.compression).into_owned(),
                 ]
             })
             .collect();
@@ -143,11 +146,10 @@ fn as_text(bundle: &Bundle, elf: Option<&Result<ElfFacts, rmpack::elf::ElfError>
                                     .join(" ")
                             })
                             .unwrap_or_default();
+                        let flags = sanitize(&flags).into_owned();
                         vec![
-                            c.get("command_name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("?")
-                                .to_string(),
+                            sanitize(c.get("command_name").and_then(Value::as_str).unwrap_or("?"))
+                                .into_owned(),
                             field("command_arity"),
                             flags,
                             field("first_key"),
@@ -164,18 +166,19 @@ fn as_text(bundle: &Bundle, elf: Option<&Result<ElfFacts, rmpack::elf::ElfError>
             }
         }
         Some(Ok(_)) => out.push_str("\nmodule.json is not a JSON object\n"),
-        Some(Err(e)) => out.push_str(&format!("\nmodule.json is not valid JSON: {e}\n")),
+        Some(Err(e)) => out.push_str(&format!("\nmodule.json is not valid JSON: {}\n", Shown(e))),
         None => {}
     }
     if let Some(module) = &bundle.module {
-        out.push_str(&format!("\nmodule {}\n", module.name));
+        out.push_str(&format!("\nmodule {}\n", Shown(&module.name)));
         out.push_str(&format!("  size    {} bytes\n", module.bytes.len()));
         out.push_str(&format!("  sha256  {}\n", module.sha256));
         let (recorded, matches) = checksum_verdict(bundle);
         match (recorded, matches) {
             (Some(_), Some(true)) => out.push_str("  matches the sha256 module.json records\n"),
             (Some(r), _) => out.push_str(&format!(
-                "  DOES NOT MATCH the sha256 module.json records ({r})\n"
+                "  DOES NOT MATCH the sha256 module.json records ({})\n",
+                Shown(&r)
             )),
             (None, _) if bundle.module_json_raw.is_some() => {
                 out.push_str("  module.json records no sha256\n")
@@ -207,7 +210,10 @@ fn as_text(bundle: &Bundle, elf: Option<&Result<ElfFacts, rmpack::elf::ElfError>
                     "RedisModule_OnLoad MISSING"
                 }
             ));
-            out.push_str(&format!("  NEEDED        {}\n", facts.needed.join(", ")));
+            out.push_str(&format!(
+                "  NEEDED        {}\n",
+                Shown(&facts.needed.join(", "))
+            ));
             for (label, need) in [
                 ("glibc", facts.max_glibc()),
                 ("libstdc++", facts.max_glibcxx()),
@@ -216,20 +222,26 @@ fn as_text(bundle: &Bundle, elf: Option<&Result<ElfFacts, rmpack::elf::ElfError>
                 if let Some(need) = need {
                     out.push_str(&format!(
                         "  max {label:<9} {} ({})\n",
-                        need.name,
-                        need.symbols.join(", ")
+                        Shown(&need.name),
+                        Shown(&need.symbols.join(", "))
                     ));
                 }
             }
         }
-        Some(Err(e)) => out.push_str(&format!("\nELF: {e}\n")),
+        Some(Err(e)) => out.push_str(&format!("\nELF: {}\n", shown(e))),
         None => {}
     }
     if !bundle.deps.is_empty() {
         let rows: Vec<Vec<String>> = bundle
             .deps
             .iter()
-            .map(|d| vec![d.name.clone(), d.size.to_string(), d.sha256.clone()])
+            .map(|d| {
+                vec![
+                    sanitize(&d.name).into_owned(),
+                    d.size.to_string(),
+                    d.sha256.clone(),
+                ]
+            })
             .collect();
         out.push_str("\ndependencies\n");
         out.push_str(&table(&["name", "size", "sha256"], &rows));
@@ -237,9 +249,11 @@ fn as_text(bundle: &Bundle, elf: Option<&Result<ElfFacts, rmpack::elf::ElfError>
     out
 }
 
+/// A module.json value for the terminal: a string as it is, anything else as JSON; either way
+/// with control characters escaped.
 fn compact(value: &Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => sanitize(s).into_owned(),
+        other => sanitize(&other.to_string()).into_owned(),
     }
 }

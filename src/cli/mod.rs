@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod artifacts;
+pub mod completions;
 pub mod connection;
+pub mod diff;
 pub mod inspect;
 pub mod modules;
 pub mod pack;
@@ -42,6 +44,10 @@ enum Command {
     Artifacts(artifacts::Args),
     /// Upgrade a module on databases (keeping their Redis version), reading each back.
     Upgrade(upgrade::Args),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completions(completions::Args),
+    /// Compare two releases: commands, capabilities, requirements and platforms that changed.
+    Diff(diff::Args),
     /// Show which module versions, artifacts and databases a cluster holds, and the drift.
     Status(status::Args),
 }
@@ -95,6 +101,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Modules(args) => modules::run(args),
         Command::Artifacts(args) => artifacts::run(args),
         Command::Upgrade(args) => upgrade::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Status(args) => status::run(args),
     }
 }

@@ -76,7 +76,8 @@ pub struct PackArgs {
     /// Oldest Redis version the module runs on (default 4.0).
     #[arg(long, value_name = "VERSION")]
     pub min_redis_version: Option<DottedVersion>,
-    /// The Redis version this build is meant for.
+    /// The Redis version (major.minor) of the databases this build is for; RS selects builds
+    /// for Redis 7.4+ by it. Default: the Redis discovery loaded the module into.
     #[arg(long, value_name = "VERSION")]
     pub compatible_redis_version: Option<DottedVersion>,
     /// Oldest RS version the module runs on (default 5.2).
@@ -133,6 +134,9 @@ pub struct PackArgs {
     /// Deflate level, 0 (store) to 9.
     #[arg(long, default_value_t = pack::DEFAULT_COMPRESSION, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression: u32,
+    /// Compression threads (default: every core); the zip is the same whatever the number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Print the result (path, size, sha256, module.json) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -145,6 +149,9 @@ pub struct PackArgs {
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let args = *args.inner;
     let options = options_from_args(&args)?;
+    // A FIFO, device or folder given as the module is refused at once, before anything reads it.
+    rmpack::input::open_file(&args.module, rmpack::input::InputKind::Module)
+        .with_context(|| format!("cannot pack {}", args.module.display()))?;
     let listener = TermListener::new(args.quiet || args.json);
     let packed = pack::pack(&options, &listener)
         .with_context(|| format!("cannot pack {}", args.module.display()))?;
@@ -154,10 +161,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             "size": packed.size,
             "sha256": packed.sha256,
             "module_json": packed.module_json.user_defined_config(),
+            "discovery_redis_version": packed.redis_version,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        print!("{}", rmpack::report::json_pretty(&value));
     } else {
-        println!("{}", packed.path.display());
+        println!("{}", rmpack::report::shown(packed.path.display()));
         println!("  size:   {} bytes", packed.size);
         println!("  sha256: {}", packed.sha256);
     }
@@ -168,7 +176,12 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 pub fn options_from_args(args: &PackArgs) -> anyhow::Result<PackOptions> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let manifest = match (&args.manifest, args.no_manifest) {
-        (Some(path), _) => Some(path.clone()),
+        (Some(path), _) => {
+            // Checked (a regular file within the manifest cap) before the manifest reader reads it.
+            rmpack::input::open_file(path, rmpack::input::InputKind::Manifest)
+                .context("--manifest")?;
+            Some(path.clone())
+        }
         (None, true) => None,
         (None, false) => pack::default_manifest(&args.module, &cwd),
     };
@@ -211,6 +224,7 @@ pub fn options_from_args(args: &PackArgs) -> anyhow::Result<PackOptions> {
         output,
         compression: args.compression,
         timestamp: pack::timestamp_from_env()?,
+        threads: args.threads.map(usize::from),
     })
 }
 
@@ -225,8 +239,11 @@ fn commands_from_args(values: &[String], flag: &str) -> anyhow::Result<Option<Ve
         let (text, origin) = if trimmed.starts_with('{') || trimmed.starts_with('[') {
             (value.clone(), "the value".to_string())
         } else {
-            let text = std::fs::read_to_string(value)
-                .with_context(|| format!("{flag} {value}: cannot read the file"))?;
+            let text = rmpack::input::read_to_string(
+                std::path::Path::new(value),
+                rmpack::input::InputKind::CommandJson,
+            )
+            .with_context(|| format!("{flag} {value}: cannot read the file"))?;
             (text, value.clone())
         };
         let parsed: serde_json::Value = serde_json::from_str(&text)

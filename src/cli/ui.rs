@@ -65,6 +65,8 @@ impl Listener for TermListener {
         if self.quiet {
             return;
         }
+        // Messages quote module names, log lines and server text: escape control characters.
+        let message = &*rmpack::report::sanitize(message);
         match &self.bars {
             Some((multi, _)) => {
                 let _ = multi.println(message);
@@ -74,6 +76,7 @@ impl Listener for TermListener {
     }
 
     fn on_warning(&self, message: &str) {
+        let message = &*rmpack::report::sanitize(message);
         match &self.bars {
             Some((multi, _)) => {
                 let _ = multi.println(format!("warning: {message}"));

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use rmpack::bundle::{self, Limits};
+use rmpack::report::{shown, Shown};
 
 use super::Status;
 
@@ -33,19 +34,26 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             args.dir.display()
         )
     })?;
+    for leftover in &unpacked.removed_leftovers {
+        eprintln!(
+            "removed {}, left by an interrupted unpack",
+            shown(leftover.display())
+        );
+    }
+    // Names and paths come from the zip: shown with control characters escaped.
     println!(
         "unpacked {} {} ({}) into {}",
-        unpacked.module_json.module_name,
-        unpacked.module_json.semantic_version,
-        unpacked.module.display(),
-        unpacked.dir.display()
+        Shown(&unpacked.module_json.module_name),
+        Shown(&unpacked.module_json.semantic_version),
+        shown(unpacked.module.display()),
+        shown(unpacked.dir.display())
     );
     println!("  sha256 of the .so verified against module.json");
     for (tarball, folder) in &unpacked.dependencies {
         println!(
             "  dependency {} verified and extracted to {}",
-            tarball.display(),
-            folder.display()
+            shown(tarball.display()),
+            shown(folder.display())
         );
     }
     Ok(Status::Success)

@@ -56,6 +56,17 @@ pub struct Args {
     /// Cap on the bytes a zip may inflate to.
     #[arg(long, value_name = "BYTES", default_value_t = rmpack::bundle::DEFAULT_MAX_TOTAL_SIZE)]
     pub max_size: u64,
+    /// Also load the module (with its command_line_args) into a throw-away redis-server and
+    /// report a missing library, a refused Redis version, a crash or hang at load, and commands
+    /// module.json lists but the module does not register (or the reverse).
+    #[arg(long)]
+    pub load: bool,
+    /// redis-server for --load (else RMPACK_REDIS_SERVER, else PATH).
+    #[arg(long, env = "RMPACK_REDIS_SERVER", value_name = "PATH")]
+    pub redis_server: Option<PathBuf>,
+    /// Seconds --load waits for the server and for the module to load.
+    #[arg(long, default_value_t = 20, value_name = "SECONDS", requires = "load")]
+    pub load_timeout: u64,
     /// Print the rule catalogue as a Markdown table and exit.
     #[arg(long)]
     pub list_rules: bool,
@@ -84,8 +95,18 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             ..Default::default()
         },
     };
-    let mut report = validate::check_path(&path, &target, &options)
+    let bundle = validate::open(&path, &options)
         .with_context(|| format!("cannot validate {}", path.display()))?;
+    let mut report = validate::check_bundle(&bundle, &target, &options);
+    if args.load {
+        let load = validate::load::LoadOptions {
+            redis_server: args.redis_server.clone(),
+            timeout: std::time::Duration::from_secs(args.load_timeout),
+        };
+        let findings = validate::load::check_load(&bundle, &load)
+            .with_context(|| format!("cannot load {} for --load", path.display()))?;
+        report.diagnostics.extend(findings);
+    }
     if args.strict {
         report.promote_warnings();
     }
@@ -107,9 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 }
 
 fn pretty(value: &serde_json::Value) -> String {
-    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
-    text.push('\n');
-    text
+    report::json_pretty(value)
 }
 
 /// The target described by the offline flags (`--os`, `--arch`, versions, `--db-config`,
@@ -133,7 +152,7 @@ pub fn offline_target(args: &Args) -> anyhow::Result<Target> {
         target.rs_version = Some(v.parse::<DottedVersion>().context("--rs-version")?);
     }
     if let Some(file) = &args.db_config {
-        let text = std::fs::read(file)
+        let text = rmpack::input::read_file(file, rmpack::input::InputKind::DatabaseConfig)
             .with_context(|| format!("cannot read --db-config {}", file.display()))?;
         let value: serde_json::Value = serde_json::from_slice(&text)
             .with_context(|| format!("--db-config {} is not JSON", file.display()))?;

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 /// carry what Redis 7 reports beyond them; they are written only when present.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
-    /// The command name, lower case (`json.get`); a subcommand is `parent|sub`.
+    /// The command name as the module registers it (`json.get`, `FT.SEARCH`); a subcommand is
+    /// `parent|sub`. Redis matches names case-insensitively, and so do the command edits.
     pub command_name: String,
     /// Arity as Redis reports it: positive for an exact count, negative for "at least".
     #[serde(default)]
@@ -52,9 +53,9 @@ impl Command {
         }
     }
 
-    /// Sorts flags, categories and subcommands so the same facts always serialize the same way.
+    /// Sorts flags, categories and subcommands so the same facts always serialize the same way;
+    /// names are kept as they are.
     pub fn normalize(&mut self) {
-        self.command_name = self.command_name.to_ascii_lowercase();
         self.flags.sort();
         self.flags.dedup();
         self.acl_categories.sort();
@@ -123,7 +124,11 @@ mod tests {
             &[Command::new("z.new", 1), Command::new("b.get", 9)],
         );
         let names: Vec<_> = result.iter().map(|c| c.command_name.as_str()).collect();
-        assert_eq!(names, ["a.set", "b.get", "z.new"]);
+        assert_eq!(
+            names,
+            ["A.SET", "b.get", "z.new"],
+            "matched case-insensitively, the override's name kept as written"
+        );
         assert_eq!(result[0].command_arity, 4);
         assert_eq!(result[0].flags, ["denyoom", "write"]);
         assert_eq!(

@@ -209,8 +209,13 @@ impl ManifestInput {
             if RAMP_IGNORED_KEYS.contains(&key.as_str()) || value.is_null() {
                 continue;
             }
-            // RAMP writes `crdb: {}` and empty lists for "nothing"; they carry no information.
             if is_known_key(&key) {
+                let value = if is_dependency_key(&key) {
+                    ramp_dependencies(value)
+                        .map_err(|problem| yaml_err(format!("`{key}`: {problem}")))?
+                } else {
+                    value
+                };
                 known.insert(key, value);
             } else {
                 unknown.push(key);
@@ -287,6 +292,53 @@ impl ManifestInput {
 /// Splits a `command_line_args` string the way RS passes it to the module: on white space.
 pub fn split_module_args(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
+}
+
+fn is_dependency_key(key: &str) -> bool {
+    matches!(
+        key,
+        "dependencies" | "optional-dependencies" | "optional_dependencies"
+    )
+}
+
+/// RAMP's dependency forms as the map rmpack reads: a map of name → `{url, sha256}` or
+/// `{local_path}`, or a list of `{name, url, sha256}` (RAMP's `normalize_dependencies` accepts
+/// both). RAMP's `local_path` is rmpack's `path`.
+fn ramp_dependencies(value: Value) -> Result<Value, String> {
+    let entries: Vec<(String, Value)> = match value {
+        Value::Object(map) => map.into_iter().collect(),
+        Value::Array(list) => list
+            .into_iter()
+            .map(|item| match item {
+                Value::Object(mut fields) => match fields.remove("name") {
+                    Some(Value::String(name)) => Ok((name, Value::Object(fields))),
+                    _ => Err("a dependency in a list needs a `name`".to_string()),
+                },
+                other => Err(format!("a dependency is a mapping, not {other}")),
+            })
+            .collect::<Result<_, _>>()?,
+        other => {
+            return Err(format!(
+                "expected a mapping of name to url and sha256, got {other}"
+            ))
+        }
+    };
+    let mut deps = serde_json::Map::new();
+    for (name, spec) in entries {
+        let spec = match spec {
+            Value::Object(mut fields) => {
+                if !fields.contains_key("path") {
+                    if let Some(local) = fields.remove("local_path") {
+                        fields.insert("path".into(), local);
+                    }
+                }
+                Value::Object(fields)
+            }
+            other => other,
+        };
+        deps.insert(name, spec);
+    }
+    Ok(Value::Object(deps))
 }
 
 fn is_known_key(key: &str) -> bool {
@@ -374,6 +426,44 @@ mod tests {
         assert_eq!(input.min_redis_version.as_ref().unwrap().to_string(), "6.0");
         assert_eq!(unknown, ["frobnicate"]);
         assert_eq!(input.module_args().unwrap(), ["A", "b"]);
+    }
+
+    #[test]
+    fn ramp_yaml_dependencies_come_as_a_map_or_as_a_list() {
+        let sha = "a".repeat(64);
+        let as_map = format!(
+            "dependencies:\n  python:\n    url: https://e.com/p.tgz\n    sha256: {sha}\n  data:\n    local_path: deps/data\n"
+        );
+        let as_list = format!(
+            "dependencies:\n  - name: python\n    url: https://e.com/p.tgz\n    sha256: {sha}\n  - name: data\n    local_path: deps/data\n"
+        );
+        for text in [as_map, as_list] {
+            let (input, unknown) = ManifestInput::from_ramp_yaml(&text, "ramp.yml").unwrap();
+            assert!(unknown.is_empty());
+            let deps = input.dependencies.unwrap();
+            assert_eq!(deps["python"].url.as_deref(), Some("https://e.com/p.tgz"));
+            assert_eq!(deps["python"].sha256.as_deref(), Some(sha.as_str()));
+            assert_eq!(deps["data"].path.as_deref(), Some(Path::new("deps/data")));
+        }
+        let err = ManifestInput::from_ramp_yaml("dependencies:\n  - url: x\n", "ramp.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("name"), "{err}");
+    }
+
+    #[test]
+    fn ramp_yaml_keeps_strings_and_reads_versions_as_text() {
+        let (input, _) = ManifestInput::from_ramp_yaml(
+            "description: \"trailing blank \"\nconfig_command: FT.CONFIG SET\nmin_redis_pack_version: 6.2\ncompatible_redis_version: 7.4\ncommand_line_args: \"A  B\"\ncapabilities:\n  - \"types \"\n  - types\n",
+            "ramp.yml",
+        )
+        .unwrap();
+        assert_eq!(input.description.as_deref(), Some("trailing blank "));
+        assert_eq!(input.config_command.as_deref(), Some("FT.CONFIG SET"));
+        assert_eq!(input.min_redis_pack_version.unwrap().to_string(), "6.2");
+        assert_eq!(input.compatible_redis_version.unwrap().to_string(), "7.4");
+        assert_eq!(input.command_line_args.as_deref(), Some("A  B"));
+        assert_eq!(input.capabilities.unwrap(), ["types ", "types"]);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod capability;
 mod command;
 mod input;
+pub mod layout;
 mod platform;
 mod version;
 

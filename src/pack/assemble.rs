@@ -21,6 +21,8 @@ pub struct ModuleFacts {
     pub version: Option<ModuleVersion>,
     /// Commands the module registered.
     pub commands: Option<Vec<Command>>,
+    /// The version of the redis-server the module was loaded into (e.g. `7.0.15`), when it was.
+    pub redis_version: Option<String>,
 }
 
 /// The `.so` as it goes into the zip.
@@ -179,7 +181,12 @@ pub fn assemble(
         (Some(given), None) => given.clone(),
         (None, Some(discovered)) => discovered.clone(),
         (None, None) => {
-            listener.on_warning("no commands were given or discovered; module.json will list none");
+            // Commands from `add_command` are commands all the same (RAMP manifests of modules
+            // packed without discovery list theirs there).
+            if input.add_command.as_ref().is_none_or(Vec::is_empty) {
+                listener
+                    .on_warning("no commands were given or discovered; module.json will list none");
+            }
             Vec::new()
         }
     };
@@ -212,7 +219,7 @@ pub fn assemble(
             .min_redis_pack_version
             .clone()
             .map_or_else(|| default_version(DEFAULT_MIN_REDIS_PACK_VERSION), Ok)?,
-        compatible_redis_version: input.compatible_redis_version.clone(),
+        compatible_redis_version: compatible_redis_version(input, facts, listener),
         capabilities: checked.capabilities.clone(),
         dependencies,
         optional_dependencies,
@@ -220,7 +227,12 @@ pub fn assemble(
         overide_command: overrides,
         add_command: additions,
         config_command: text(&input.config_command),
-        command_line_args: checked.module_args.join(" "),
+        // A line given as `command_line_args` is written as given, as RAMP does; a list is
+        // joined with single spaces.
+        command_line_args: match (&input.module_args, &input.command_line_args) {
+            (None, Some(line)) => line.clone(),
+            _ => checked.module_args.join(" "),
+        },
         capability_name: text(&input.capability_name),
         author: text(&input.author),
         email: text(&input.email),
@@ -235,6 +247,41 @@ pub fn assemble(
     };
     module.normalize();
     Ok(module)
+}
+
+/// `compatible_redis_version`: the value given, else the major.minor of the Redis discovery
+/// loaded the module into (said, since RS selects builds by it), else none, with a warning.
+fn compatible_redis_version(
+    input: &ManifestInput,
+    facts: &ModuleFacts,
+    listener: &dyn Listener,
+) -> Option<DottedVersion> {
+    if let Some(given) = &input.compatible_redis_version {
+        return Some(given.clone());
+    }
+    let used = facts
+        .redis_version
+        .as_deref()
+        .and_then(|v| v.parse::<DottedVersion>().ok());
+    match used {
+        Some(used) => {
+            let (major, minor) = used.major_minor();
+            let text = format!("{major}.{minor}");
+            listener.on_warning(&format!(
+                "compatible_redis_version {text}, the Redis discovery used; set \
+                 --compatible-redis-version for the databases you target"
+            ));
+            text.parse().ok()
+        }
+        None => {
+            listener.on_warning(
+                "no compatible_redis_version given and none discovered: RS selects a module build \
+                 for Redis 7.4 and later databases by it, so set --compatible-redis-version (or \
+                 compatible_redis_version in the manifest) to the databases' Redis major.minor",
+            );
+            None
+        }
+    }
 }
 
 fn default_version(text: &str) -> Result<DottedVersion, ManifestError> {
@@ -274,12 +321,62 @@ mod tests {
                 Command::new("plain.get", 2),
                 Command::new("plain.set", 3),
             ]),
+            redis_version: Some("7.0.15".into()),
         }
     }
 
     #[test]
-    fn discovered_facts_fill_gaps_and_defaults_apply() {
+    fn compatible_redis_version_is_the_given_one_else_the_discovery_servers_major_minor() {
         let (module, warnings) = build(ManifestInput::default(), &registered());
+        assert_eq!(
+            module
+                .unwrap()
+                .compatible_redis_version
+                .map(|v| v.to_string()),
+            Some("7.0".to_string())
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains(
+                "compatible_redis_version 7.0, the Redis discovery used; set --compatible-redis-version"
+            )),
+            "{warnings:?}"
+        );
+
+        let given = ManifestInput {
+            compatible_redis_version: Some("7.4".parse().unwrap()),
+            ..ManifestInput::default()
+        };
+        let (module, warnings) = build(given, &registered());
+        assert_eq!(
+            module
+                .unwrap()
+                .compatible_redis_version
+                .map(|v| v.to_string()),
+            Some("7.4".to_string())
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+
+        let undiscovered = ModuleFacts {
+            redis_version: None,
+            ..registered()
+        };
+        let (module, warnings) = build(ManifestInput::default(), &undiscovered);
+        assert_eq!(module.unwrap().compatible_redis_version, None);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("no compatible_redis_version given and none discovered")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn discovered_facts_fill_gaps_and_defaults_apply() {
+        let given = ManifestInput {
+            compatible_redis_version: Some("7.2".parse().unwrap()),
+            ..ManifestInput::default()
+        };
+        let (module, warnings) = build(given, &registered());
         let module = module.unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(module.module_name, "plain");
@@ -287,7 +384,6 @@ mod tests {
         assert_eq!(module.semantic_version, "1.2.3");
         assert_eq!(module.min_redis_version.to_string(), "4.0");
         assert_eq!(module.min_redis_pack_version.to_string(), "5.2");
-        assert_eq!(module.compatible_redis_version, None);
         assert_eq!(module.commands.len(), 2);
     }
 
@@ -296,6 +392,7 @@ mod tests {
         let input = ManifestInput {
             module_name: Some("other".into()),
             version: Some(ModuleVersion(10204)),
+            compatible_redis_version: Some("7.0".parse().unwrap()),
             ..Default::default()
         };
         let (module, warnings) = build(input, &registered());

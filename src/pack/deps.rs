@@ -65,14 +65,17 @@ pub enum DepsError {
     },
 }
 
-/// A dependency archived for `deps/<name>.tgz`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A dependency archived for `deps/<name>.tgz`, kept in an unlinked temporary file so a large
+/// dependency never sits in memory.
+#[derive(Debug)]
 pub struct DepArchive {
     /// The dependency name.
     pub name: String,
-    /// The `.tgz` bytes.
-    pub bytes: Vec<u8>,
-    /// Hex SHA-256 of `bytes`.
+    /// The `.tgz`, positioned at its start.
+    pub file: std::fs::File,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the `.tgz`.
     pub sha256: String,
 }
 
@@ -80,6 +83,37 @@ impl DepArchive {
     /// The entry name inside the module zip.
     pub fn entry_name(&self) -> String {
         format!("deps/{}.tgz", self.name)
+    }
+
+    /// The `.tgz` bytes (reads the whole archive; for tests and small archives).
+    pub fn read_bytes(&self) -> io::Result<Vec<u8>> {
+        use std::io::{Read, Seek};
+        let mut file = &self.file;
+        file.seek(io::SeekFrom::Start(0))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        file.seek(io::SeekFrom::Start(0))?;
+        Ok(bytes)
+    }
+}
+
+/// A writer that hashes and counts what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: io::Write> io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -121,9 +155,15 @@ pub fn archive_dependency(name: &str, path: &Path, mtime: u64) -> Result<DepArch
         name: name.to_string(),
         source,
     };
-    let gzip: GzEncoder<Vec<u8>> = GzBuilder::new()
+    let spill = tempfile::tempfile().map_err(archive_err)?;
+    let sink = Hashing {
+        inner: io::BufWriter::with_capacity(256 * 1024, spill),
+        hasher: Sha256::new(),
+        written: 0,
+    };
+    let gzip: GzEncoder<Hashing<io::BufWriter<std::fs::File>>> = GzBuilder::new()
         .mtime(0)
-        .write(Vec::new(), Compression::new(GZIP_LEVEL));
+        .write(sink, Compression::new(GZIP_LEVEL));
     let mut builder = tar::Builder::new(gzip);
     for entry in &entries {
         let mut header = Header::new_gnu();
@@ -144,12 +184,23 @@ pub fn archive_dependency(name: &str, path: &Path, mtime: u64) -> Result<DepArch
                     .map_err(archive_err)?;
             }
             Kind::File { executable } => {
-                let data = std::fs::read(&entry.source).map_err(|e| read_err(&entry.source, e))?;
+                // Streamed: the file's bytes go straight into the archive.
+                let file =
+                    std::fs::File::open(&entry.source).map_err(|e| read_err(&entry.source, e))?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| read_err(&entry.source, e))?
+                    .len();
                 header.set_entry_type(EntryType::Regular);
                 header.set_mode(if *executable { 0o755 } else { 0o644 });
-                header.set_size(data.len() as u64);
+                header.set_size(len);
+                // `take` keeps the entry the size its header says even if the file grows.
                 builder
-                    .append_data(&mut header, &entry.archive_path, data.as_slice())
+                    .append_data(
+                        &mut header,
+                        &entry.archive_path,
+                        io::Read::take(io::BufReader::new(file), len),
+                    )
                     .map_err(archive_err)?;
             }
             Kind::Symlink { target } => {
@@ -163,11 +214,17 @@ pub fn archive_dependency(name: &str, path: &Path, mtime: u64) -> Result<DepArch
         }
     }
     let gzip = builder.into_inner().map_err(archive_err)?;
-    let bytes = gzip.finish().map_err(archive_err)?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let sink = gzip.finish().map_err(archive_err)?;
+    let sha256 = hex::encode(sink.hasher.finalize());
+    let mut file = sink
+        .inner
+        .into_inner()
+        .map_err(|e| archive_err(e.into_error()))?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(0)).map_err(archive_err)?;
     Ok(DepArchive {
         name: name.to_string(),
-        bytes,
+        file,
+        size: sink.written,
         sha256,
     })
 }
@@ -346,9 +403,17 @@ mod tests {
         let second = make(&["bin/tool", "a/z.txt", "b.txt"]);
         let one = archive_dependency("lib", first.path(), 42).unwrap();
         let two = archive_dependency("lib", second.path(), 42).unwrap();
-        assert_eq!(one, two, "same files, same bytes");
+        let one_bytes = one.read_bytes().unwrap();
+        assert_eq!(
+            one_bytes,
+            two.read_bytes().unwrap(),
+            "same files, same bytes"
+        );
+        assert_eq!(one.sha256, two.sha256);
+        assert_eq!(one.sha256, hex::encode(Sha256::digest(&one_bytes)));
+        assert_eq!(one.size, one_bytes.len() as u64);
         assert_eq!(one.entry_name(), "deps/lib.tgz");
-        let entries = list(&one.bytes);
+        let entries = list(&one_bytes);
         let names: Vec<_> = entries.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(
             names,
@@ -395,7 +460,8 @@ mod tests {
         let file = dir.path().join("data.bin");
         std::fs::write(&file, b"payload").unwrap();
         let archive = archive_dependency("data", &file, 0).unwrap();
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive.bytes.as_slice()));
+        let bytes = archive.read_bytes().unwrap();
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
         let mut entry = tar.entries().unwrap().next().unwrap().unwrap();
         assert_eq!(entry.path().unwrap().to_str(), Some("data.bin"));
         let mut content = String::new();

@@ -6,6 +6,7 @@
 //! into place only when complete.
 
 mod assemble;
+pub mod deflate;
 pub mod deps;
 pub mod naming;
 pub mod zip_writer;
@@ -56,6 +57,8 @@ pub struct PackOptions {
     pub compression: u32,
     /// The time stamped on every entry, seconds since 1970; `None` means 1980-01-01.
     pub timestamp: Option<u64>,
+    /// Compression threads; `None` uses every core. The zip's bytes do not depend on it.
+    pub threads: Option<usize>,
 }
 
 impl PackOptions {
@@ -72,6 +75,7 @@ impl PackOptions {
             output: OutputSpec::Default,
             compression: DEFAULT_COMPRESSION,
             timestamp: None,
+            threads: None,
         }
     }
 }
@@ -87,6 +91,8 @@ pub struct Packed {
     pub sha256: String,
     /// The `module.json` inside it.
     pub module_json: ModuleJson,
+    /// The version of the redis-server discovery loaded the module into, when it did.
+    pub redis_version: Option<String>,
 }
 
 /// Why packing failed. Every variant names the offending input and what to do.
@@ -180,6 +186,30 @@ pub enum PackError {
     /// The zip could not be built.
     #[error(transparent)]
     Zip(#[from] ZipWriteError),
+    /// The module path names something that is not a regular file.
+    #[error("{path} is {kind}, not a regular file; give the module's .so file")]
+    NotAFile {
+        /// The module path.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// The output would replace one of the inputs.
+    #[error("the output {output} is the input {input}; writing it would destroy the input, so give --output another path")]
+    OutputIsInput {
+        /// The output path.
+        output: PathBuf,
+        /// The input it names.
+        input: PathBuf,
+    },
+    /// module.json would be larger than validate and RS-side readers accept.
+    #[error("module.json would be {size} bytes, over the {cap} bytes a module zip's module.json may hold; shorten the command list or the text fields")]
+    ModuleJsonTooLarge {
+        /// Its size.
+        size: u64,
+        /// The cap.
+        cap: u64,
+    },
     /// The output could not be written.
     #[error("cannot write {path}")]
     Output {
@@ -224,7 +254,8 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         timestamp: options.timestamp.unwrap_or(ZIP_EPOCH),
     };
     // Refuse a bad level or time before doing any work.
-    style.options(DATA_MODE)?;
+    style.check()?;
+    let started = std::time::SystemTime::now();
 
     let input = merged_input(options, listener)?;
     let checked = check_input(input, options.allow_unknown_capability)?;
@@ -236,11 +267,16 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         .filter(|name| !name.is_empty())
         .ok_or_else(|| PackError::BadModuleFileName(module_path.clone()))?
         .to_string();
-    let bytes = std::fs::read(module_path).map_err(|source| PackError::ReadModule {
+    let inputs = input_paths(options, &checked.input);
+    if let OutputSpec::File(output) = &options.output {
+        refuse_output_over_input(output, &inputs)?;
+    }
+    let (file, len) = open_module(module_path)?;
+    let facts = ElfFacts::read_file(&file, len).map_err(|source| PackError::Elf {
         path: module_path.clone(),
         source,
     })?;
-    let arch = check_module(module_path, &bytes)?;
+    let arch = check_facts(module_path, &facts)?;
     if let Some(given) = checked.input.architecture {
         if given != arch {
             return Err(PackError::ArchMismatch {
@@ -273,12 +309,27 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         ));
     }
 
-    // The deflate of the .so is the long pole: run it beside hashing, discovery and the
-    // dependency archives.
-    let (prepared, module_sha256, facts, deps) = std::thread::scope(|scope| {
+    let workers = options.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let spill_dir = spill_dir(&options.output);
+    // The deflate of the .so is the long pole: it streams the file through every core while
+    // the reading thread hashes it, and discovery and the dependency archives run beside it.
+    let (compressed, facts, deps) = std::thread::scope(|scope| {
         listener.on_status(&format!("compressing {module_file}"));
-        let compressing = scope.spawn(|| style.prepare(&module_file, MODULE_MODE, &bytes));
-        let hashing = scope.spawn(|| hex::encode(Sha256::digest(&bytes)));
+        let compressing = scope.spawn(|| {
+            let mut hasher = Sha256::new();
+            let entry = style.compress_stream(
+                &module_file,
+                MODULE_MODE,
+                &file,
+                len,
+                workers,
+                &spill_dir,
+                &mut |block| hasher.update(block),
+            );
+            entry.map(|entry| (entry, hex::encode(hasher.finalize())))
+        });
         let facts = if load_here {
             listener.on_status(&format!("loading {module_file} into redis-server"));
             let discover_options = DiscoverOptions {
@@ -290,6 +341,7 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
                 module_name: Some(found.module_name),
                 version: Some(found.version),
                 commands: Some(found.commands),
+                redis_version: Some(found.redis_version),
             })
         } else {
             Ok(ModuleFacts::default())
@@ -297,20 +349,23 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         let deps = facts
             .is_ok()
             .then(|| archive_dependencies(&checked.input, style.timestamp, listener));
-        let prepared = compressing
+        let compressed = compressing
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let sha = hashing
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (prepared, sha, facts, deps)
+        (compressed, facts, deps)
     });
     let facts = facts?;
     let (dependencies, optional_dependencies, archives) = match deps {
         Some(result) => result?,
         None => (BTreeMap::new(), BTreeMap::new(), Vec::new()),
     };
-    let prepared = prepared?;
+    let (module_entry, module_sha256) = compressed.map_err(|error| match error {
+        ZipWriteError::Entry { source, .. } => PackError::ReadModule {
+            path: module_path.clone(),
+            source,
+        },
+        other => PackError::Zip(other),
+    })?;
 
     let module_json = assemble::assemble(
         &checked,
@@ -325,6 +380,12 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         listener,
     )?;
     let json_bytes = module_json.to_canonical_json();
+    if json_bytes.len() as u64 > crate::bundle::MAX_MODULE_JSON {
+        return Err(PackError::ModuleJsonTooLarge {
+            size: json_bytes.len() as u64,
+            cap: crate::bundle::MAX_MODULE_JSON,
+        });
+    }
 
     let fields = NameFields {
         module_name: module_json.module_name.clone(),
@@ -338,31 +399,150 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         version: module_json.version.to_string(),
     };
     let path = options.output.resolve(&fields)?;
+    refuse_output_over_input(&path, &inputs)?;
 
     let mut entries = vec![
-        zip_writer::Entry::Bytes {
-            name: "module.json",
-            mode: DATA_MODE,
-            data: &json_bytes,
-        },
-        zip_writer::Entry::Prepared(prepared),
+        style.compress_bytes(MODULE_JSON_NAME, DATA_MODE, &json_bytes)?,
+        module_entry,
     ];
-    let dep_names: Vec<String> = archives.iter().map(DepArchive::entry_name).collect();
-    for (archive, name) in archives.iter().zip(&dep_names) {
-        entries.push(zip_writer::Entry::Bytes {
-            name,
-            mode: DATA_MODE,
-            data: &archive.bytes,
-        });
+    for archive in &archives {
+        let name = archive.entry_name();
+        listener.on_status(&format!("compressing {name}"));
+        entries.push(style.compress_stream(
+            &name,
+            DATA_MODE,
+            &archive.file,
+            archive.size,
+            workers,
+            &spill_dir,
+            &mut |_| {},
+        )?);
     }
     listener.on_status(&format!("writing {}", path.display()));
-    let (size, sha256) = write_atomically(&path, &style, entries)?;
+    let (size, sha256) = write_atomically(&path, &style, entries, started, listener)?;
     Ok(Packed {
         path,
         size,
         sha256,
         module_json,
+        redis_version: facts.redis_version,
     })
+}
+
+/// The name of the metadata entry at the zip's root.
+const MODULE_JSON_NAME: &str = crate::bundle::MODULE_JSON;
+
+/// Opens the module, refusing at once (without blocking on a FIFO) anything that is not a
+/// regular file; returns it with its length.
+fn open_module(path: &Path) -> Result<(std::fs::File, u64), PackError> {
+    let read_err = |source: std::io::Error| PackError::ReadModule {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Opening a FIFO for reading would wait for a writer; non-blocking, it returns at once.
+        open.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = open.open(path).map_err(read_err)?;
+    let metadata = file.metadata().map_err(read_err)?;
+    let file_type = metadata.file_type();
+    if !file_type.is_file() {
+        let kind = if file_type.is_dir() {
+            "a folder"
+        } else {
+            special_kind(&file_type)
+        };
+        return Err(PackError::NotAFile {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    Ok((file, metadata.len()))
+}
+
+#[cfg(unix)]
+fn special_kind(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_file_type: &std::fs::FileType) -> &'static str {
+    "not a regular file"
+}
+
+/// Every file pack reads, which the output must not replace.
+fn input_paths(options: &PackOptions, input: &ManifestInput) -> Vec<PathBuf> {
+    let mut paths = vec![options.module.clone()];
+    paths.extend(options.manifest.clone());
+    for specs in [&input.dependencies, &input.optional_dependencies]
+        .into_iter()
+        .flatten()
+    {
+        paths.extend(specs.values().filter_map(|spec| spec.path.clone()));
+    }
+    paths
+}
+
+/// Refuses an output path that names one of `inputs` (the same file, by any path).
+fn refuse_output_over_input(output: &Path, inputs: &[PathBuf]) -> Result<(), PackError> {
+    let same = |input: &Path| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if let (Ok(a), Ok(b)) = (std::fs::metadata(output), std::fs::metadata(input)) {
+                return a.dev() == b.dev() && a.ino() == b.ino();
+            }
+        }
+        match (absolute(output), absolute(input)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        }
+    };
+    match inputs.iter().find(|input| same(input)) {
+        Some(input) => Err(PackError::OutputIsInput {
+            output: output.to_path_buf(),
+            input: input.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `path` made absolute against the current folder, lexically.
+fn absolute(path: &Path) -> Option<PathBuf> {
+    std::path::absolute(path).ok()
+}
+
+/// Where the compressed module waits before the zip is written: the output's folder when it is
+/// known now (so a large module does not fill a small /tmp), else the system's temp folder.
+fn spill_dir(output: &OutputSpec) -> PathBuf {
+    let dir = match output {
+        OutputSpec::Default | OutputSpec::Template(_) => PathBuf::from("."),
+        OutputSpec::Dir(dir) => dir.clone(),
+        OutputSpec::File(path) => match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+    };
+    if dir.is_dir() {
+        dir
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 /// The architecture of a module `.so`, after checking that it is a Redis module RS can run.
@@ -371,6 +551,12 @@ pub fn check_module(path: &Path, bytes: &[u8]) -> Result<Arch, PackError> {
         path: path.to_path_buf(),
         source,
     })?;
+    check_facts(path, &facts)
+}
+
+/// The architecture of a module from its ELF facts, after checking that it is a Redis module
+/// RS can run.
+fn check_facts(path: &Path, facts: &ElfFacts) -> Result<Arch, PackError> {
     let arch = facts
         .rs_architecture()
         .and_then(|name| name.parse::<Arch>().ok())
@@ -482,12 +668,19 @@ fn archive_dependencies(
     Ok((required, optional, archives))
 }
 
+/// The prefix and suffix of the temporary zip written beside the output.
+const TEMP_PREFIX: &str = ".rmpack-";
+const TEMP_SUFFIX: &str = ".zip.tmp";
+
 /// Writes the zip to a temporary file beside `path`, then renames it over `path`. On any
-/// error the temporary file is removed and `path` is untouched.
+/// error, or when the process is interrupted, the temporary file is removed and `path` is
+/// untouched. Leftovers of killed runs in the same folder are removed first.
 fn write_atomically(
     path: &Path,
     style: &ZipStyle,
-    entries: Vec<zip_writer::Entry<'_>>,
+    entries: Vec<zip_writer::Entry>,
+    started: std::time::SystemTime,
+    listener: &dyn Listener,
 ) -> Result<(u64, String), PackError> {
     let output_err = |source: std::io::Error| PackError::Output {
         path: path.to_path_buf(),
@@ -497,15 +690,24 @@ fn write_atomically(
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    for removed in remove_stale_temps(&dir, started) {
+        listener.on_warning(&format!(
+            "removed {}, left by an interrupted rmpack pack",
+            removed.display()
+        ));
+    }
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".rmpack-").suffix(".zip.tmp");
+    builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o644));
     }
     let temp = builder.tempfile_in(&dir).map_err(output_err)?;
+    let _on_interrupt = crate::interrupt::remove_on_interrupt(temp.path());
     let file = temp.as_file().try_clone().map_err(output_err)?;
+    // Held while the file is written, so another run knows it is not a leftover.
+    lock(&file);
     let (writer, size, sha256) =
         zip_writer::write_zip(BufWriter::with_capacity(1 << 20, file), style, entries)?;
     let file = writer
@@ -514,4 +716,51 @@ fn write_atomically(
     file.sync_all().map_err(output_err)?;
     temp.persist(path).map_err(|e| output_err(e.error))?;
     Ok((size, sha256))
+}
+
+/// Takes an exclusive advisory lock on `file`, without waiting; true when taken.
+fn lock(file: &std::fs::File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock on a descriptor this File owns; it only sets an advisory lock.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        true
+    }
+}
+
+/// Removes temporary zips of killed runs from `dir`: files named like ours, last written
+/// before this run started, and not locked by a run still writing. Returns what it removed.
+fn remove_stale_temps(dir: &Path, started: std::time::SystemTime) -> Vec<PathBuf> {
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for item in listing.flatten() {
+        let name = item.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(TEMP_PREFIX) || !name.ends_with(TEMP_SUFFIX) {
+            continue;
+        }
+        let path = item.path();
+        // Only regular files (never follow a link someone put there).
+        let Ok(metadata) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let older = metadata.modified().is_ok_and(|time| time < started);
+        if !metadata.is_file() || !older {
+            continue;
+        }
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        if lock(&file) && std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
 }

@@ -1,11 +1,14 @@
 //! The reproducible module zip: fixed entry order, one timestamp, fixed modes and compression,
-//! hashed while it is written.
+//! hashed while it is written. Entries are compressed first (the large ones into unlinked
+//! temporary files, on every core), then the zip is written front to back.
 
-use std::io::{self, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use zip::write::{FileOptions, PreparedZipFile, SimpleFileOptions};
-use zip::{CompressionMethod, DateTime, ZipWriter};
+
+use super::deflate::{self, BlockCompressor, BLOCK_SIZE};
 
 /// Mode of the module `.so` inside the zip: Redis refuses to load a module without the execute bit.
 pub const MODULE_MODE: u32 = 0o755;
@@ -25,13 +28,16 @@ pub enum ZipWriteError {
     /// The timestamp cannot be written into a zip.
     #[error("timestamp {0} (seconds since 1970) is after 2107, the last year a zip entry can hold; set SOURCE_DATE_EPOCH to an earlier time")]
     TimestampOutOfRange(u64),
-    /// The zip library refused an entry or failed to write.
+    /// An entry name too long for a zip header.
+    #[error("zip entry name `{0}` is longer than 65535 bytes")]
+    NameTooLong(String),
+    /// Reading an input or writing the output failed.
     #[error("cannot write zip entry `{entry}`")]
-    Zip {
+    Entry {
         /// The entry being written.
         entry: String,
-        /// The underlying error.
-        source: zip::result::ZipError,
+        /// The I/O error.
+        source: io::Error,
     },
     /// Writing the output failed.
     #[error("cannot write the zip")]
@@ -56,58 +62,177 @@ impl Default for ZipStyle {
     }
 }
 
-impl ZipStyle {
-    /// The zip entry options for a file with unix `mode`.
-    pub fn options(&self, mode: u32) -> Result<SimpleFileOptions, ZipWriteError> {
-        let (method, level) = match self.compression {
-            0 => (CompressionMethod::Stored, None),
-            level @ 1..=9 => (CompressionMethod::Deflated, Some(i64::from(level))),
-            other => return Err(ZipWriteError::BadCompression(other)),
-        };
-        let options: SimpleFileOptions = FileOptions::default()
-            .compression_method(method)
-            .compression_level(level)
-            .last_modified_time(zip_datetime(self.timestamp)?)
-            .unix_permissions(mode)
-            .system(zip::System::Unix);
-        Ok(options)
+/// Compression method numbers of the zip format.
+const METHOD_STORED: u16 = 0;
+const METHOD_DEFLATED: u16 = 8;
+
+/// Where an entry's stored bytes are.
+pub enum EntryData {
+    /// In memory (module.json).
+    Memory(Vec<u8>),
+    /// In an unlinked temporary file, from its start (the module, dependency archives).
+    Spilled(File),
+}
+
+/// One entry, compressed and ready to be written: everything its headers need is known, so
+/// the zip is written front to back without seeking back or data descriptors.
+pub struct Entry {
+    /// Entry name (`module.json`, `deps/x.tgz`).
+    pub name: String,
+    /// Unix mode (0644 or 0755).
+    pub mode: u32,
+    method: u16,
+    crc32: u32,
+    size: u64,
+    compressed_size: u64,
+    data: EntryData,
+}
+
+impl Entry {
+    /// Bytes of the uncompressed content.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
-    /// Compresses `data` as entry `name` with unix `mode`, ready to be added to a zip. This is
-    /// the expensive part of packing and needs nothing but the bytes, so it may run on another
-    /// thread while the rest of the inputs are gathered.
-    pub fn prepare(
+    /// Bytes as stored in the zip.
+    pub fn compressed_size(&self) -> u64 {
+        self.compressed_size
+    }
+}
+
+impl ZipStyle {
+    /// Checks the level and the timestamp, so bad values fail before any work is done.
+    pub fn check(&self) -> Result<(), ZipWriteError> {
+        if self.compression > 9 {
+            return Err(ZipWriteError::BadCompression(self.compression));
+        }
+        dos_datetime(self.timestamp).map(|_| ())
+    }
+
+    /// Compresses `data` in memory as entry `name` with unix `mode`.
+    pub fn compress_bytes(
         &self,
         name: &str,
         mode: u32,
         data: &[u8],
-    ) -> Result<PreparedZipFile, ZipWriteError> {
-        let options = self.options(mode)?;
-        PreparedZipFile::from_data(name, options, data).map_err(|source| ZipWriteError::Zip {
+    ) -> Result<Entry, ZipWriteError> {
+        self.check()?;
+        let entry_err = |source: io::Error| ZipWriteError::Entry {
             entry: name.to_string(),
             source,
+        };
+        let (method, stored) = if self.compression == 0 {
+            (METHOD_STORED, data.to_vec())
+        } else {
+            let mut compressor =
+                BlockCompressor::new(self.compression).map_err(|e| entry_err(e.into()))?;
+            let mut stored = Vec::new();
+            for (i, block) in data.chunks(BLOCK_SIZE.max(1)).enumerate() {
+                let last = (i + 1) * BLOCK_SIZE >= data.len();
+                stored.extend(
+                    compressor
+                        .compress(block, last)
+                        .map_err(|e| entry_err(e.into()))?,
+                );
+            }
+            if data.is_empty() {
+                stored = compressor
+                    .compress(&[], true)
+                    .map_err(|e| entry_err(e.into()))?;
+            }
+            (METHOD_DEFLATED, stored)
+        };
+        Ok(Entry {
+            name: name.to_string(),
+            mode,
+            method,
+            crc32: crc32fast::hash(data),
+            size: data.len() as u64,
+            compressed_size: stored.len() as u64,
+            data: EntryData::Memory(stored),
+        })
+    }
+
+    /// Compresses exactly `len` bytes of `input` as entry `name` on `workers` threads into an
+    /// unlinked temporary file in `spill_dir` (else the system's temp folder), calling
+    /// `observe` with the input in order (to hash it while it is compressed). Memory stays a
+    /// few blocks per worker whatever `len` is.
+    #[allow(clippy::too_many_arguments)]
+    pub fn compress_stream<R: Read + Send>(
+        &self,
+        name: &str,
+        mode: u32,
+        input: R,
+        len: u64,
+        workers: usize,
+        spill_dir: &Path,
+        observe: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<Entry, ZipWriteError> {
+        self.check()?;
+        let entry_err = |source: io::Error| ZipWriteError::Entry {
+            entry: name.to_string(),
+            source,
+        };
+        let spill = tempfile::tempfile_in(spill_dir)
+            .or_else(|_| tempfile::tempfile())
+            .map_err(entry_err)?;
+        let mut out = io::BufWriter::with_capacity(256 * 1024, spill);
+        let (method, crc32, compressed_size) = if self.compression == 0 {
+            let mut crc = crc32fast::Hasher::new();
+            let mut copied = 0u64;
+            let mut input = input.take(len);
+            let mut buffer = vec![0u8; 256 * 1024];
+            loop {
+                let n = input.read(&mut buffer).map_err(entry_err)?;
+                if n == 0 {
+                    break;
+                }
+                observe(&buffer[..n]);
+                crc.update(&buffer[..n]);
+                out.write_all(&buffer[..n]).map_err(entry_err)?;
+                copied += n as u64;
+            }
+            if copied != len {
+                return Err(entry_err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file shrank while it was read",
+                )));
+            }
+            (METHOD_STORED, crc.finalize(), len)
+        } else {
+            let summary =
+                deflate::compress_stream(input, len, self.compression, workers, &mut out, observe)
+                    .map_err(entry_err)?;
+            (METHOD_DEFLATED, summary.crc32, summary.compressed_size)
+        };
+        let mut spill = out.into_inner().map_err(|e| entry_err(e.into_error()))?;
+        spill.seek(SeekFrom::Start(0)).map_err(entry_err)?;
+        Ok(Entry {
+            name: name.to_string(),
+            mode,
+            method,
+            crc32,
+            size: len,
+            compressed_size,
+            data: EntryData::Spilled(spill),
         })
     }
 }
 
-/// The MS-DOS date and time of `seconds` since 1970 (UTC). Times before 1980 become 1980-01-01,
-/// as the format cannot hold them; odd seconds round down, as the format stores two-second steps.
-pub fn zip_datetime(seconds: u64) -> Result<DateTime, ZipWriteError> {
+/// The MS-DOS (time, date) fields of `seconds` since 1970 (UTC). Times before 1980 become
+/// 1980-01-01, as the format cannot hold them; odd seconds round down, as the format stores
+/// two-second steps.
+pub fn dos_datetime(seconds: u64) -> Result<(u16, u16), ZipWriteError> {
     let seconds = seconds.max(ZIP_EPOCH);
     let days = seconds / 86_400;
     let in_day = seconds % 86_400;
     let (year, month, day) = civil_from_days(days);
-    let out_of_range = || ZipWriteError::TimestampOutOfRange(seconds);
-    let year = u16::try_from(year).map_err(|_| out_of_range())?;
-    DateTime::from_date_and_time(
-        year,
-        month,
-        day,
-        (in_day / 3600) as u8,
-        ((in_day % 3600) / 60) as u8,
-        (in_day % 60) as u8,
-    )
-    .map_err(|_| out_of_range())
+    if year > 2107 {
+        return Err(ZipWriteError::TimestampOutOfRange(seconds));
+    }
+    let time = ((in_day / 3600) << 11) | (((in_day % 3600) / 60) << 5) | ((in_day % 60) / 2);
+    let date = (year - 1980) << 9 | u64::from(month) << 5 | u64::from(day);
+    Ok((time as u16, date as u16))
 }
 
 /// Year, month (1–12) and day (1–31) of the day `days` after 1970-01-01, in the proleptic
@@ -205,104 +330,233 @@ impl<W: Write> Seek for HashingWriter<W> {
     }
 }
 
-/// One entry to add to the zip, in the order given.
-pub enum Entry<'a> {
-    /// Bytes to compress now, with their unix mode.
-    Bytes {
-        /// Entry name (`module.json`, `deps/x.tgz`).
-        name: &'a str,
-        /// Unix mode (0644 or 0755).
-        mode: u32,
-        /// The content.
-        data: &'a [u8],
-    },
-    /// An entry compressed ahead of time by [`ZipStyle::prepare`].
-    Prepared(PreparedZipFile),
-}
+/// The largest value a 32-bit zip field holds; at or above it the zip64 extra field holds the
+/// value instead.
+const ZIP32_LIMIT: u64 = 0xffff_ffff;
 
 /// Writes `entries` in order as a zip to `out`; returns `out`, the zip's size and hex SHA-256.
+///
+/// Every header is written with its final values (sizes and CRC are known up front), so the
+/// zip holds no data descriptors. An entry whose sizes reach 4 GiB, or that starts beyond
+/// 4 GiB, gets zip64 fields; the decision depends only on the inputs, so the bytes stay
+/// reproducible.
 pub fn write_zip<W: Write>(
     out: W,
     style: &ZipStyle,
-    entries: Vec<Entry<'_>>,
+    entries: Vec<Entry>,
 ) -> Result<(W, u64, String), ZipWriteError> {
-    let mut zip = ZipWriter::new(HashingWriter::new(out));
+    let (time, date) = dos_datetime(style.timestamp)?;
+    let mut out = HashingWriter::new(out);
+    let mut central = Vec::new();
+    let mut count = 0u64;
+    let mut buffer = vec![0u8; 256 * 1024];
     for entry in entries {
-        match entry {
-            Entry::Bytes { name, mode, data } => {
-                let prepared = style.prepare(name, mode, data)?;
-                add_prepared(&mut zip, name, prepared)?;
-            }
-            Entry::Prepared(prepared) => {
-                let name = String::from_utf8_lossy(prepared.file_name_raw()).into_owned();
-                add_prepared(&mut zip, &name, prepared)?;
+        let entry_err = |source: io::Error| ZipWriteError::Entry {
+            entry: entry.name.clone(),
+            source,
+        };
+        let name = entry.name.as_bytes();
+        let name_len = u16::try_from(name.len())
+            .map_err(|_| ZipWriteError::NameTooLong(entry.name.clone()))?;
+        let offset = out.written;
+        let sizes_need_64 = entry.size >= ZIP32_LIMIT || entry.compressed_size >= ZIP32_LIMIT;
+        // Bit 11: the name is UTF-8.
+        let flags: u16 = if entry.name.is_ascii() { 0 } else { 1 << 11 };
+        let version_needed: u16 = if sizes_need_64 || offset >= ZIP32_LIMIT {
+            45
+        } else {
+            20
+        };
+        let (size32, compressed32) = if sizes_need_64 {
+            (ZIP32_LIMIT as u32, ZIP32_LIMIT as u32)
+        } else {
+            (entry.size as u32, entry.compressed_size as u32)
+        };
+
+        let mut local = Vec::with_capacity(30 + name.len() + 20);
+        put32(&mut local, 0x0403_4b50);
+        put16(&mut local, version_needed);
+        put16(&mut local, flags);
+        put16(&mut local, entry.method);
+        put16(&mut local, time);
+        put16(&mut local, date);
+        put32(&mut local, entry.crc32);
+        put32(&mut local, compressed32);
+        put32(&mut local, size32);
+        put16(&mut local, name_len);
+        put16(&mut local, if sizes_need_64 { 20 } else { 0 });
+        local.extend_from_slice(name);
+        if sizes_need_64 {
+            put16(&mut local, 0x0001);
+            put16(&mut local, 16);
+            put64(&mut local, entry.size);
+            put64(&mut local, entry.compressed_size);
+        }
+        out.write_all(&local)?;
+        match entry.data {
+            EntryData::Memory(bytes) => out.write_all(&bytes)?,
+            EntryData::Spilled(mut file) => {
+                let mut left = entry.compressed_size;
+                while left > 0 {
+                    let want = left.min(buffer.len() as u64) as usize;
+                    file.read_exact(&mut buffer[..want]).map_err(entry_err)?;
+                    out.write_all(&buffer[..want])?;
+                    left -= want as u64;
+                }
             }
         }
+
+        // The central record: the same fields, plus the zip64 offset when it is needed.
+        let mut extra = Vec::new();
+        if sizes_need_64 {
+            put64(&mut extra, entry.size);
+            put64(&mut extra, entry.compressed_size);
+        }
+        if offset >= ZIP32_LIMIT {
+            put64(&mut extra, offset);
+        }
+        put32(&mut central, 0x0201_4b50);
+        // Made by Unix (3), spec 2.0 (or 4.5 with zip64).
+        put16(&mut central, 3 << 8 | version_needed);
+        put16(&mut central, version_needed);
+        put16(&mut central, flags);
+        put16(&mut central, entry.method);
+        put16(&mut central, time);
+        put16(&mut central, date);
+        put32(&mut central, entry.crc32);
+        put32(&mut central, compressed32);
+        put32(&mut central, size32);
+        put16(&mut central, name_len);
+        put16(
+            &mut central,
+            if extra.is_empty() {
+                0
+            } else {
+                extra.len() as u16 + 4
+            },
+        );
+        put16(&mut central, 0); // comment
+        put16(&mut central, 0); // disk
+        put16(&mut central, 0); // internal attributes
+                                // A regular file (0o100000) with its permissions, in the upper half.
+        put32(&mut central, (0o100_000 | (entry.mode & 0o7777)) << 16);
+        put32(&mut central, offset.min(ZIP32_LIMIT) as u32);
+        central.extend_from_slice(name);
+        if !extra.is_empty() {
+            put16(&mut central, 0x0001);
+            put16(&mut central, extra.len() as u16);
+            central.extend_from_slice(&extra);
+        }
+        count += 1;
     }
-    let hashing = zip.finish().map_err(|source| ZipWriteError::Zip {
-        entry: "(central directory)".into(),
-        source,
-    })?;
-    Ok(hashing.finish()?)
+
+    let central_offset = out.written;
+    let central_size = central.len() as u64;
+    out.write_all(&central)?;
+    let needs_64 = central_offset >= ZIP32_LIMIT || central_size >= ZIP32_LIMIT || count >= 0xffff;
+    if needs_64 {
+        let end64_offset = out.written;
+        let mut end64 = Vec::with_capacity(76);
+        put32(&mut end64, 0x0606_4b50);
+        put64(&mut end64, 44);
+        put16(&mut end64, 3 << 8 | 45);
+        put16(&mut end64, 45);
+        put32(&mut end64, 0);
+        put32(&mut end64, 0);
+        put64(&mut end64, count);
+        put64(&mut end64, count);
+        put64(&mut end64, central_size);
+        put64(&mut end64, central_offset);
+        // The locator.
+        put32(&mut end64, 0x0706_4b50);
+        put32(&mut end64, 0);
+        put64(&mut end64, end64_offset);
+        put32(&mut end64, 1);
+        out.write_all(&end64)?;
+    }
+    let mut end = Vec::with_capacity(22);
+    put32(&mut end, 0x0605_4b50);
+    put16(&mut end, 0);
+    put16(&mut end, 0);
+    put16(&mut end, count.min(0xffff) as u16);
+    put16(&mut end, count.min(0xffff) as u16);
+    put32(&mut end, central_size.min(ZIP32_LIMIT) as u32);
+    put32(&mut end, central_offset.min(ZIP32_LIMIT) as u32);
+    put16(&mut end, 0);
+    out.write_all(&end)?;
+    Ok(out.finish()?)
 }
 
-fn add_prepared<W: Write>(
-    zip: &mut ZipWriter<HashingWriter<W>>,
-    name: &str,
-    prepared: PreparedZipFile,
-) -> Result<(), ZipWriteError> {
-    zip.add_prepared_file(prepared)
-        .map_err(|source| ZipWriteError::Zip {
-            entry: name.to_string(),
-            source,
-        })
+fn put16(out: &mut Vec<u8>, value: u16) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn put32(out: &mut Vec<u8>, value: u32) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn put64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(&value.to_le_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Cursor, Read};
+    use std::io::Cursor;
+    use zip::CompressionMethod;
+
+    fn fields(seconds: u64) -> (u16, u8, u8, u8, u8, u8) {
+        let (time, date) = dos_datetime(seconds).unwrap();
+        (
+            (date >> 9) + 1980,
+            ((date >> 5) & 0xf) as u8,
+            (date & 0x1f) as u8,
+            (time >> 11) as u8,
+            ((time >> 5) & 0x3f) as u8,
+            ((time & 0x1f) * 2) as u8,
+        )
+    }
 
     #[test]
     fn dates_convert_from_epoch_seconds() {
         // 2021-01-02 03:04:06 UTC
-        let dt = zip_datetime(1_609_556_646).unwrap();
-        assert_eq!(
-            (
-                dt.year(),
-                dt.month(),
-                dt.day(),
-                dt.hour(),
-                dt.minute(),
-                dt.second()
-            ),
-            (2021, 1, 2, 3, 4, 6)
-        );
+        assert_eq!(fields(1_609_556_646), (2021, 1, 2, 3, 4, 6));
         // Leap day.
-        let dt = zip_datetime(1_709_164_800).unwrap();
-        assert_eq!((dt.year(), dt.month(), dt.day()), (2024, 2, 29));
+        let (year, month, day, ..) = fields(1_709_164_800);
+        assert_eq!((year, month, day), (2024, 2, 29));
         // Before 1980 clamps; the first second of 1980 is the zip epoch.
-        let dt = zip_datetime(0).unwrap();
-        assert_eq!(
-            (dt.year(), dt.month(), dt.day(), dt.hour()),
-            (1980, 1, 1, 0)
-        );
-        assert!(zip_datetime(5_000_000_000).is_err());
+        assert_eq!(fields(0), (1980, 1, 1, 0, 0, 0));
+        assert!(dos_datetime(5_000_000_000).is_err());
+    }
+
+    fn stream_entry(style: &ZipStyle, name: &str, data: &[u8], workers: usize) -> Entry {
+        style
+            .compress_stream(
+                name,
+                MODULE_MODE,
+                data,
+                data.len() as u64,
+                workers,
+                &std::env::temp_dir(),
+                &mut |_| {},
+            )
+            .unwrap()
     }
 
     #[test]
     fn the_hash_is_of_the_bytes_written_and_entries_keep_their_order() {
         let style = ZipStyle::default();
+        let module: Vec<u8> = (0..3_000_000u32)
+            .map(|i| ((i % 251) ^ (i / 7919)) as u8)
+            .collect();
         let (bytes, size, sha) = write_zip(
             Vec::new(),
             &style,
             vec![
-                Entry::Bytes {
-                    name: "module.json",
-                    mode: DATA_MODE,
-                    data: b"{}\n",
-                },
-                Entry::Prepared(style.prepare("m.so", MODULE_MODE, &[7u8; 5000]).unwrap()),
+                style
+                    .compress_bytes("module.json", DATA_MODE, b"{}\n")
+                    .unwrap(),
+                stream_entry(&style, "m.so", &module, 3),
             ],
         )
         .unwrap();
@@ -310,12 +564,16 @@ mod tests {
         assert_eq!(sha, hex::encode(Sha256::digest(&bytes)));
         let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
         assert_eq!(archive.by_index(0).unwrap().name().unwrap(), "module.json");
+        assert_eq!(
+            archive.by_index(0).unwrap().unix_mode().map(|m| m & 0o777),
+            Some(0o644)
+        );
         let mut so = archive.by_index(1).unwrap();
         assert_eq!(so.unix_mode().map(|m| m & 0o777), Some(0o755));
         assert_eq!(so.compression(), CompressionMethod::Deflated);
         let mut data = Vec::new();
         so.read_to_end(&mut data).unwrap();
-        assert_eq!(data, vec![7u8; 5000]);
+        assert_eq!(data, module);
     }
 
     #[test]
@@ -327,26 +585,70 @@ mod tests {
         let (bytes, _, _) = write_zip(
             Vec::new(),
             &stored,
-            vec![Entry::Bytes {
-                name: "a",
-                mode: DATA_MODE,
-                data: b"aaaa",
-            }],
+            vec![
+                stored.compress_bytes("a", DATA_MODE, b"aaaa").unwrap(),
+                stream_entry(&stored, "b", b"bbbb", 2),
+            ],
         )
         .unwrap();
         let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
-        assert_eq!(
-            archive.by_index(0).unwrap().compression(),
-            CompressionMethod::Stored
-        );
+        for i in 0..2 {
+            let mut entry = archive.by_index(i).unwrap();
+            assert_eq!(entry.compression(), CompressionMethod::Stored);
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            assert_eq!(text.len(), 4);
+        }
         let bad = ZipStyle {
             compression: 10,
             ..ZipStyle::default()
         };
         assert!(matches!(
-            bad.options(DATA_MODE),
+            bad.check(),
             Err(ZipWriteError::BadCompression(10))
         ));
+    }
+
+    #[test]
+    fn entries_of_four_gib_or_more_get_zip64_fields() {
+        // The headers of a 5 GiB entry, without 5 GiB of data: the central directory must carry
+        // the sizes in a zip64 extra field that readers take them from.
+        let size = 5u64 << 30;
+        let entry = Entry {
+            name: "big.so".into(),
+            mode: MODULE_MODE,
+            method: METHOD_STORED,
+            crc32: 0,
+            size,
+            compressed_size: 0,
+            data: EntryData::Memory(Vec::new()),
+        };
+        let (bytes, _, _) = write_zip(Vec::new(), &ZipStyle::default(), vec![entry]).unwrap();
+        // Local header: both 32-bit sizes say "see zip64", version needed 4.5.
+        assert_eq!(&bytes[18..26], &[0xff; 8]);
+        assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 45);
+        assert_eq!(u64::from_le_bytes(bytes[40..48].try_into().unwrap()), size);
+        let zip_file = tempfile::NamedTempFile::new().unwrap();
+        let python = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nprint(z.infolist()[0].file_size)",
+            ])
+            .arg({
+                std::fs::write(zip_file.path(), &bytes).unwrap();
+                zip_file.path()
+            })
+            .output()
+            .expect("python3");
+        assert!(
+            python.status.success(),
+            "{}",
+            String::from_utf8_lossy(&python.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&python.stdout).trim(),
+            size.to_string()
+        );
     }
 
     #[test]

@@ -12,9 +12,11 @@
 
 mod capabilities;
 mod cluster;
+mod deps;
 mod diagnostic;
 mod elf_rules;
 mod fields;
+pub mod load;
 pub mod policy;
 pub mod rules;
 mod structure;
@@ -114,13 +116,16 @@ pub fn open(path: &Path, options: &CheckOptions) -> Result<Bundle, ValidateError
         }
         return Ok(bundle);
     }
+    // Opened through the bounded reader: a FIFO, device or socket is refused at once.
+    let kind = match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("json") => crate::input::InputKind::ModuleJson,
+        Some(e) if e.eq_ignore_ascii_case("zip") => crate::input::InputKind::Zip,
+        _ => crate::input::InputKind::Module,
+    };
     let mut head = [0u8; 4];
     let read = {
         use std::io::Read;
-        let mut file = std::fs::File::open(path).map_err(|source| ValidateError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let (mut file, _) = crate::input::open_file(path, kind).map_err(BundleError::from)?;
         file.read(&mut head).map_err(|source| ValidateError::Io {
             path: path.to_path_buf(),
             source,
@@ -158,6 +163,7 @@ pub fn check_bundle(bundle: &Bundle, target: &Target, _options: &CheckOptions) -
         structure::check(&mut ctx);
     }
     structure::check_checksums(&mut ctx);
+    deps::check(&mut ctx);
     fields::check(&mut ctx);
     elf_rules::check(&mut ctx);
     versions::check(&mut ctx);

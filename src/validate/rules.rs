@@ -77,6 +77,28 @@ rules! {
         "each deps/<name>.tgz is listed in module.json's dependencies",
         "List the archive in module.json's dependencies (with its sha256) or remove it.";
 
+    DEPENDENCY_NOT_GZIP = "dependency-not-gzip", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "each deps/<name>.tgz is a gzip'd tarball",
+        "Build the dependency archive as a .tgz (`tar czf`; `rmpack pack --dependency` does).";
+    DEPENDENCY_DAMAGED = "dependency-damaged", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "each deps/<name>.tgz inflates and reads to its end",
+        "The dependency archive is corrupt or cut short: build it again.";
+    DEPENDENCY_UNSAFE_PATH = "dependency-unsafe-path", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "names inside each deps/<name>.tgz are plain relative paths (no `..` or absolute paths)",
+        "Archive the dependency from inside its folder, with relative names.";
+    DEPENDENCY_LINK = "dependency-link", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "no entry of a deps/<name>.tgz is a symbolic or hard link",
+        "Replace each link by the file it points to before archiving.";
+    DEPENDENCY_SPECIAL_FILE = "dependency-special-file", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "each deps/<name>.tgz holds only regular files and folders (no devices, FIFOs, sparse files)",
+        "Archive only regular files and folders.";
+    DEPENDENCY_DUPLICATE = "dependency-duplicate", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "no two entries of a deps/<name>.tgz share a name (also ignoring case)",
+        "Archive each file once.";
+    DEPENDENCY_TOO_LARGE = "dependency-too-large", INVALID_DEPENDENCY_DATA, Error, "dependencies",
+        "each deps/<name>.tgz stays within the entry-count and inflated-size caps",
+        "Check the archive is not a tar bomb; a genuine dependency this large needs a higher cap.";
+
     JSON_SYNTAX = "json-syntax", INVALID_MODULE, Error, "module.json",
         "module.json is a JSON object",
         "Fix the JSON syntax; `rmpack pack` writes a valid module.json.";
@@ -219,6 +241,34 @@ rules! {
     UPGRADE_SAME_VERSION = "upgrade-same-version", Some("module_exists"), Error, "upgrade",
         "the new version differs from the current one",
         "Raise the module version (RedisModule_Init) before uploading.";
+
+    LOAD_MISSING_LIBRARY = "load-missing-library", None, Error, "load",
+        "(--load) every library the module needs is found by the dynamic loader here",
+        "Install the library named (or the package that ships it), or link it statically; nodes lacking it fail the same way.";
+    LOAD_REDIS_TOO_OLD = "load-redis-too-old", None, Error, "load",
+        "(--load) the module accepts the Redis version it is loaded into",
+        "Load it into the Redis it asks for (--redis-server PATH or RMPACK_REDIS_SERVER), and set compatible_redis_version and min_redis_version to match.";
+    LOAD_CRASH = "load-crash", None, Error, "load",
+        "(--load) redis-server survives loading the module",
+        "Debug RedisModule_OnLoad (e.g. run redis-server under gdb with --loadmodule); a crash at load takes the shard down on every node.";
+    LOAD_HANG = "load-hang", None, Error, "load",
+        "(--load) the module finishes loading within the timeout",
+        "Make RedisModule_OnLoad return promptly (no blocking I/O or waiting there), or raise --load-timeout if it is merely slow.";
+    LOAD_FAILED = "load-failed", None, Error, "load",
+        "(--load) redis-server loads the module with its command_line_args",
+        "Fix the reason the server log gives (module arguments, configuration), then validate again.";
+    LOAD_COMMAND_NOT_REGISTERED = "load-command-not-registered", None, Error, "load",
+        "(--load) every command module.json lists is registered by the module",
+        "Remove the command from module.json (or the manifest), or register it in RedisModule_OnLoad; repack to take the list from the module.";
+    LOAD_COMMAND_NOT_LISTED = "load-command-not-listed", None, Warning, "load",
+        "(--load) every command the module registers is listed in module.json",
+        "List the command in module.json (repack: `rmpack pack` reads the commands from the module), or exclude it on purpose with exclude_commands.";
+    LOAD_SKIPPED = "load-skipped", None, Info, "load",
+        "(--load) the module can be loaded on this machine (same architecture, a .so present)",
+        "Run the load check on a machine of the module's architecture.";
+    LOAD_OK = "load-ok", None, Info, "load",
+        "(--load) the module loads; its name, version and command count",
+        "Nothing to fix.";
 
     CLUSTER_CAPABILITY_UNKNOWN = "cluster-capability-unknown", Some("unsupported_module_capabilities"), Error, "cluster",
         "every capability is one the cluster knows",

@@ -1,98 +1,37 @@
 //! Zip structure: what RS's unpacker expects to find in a module zip, and the checksums.
 
-use std::collections::HashMap;
-
 use super::rules::*;
 use super::Ctx;
-use crate::bundle::{
-    dependency_name, unsafe_name_reason, EntryKind, ReadProblem, DEPS_DIR, MODULE_JSON,
-};
+use crate::bundle::{dependency_name, LayoutIssue, ReadProblem, MODULE_JSON};
+use crate::manifest::layout::dependency_entry;
 
-/// Checks that need the zip's entry list (zip inputs only).
+/// Checks that need the zip's entry list (zip inputs only): the layout issues the reader found
+/// with the check `unpack` refuses on, and what could not be inflated.
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let bundle = ctx.bundle;
-    let mut modules = Vec::new();
-    let mut folded: HashMap<String, &str> = HashMap::new();
-    if bundle.has_exact_duplicates {
-        ctx.push(
-            ZIP_DUPLICATE.finding("the zip's central directory lists the same name more than once"),
-        );
-    }
-    for entry in &bundle.entries {
-        let name = entry.name.as_str();
-        if let Some(reason) = unsafe_name_reason(name) {
-            ctx.push(
-                ZIP_UNSAFE_NAME
-                    .finding(format!("entry `{name}` has an unsafe name: {reason}"))
-                    .at(name),
-            );
-            continue;
-        }
-        if entry.kind == EntryKind::Symlink {
-            ctx.push(
-                ZIP_LINK
-                    .finding(format!("entry `{name}` is a symbolic link"))
-                    .at(name),
-            );
-            continue;
-        }
-        let key = name.trim_end_matches('/').to_lowercase();
-        if let Some(first) = folded.insert(key, name) {
-            ctx.push(
-                ZIP_DUPLICATE
-                    .finding(format!(
-                        "entries `{first}` and `{name}` have the same name (ignoring case)"
-                    ))
-                    .at(name),
-            );
-        }
-        if entry.kind == EntryKind::Directory {
-            if name.trim_end_matches('/') != DEPS_DIR {
-                ctx.push(
-                    ZIP_UNEXPECTED_ENTRY
-                        .finding(format!("unexpected folder `{name}` in the zip"))
-                        .at(name),
-                );
+    for issue in &bundle.layout {
+        let rule = match issue {
+            LayoutIssue::UnsafeName { .. } => &ZIP_UNSAFE_NAME,
+            LayoutIssue::Link { .. } => &ZIP_LINK,
+            LayoutIssue::Duplicate { .. } => &ZIP_DUPLICATE,
+            LayoutIssue::UnexpectedFolder { .. } | LayoutIssue::UnexpectedEntry { .. } => {
+                &ZIP_UNEXPECTED_ENTRY
             }
-            continue;
-        }
-        if name == MODULE_JSON || dependency_name(name).is_some() {
-            continue;
-        }
-        if !name.contains('/') && name.ends_with(".so") {
-            modules.push(name.to_string());
-            continue;
-        }
-        let hint = if name.ends_with("/module.json") {
-            " (module.json must be at the root, not in a folder)"
-        } else if name.ends_with(".so") {
-            " (the .so must be at the root, not in a folder)"
-        } else {
-            ""
+            LayoutIssue::ModuleJsonMissing => &ZIP_MODULE_JSON_MISSING,
+            LayoutIssue::ModuleMissing => &ZIP_MODULE_MISSING,
+            LayoutIssue::SeveralModules { .. } => &ZIP_SEVERAL_MODULES,
+            LayoutIssue::ModuleJsonTooLarge { .. }
+            | LayoutIssue::TooManyEntries { .. }
+            | LayoutIssue::TooLarge { .. } => &ZIP_TOO_LARGE,
         };
-        ctx.push(
-            ZIP_UNEXPECTED_ENTRY
-                .finding(format!("unexpected entry `{name}`{hint}"))
-                .at(name),
-        );
-    }
-    if !bundle.entries.iter().any(|e| e.name == MODULE_JSON) {
-        ctx.push(ZIP_MODULE_JSON_MISSING.finding("the zip has no module.json at its root"));
-    }
-    match modules.len() {
-        0 => ctx.push(ZIP_MODULE_MISSING.finding("the zip has no .so at its root")),
-        1 => {}
-        _ => ctx.push(ZIP_SEVERAL_MODULES.finding(format!(
-            "the zip holds {} .so files: {}",
-            modules.len(),
-            modules.join(", ")
-        ))),
+        let finding = rule.finding(issue.to_string());
+        ctx.push(match issue.entry() {
+            Some(entry) => finding.at(entry),
+            None => finding,
+        });
     }
     for problem in &bundle.problems {
         let finding = match problem {
-            ReadProblem::TooManyEntries { count, max } => ZIP_TOO_LARGE.finding(format!(
-                "the zip has {count} entries, more than the cap of {max}"
-            )),
             ReadProblem::TooLarge { entry, max } => ZIP_TOO_LARGE
                 .finding(format!(
                     "entry `{entry}` inflates past the cap of {max} bytes"
@@ -101,6 +40,8 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             ReadProblem::Unreadable { entry, reason } => ZIP_DAMAGED
                 .finding(format!("entry `{entry}` cannot be inflated: {reason}"))
                 .at(entry),
+            // Reported by the dependency rules.
+            ReadProblem::Dependency { .. } => continue,
         };
         ctx.push(finding);
     }
@@ -167,7 +108,7 @@ pub(crate) fn check_checksums(ctx: &mut Ctx<'_>) {
         };
         for (name, dep) in deps {
             listed.push(name);
-            let entry = format!("{DEPS_DIR}/{name}.tgz");
+            let entry = dependency_entry(name);
             let embedded = bundle.deps.iter().find(|d| d.name == entry);
             let has_url = dep
                 .get("url")

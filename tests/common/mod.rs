@@ -18,6 +18,12 @@
 //! | `newglibc`    | `newglibc` | 10000 → 1.0.0 | `newglibc.rand`; needs `GLIBC_2.36` (`arc4random`, `arc4random_uniform`) |
 //! | `glibc234`    | `glibc234` | 10000 → 1.0.0 | `glibc234.closefrom`; needs `GLIBC_2.34` (`closefrom`) |
 //! | `needs_ssl11` | `needsssl` | 10100 → 1.1.0 | `needsssl.init`; `DT_NEEDED` has `libssl.so.1.1`, needs `OPENSSL_1_1_0` |
+//! | `upper`       | `upper`    | 10000 → 1.0.0 | `HELLO.UPPER`, `Hello.Mixed`: names in upper and mixed case |
+//! | `probetcp`    | `probetcp` | 100     | OnLoad PINGs every TCP listener of its server, writes the outcome to the file in its first argument |
+//! | `hang`        | —          | —       | OnLoad never returns (creates `$RMPACK_FIXTURE_HANG_MARKER` first) |
+//! | `crash`       | —          | —       | OnLoad dies with SIGSEGV                                        |
+//! | `newredis`    | —          | —       | refuses to load: "Redis version is too old, please upgrade to redis 99.1.0" |
+//! | `needs_absent`| `needsabsent` | 100  | `DT_NEEDED` has `librmpack_absent.so.1`, which is never on the loader's path |
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -39,6 +45,12 @@ pub const FIXTURES: &[&str] = &[
     "newglibc",
     "glibc234",
     "needs_ssl11",
+    "upper",
+    "probetcp",
+    "hang",
+    "crash",
+    "newredis",
+    "needs_absent",
 ];
 
 /// Flags every fixture is compiled with. `-g` keeps debug info so `strip` and
@@ -89,11 +101,43 @@ pub fn fixture(name: &str) -> PathBuf {
         args.push(format!("-Wl,-rpath,{}", ssl_dir.display()));
         inputs.push(ssl_dir.join("libssl.so.1.1"));
     }
+    if name == "needs_absent" {
+        // Linked against a library that exists only in the build folder, with no RUNPATH.
+        let absent_dir = absent_lib_dir();
+        args.push(format!("-L{}", absent_dir.display()));
+        args.push("-Wl,--no-as-needed".to_string());
+        args.push("-l:librmpack_absent.so.1".to_string());
+        inputs.push(absent_dir.join("librmpack_absent.so.1"));
+    }
     cached_build(&format!("{name}.so"), &inputs, &args, |out| {
         let mut command = Command::new("gcc");
         command.args(&args).arg("-o").arg(out);
         run(command, &format!("compile fixture {name}"));
     })
+}
+
+/// A directory holding `librmpack_absent.so.1`, built from `testdata/lib/absent.c`, for linking
+/// the `needs_absent` fixture; nothing puts it on the loader's path.
+pub fn absent_lib_dir() -> PathBuf {
+    let source = testdata().join("lib/absent.c");
+    let key = content_key("librmpack_absent.so.1", std::slice::from_ref(&source), &[]);
+    let dir = cache_dir().join(format!("absent-{key}"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    build_once(&dir.join("librmpack_absent.so.1"), |out| {
+        let mut command = Command::new("gcc");
+        command
+            .args([
+                "-O2",
+                "-fPIC",
+                "-shared",
+                "-Wl,-soname,librmpack_absent.so.1",
+            ])
+            .arg(&source)
+            .arg("-o")
+            .arg(out);
+        run(command, "build the stand-in librmpack_absent.so.1");
+    });
+    dir
 }
 
 /// A directory holding the stand-in `libssl.so.1.1` (soname `libssl.so.1.1`, exporting
