@@ -252,5 +252,5 @@ fn names_from_the_cluster_reach_the_terminal_escaped() {
     emulator.add_module(module);
     let run = with_cluster(&emulator, dir.path(), &["status"]);
     assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
-    assert!(run.stdout.contains("evil\\u{1b}[2J"), "{}", run.stdout);
+    assert!(run.stdout.contains("evil\\x1b[2J"), "{}", run.stdout);
 }
