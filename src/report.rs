@@ -818,20 +818,32 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
         } else {
             format!(" ({})", db.name)
         };
-        let _ = writeln!(out, "\ndatabase {}{name}", db.uid);
-        let _ = writeln!(out, "  Redis   {}: {}", db.redis, db.redis_reason);
+        let _ = writeln!(out, "\ndatabase {}{}", db.uid, shown(&name));
+        let _ = writeln!(out, "  Redis   {}: {}", shown(&db.redis), db.redis_reason);
         let _ = writeln!(
             out,
             "  module  {} {}   (module uid {})",
-            db.module.module_name, db.module.version, db.new_module_uid
+            shown(&db.module.module_name),
+            shown(&db.module.version),
+            shown(&db.new_module_uid)
         );
         for other in &db.other_modules {
-            let _ = writeln!(out, "  module  {} {}", other.module_name, other.version);
+            let _ = writeln!(
+                out,
+                "  module  {} {}",
+                shown(&other.module_name),
+                shown(&other.version)
+            );
         }
         if let Some(preview) = &db.cluster_preview {
             let _ = writeln!(out, "  the cluster's dry run answers:");
             for module in preview {
-                let _ = writeln!(out, "    {} {}", module.module_name, module.version);
+                let _ = writeln!(
+                    out,
+                    "    {} {}",
+                    shown(&module.module_name),
+                    shown(&module.version)
+                );
             }
         }
         let _ = writeln!(
@@ -850,7 +862,12 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
         );
     }
     for note in &plan.notes {
-        let _ = writeln!(out, "{} {note}", style.paint("note:", Color::Yellow));
+        let _ = writeln!(
+            out,
+            "{} {}",
+            style.paint("note:", Color::Yellow),
+            shown(note)
+        );
     }
     out
 }
@@ -875,9 +892,13 @@ pub fn upgrade_rows(
             };
             vec![
                 db.uid.clone(),
-                db.name.clone(),
-                format!("{} {}", db.module.module_name, db.module.version),
-                db.redis.to_string(),
+                shown(&db.name),
+                format!(
+                    "{} {}",
+                    shown(&db.module.module_name),
+                    shown(&db.module.version)
+                ),
+                shown(&db.redis),
                 result,
             ]
         })
@@ -893,7 +914,7 @@ pub fn upgrade_rows(
             );
         }
         if let DatabaseOutcome::Failed { reason } = &db.outcome {
-            let _ = writeln!(out, "  database {}: {reason}", db.uid);
+            let _ = writeln!(out, "  database {}: {}", db.uid, shown(reason));
         }
     }
     if !outcome.already_current.is_empty() {
@@ -949,7 +970,7 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
         "cluster {}: {} ({})",
         status.cluster,
         plural(status.nodes.len(), "node"),
-        status.nodes.join(", ")
+        shown(status.nodes.join(", "))
     );
     let dash = |list: &[String]| {
         if list.is_empty() {
@@ -976,10 +997,10 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                     if v.bundled || !status.artifacts_listed {
                         "n/a".to_string()
                     } else {
-                        dash(&v.nodes)
+                        shown(dash(&v.nodes))
                     },
-                    dash(&v.missing_on),
-                    dash(&v.databases),
+                    shown(dash(&v.missing_on)),
+                    shown(dash(&v.databases)),
                 ]
             })
         })
@@ -1002,7 +1023,7 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
             "{} node {}: {}",
             style.paint("error:", Color::Red),
             problem.node,
-            problem.error
+            shown(&problem.error)
         );
     }
     out.push('\n');

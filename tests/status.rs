@@ -241,3 +241,16 @@ fn modules_delete_refuses_a_version_a_database_runs_unless_forced() {
     assert_eq!(run.code, 1, "{}", run.text());
     assert!(run.stderr.contains("module_in_use"), "{}", run.stderr);
 }
+
+#[test]
+fn names_from_the_cluster_reach_the_terminal_escaped() {
+    let emulator = Emulator::start(EmulatorSpec::nodes(1)).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut module = module_json("evil\u{1b}[2J", "1.0.0");
+    module["uid"] = serde_json::json!("evil");
+    module["is_bundled"] = serde_json::json!(true);
+    emulator.add_module(module);
+    let run = with_cluster(&emulator, dir.path(), &["status"]);
+    assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
+    assert!(run.stdout.contains("evil\\x1b[2J"), "{}", run.stdout);
+}

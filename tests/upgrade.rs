@@ -481,3 +481,20 @@ fn redis_version_moves_the_database_when_asked_and_the_new_build_fits_it() {
     assert_eq!(db["redis_version"], "7.4");
     assert_eq!(db["module_list"][0]["semantic_version"], "1.3.0");
 }
+
+#[test]
+fn a_cluster_that_ignores_dry_run_is_named_loudly() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
+    emulator.set_upgrade_dry_run(false);
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--dry-run"],
+    );
+    assert!(
+        run.text()
+            .contains("ignored dry_run=true and started an upgrade"),
+        "{}",
+        run.text()
+    );
+}

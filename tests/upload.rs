@@ -927,7 +927,7 @@ fn a_uid_or_name_of_dot_dot_never_becomes_a_rest_path() {
         all.extend(cluster_args(&emulator));
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         let run = rmpack(&emulator, dir.path(), &all);
-        assert_ne!(run.code, 0, "{args:?}: {}", run.text());
+        assert_eq!(run.code, 2, "bad input: {args:?}: {}", run.text());
         assert!(run.stderr.contains("refusing"), "{args:?}: {}", run.stderr);
     }
     assert!(

@@ -74,6 +74,7 @@ pub fn is_usage_error(error: &ClusterError) -> bool {
             | ClusterError::PlainHttp { .. }
             | ClusterError::CaCert { .. }
             | ClusterError::File { .. }
+            | ClusterError::UnsafePathSegment { .. }
     )
 }
 

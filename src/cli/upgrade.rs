@@ -140,7 +140,12 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         } else {
             print!("{}", report::upgrade_plan(&plan, style));
         }
-        return Ok(Status::Success);
+        // The cluster changed something although asked not to: not a clean dry run.
+        return Ok(if plan.started_despite_dry_run.is_empty() {
+            Status::Success
+        } else {
+            Status::Failure
+        });
     }
     if !args.cluster.json && !args.cluster.quiet {
         eprint!("{}", report::upgrade_plan(&plan, report::Style::default()));

@@ -62,11 +62,12 @@ impl Client {
                 if action.status == ActionStatus::Completed {
                     return Ok(ActionOutcome { action, statuses });
                 }
+                // Server text reaches the terminal: escape sequences in it are shown, not run.
                 return Err(ClusterError::ActionFailed {
                     uid: uid.to_string(),
                     status: action.status,
-                    error_code: action.error_code,
-                    message: action.error_message,
+                    error_code: action.error_code.as_deref().map(super::types::printable),
+                    message: action.error_message.as_deref().map(super::types::printable),
                 });
             }
             if started.elapsed() >= options.timeout {

@@ -374,7 +374,7 @@ mod tests {
             ("REDIS_ENTERPRISE_INSECURE", "true"),
             ("REDIS_ENTERPRISE_CA_CERT", "/ca.pem"),
         ]);
-        let warnings = crate::Recorder::default();
+        let warnings = crate::listener::Recorder::default();
         let s = resolve(&ConnectionFlags::default(), &env, None, &warnings).unwrap();
         assert_eq!(s.url, "https://a:9443");
         assert_eq!(s.credentials.user, "re-user");

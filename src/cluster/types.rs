@@ -494,17 +494,25 @@ impl ErrorBody {
     }
 }
 
-/// `text` with control characters (escape sequences, carriage returns) escaped as `\u{..}`.
+/// `text` with control characters (escape sequences, carriage returns) and bidirectional
+/// overrides escaped (`\n`, `\x1b`, `\u{202e}`), as rmpack's reports show text from outside.
 pub fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
             }
-        })
-        .collect()
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// One module to upgrade on a database, in the body of the upgrade requests.
@@ -635,7 +643,7 @@ mod tests {
         assert_eq!(e.error_code.as_deref(), Some("busy"));
         assert_eq!(e.text(), Some("try later"));
         let e = ErrorBody::parse("{\"description\":\"\\u001b[2J OK: 0 errors\"}");
-        assert_eq!(e.text(), Some("\\u{1b}[2J OK: 0 errors"));
+        assert_eq!(e.text(), Some("\\x1b[2J OK: 0 errors"));
         let e = ErrorBody::parse("<html>gateway</html>");
         assert_eq!(e.text(), Some("<html>gateway</html>"));
     }

@@ -123,6 +123,8 @@ pub struct UpgradePlan {
     pub already_current: Vec<String>,
     /// Notes from the pre-flight (warnings, facts rmpack could not map).
     pub notes: Vec<String>,
+    /// Databases whose upgrade the cluster started although asked for a dry run.
+    pub started_despite_dry_run: Vec<String>,
     #[serde(skip)]
     options: UpgradeOptions,
 }
@@ -222,6 +224,7 @@ pub fn plan_upgrade(
         databases: Vec::new(),
         already_current: Vec::new(),
         notes: live.notes.clone(),
+        started_despite_dry_run: Vec::new(),
         options: options.clone(),
     };
     let mut refusals = Vec::new();
@@ -494,6 +497,17 @@ impl UpgradePlan {
         }
         for database in &mut self.databases {
             match client.upgrade_bdb(&database.uid, &database.body, true) {
+                // A cluster that ignored `dry_run` started the upgrade: say so loudly.
+                Ok(answer) if action_uid_of(&answer).is_some() => {
+                    let action = action_uid_of(&answer).unwrap_or_default();
+                    let warning = format!(
+                        "database {}: the cluster ignored dry_run=true and started an upgrade (action {action}); follow it with GET /v1/actions/{action}",
+                        database.uid
+                    );
+                    client.listener().on_warning(&warning);
+                    self.notes.push(warning);
+                    self.started_despite_dry_run.push(database.uid.clone());
+                }
                 Ok(answer) => {
                     let list = answer
                         .get("module_list")

@@ -1,5 +1,6 @@
 //! The REST endpoints: routing, and one handler per documented request, answering with the
-//! documented status and error codes (seeds 000–004, REFERENCE.md §5).
+//! documented status and error codes (RS REST API reference: "Modules requests",
+//! "User-defined module requests", "Database requests", "Upgrade a database", bdbs/upgrade).
 
 use super::artifact::{
     field_problems, inspect_zip, is_safe_name, platform_problem, version_number, ZipFacts,
@@ -78,7 +79,7 @@ impl Reply {
         }
     }
 
-    /// An RS error object. The seeds name the text field `message`; RS also sends `description`.
+    /// An RS error object. The RS REST API pages name the text field `message`; RS also sends `description`.
     pub fn error(status: u16, code: &str, message: &str) -> Self {
         Self::json(
             status,

@@ -1,5 +1,5 @@
 //! What the emulated server checks in an uploaded module zip and in module metadata, following
-//! the seeds: the zip layout (module.json and one `.so` at the root, optional `deps/*.tgz`), the
+//! the RS REST API reference ("Modules requests", "User-defined module requests"): the zip layout (module.json and one `.so` at the root, optional `deps/*.tgz`), the
 //! fields module.json and the custom-module configuration must carry, and the platform.
 
 use super::state::{normalize_os_nick, parse_version, NodePlatform};
@@ -168,7 +168,7 @@ pub enum FieldKind {
     Strings,
 }
 
-/// Required fields of the custom-module configuration (`POST /v2/modules/user-defined`, seed 003).
+/// Required fields of the custom-module configuration (`POST /v2/modules/user-defined`, "User-defined module requests").
 pub const USER_DEFINED_CONFIG_FIELDS: &[(&str, FieldKind)] = &[
     ("module_name", FieldKind::Name),
     ("version", FieldKind::Integer),
@@ -180,7 +180,7 @@ pub const USER_DEFINED_CONFIG_FIELDS: &[(&str, FieldKind)] = &[
     ("min_redis_version", FieldKind::Version),
 ];
 
-/// Required module.json fields of a custom-module artifact (seed 003).
+/// Required module.json fields of a custom-module artifact ("User-defined module requests").
 pub const ARTIFACT_MODULE_JSON_FIELDS: &[(&str, FieldKind)] = &[
     ("module_name", FieldKind::Name),
     ("version", FieldKind::IntegralNumber),

@@ -1,7 +1,7 @@
 //! An emulator of the Redis Enterprise Software (RS) REST API, for tests and benchmarks.
 //!
 //! RS is proprietary and cannot run in tests, so this serves the documented requests (the RS
-//! REST API pages in `shared/seeds/` and REFERENCE.md §5) with their documented status and error
+//! REST API reference pages and "Upgrade a database") with their documented status and error
 //! codes. [`Emulator::start`] runs N nodes, node `n` on `127.0.0.n`, all on one port (as real
 //! nodes share 9443), over HTTPS with certificates generated at start and HTTP basic auth. It
 //! runs on its own tokio runtime in background threads, so synchronous tests and subprocesses can
@@ -286,6 +286,7 @@ impl Emulator {
                 .clone()
                 .unwrap_or_else(|| state::redis_versions_of(&spec.rs_version)),
             ignore_new_module: spec.ignore_new_module,
+            upgrade_dry_run: true,
             nodes,
             modules: Vec::new(),
             bdbs: Vec::new(),
@@ -624,6 +625,11 @@ impl Emulator {
     pub fn set_node_status(&self, node: usize, status: &str) {
         self.check_node(node);
         self.state().nodes[node - 1].status = status.to_owned();
+    }
+
+    /// Whether the upgrade route honours `?dry_run=true` (on by default).
+    pub fn set_upgrade_dry_run(&self, honoured: bool) {
+        self.state().upgrade_dry_run = honoured;
     }
 
     /// Makes one node report `addr` as its address in `GET /v1/nodes` (it keeps listening on

@@ -528,6 +528,9 @@ pub struct ClusterState {
     /// Act as RS 7.8.2+ may: ignore `new_module` and move every module of the database to
     /// the newest version that fits its Redis version.
     pub ignore_new_module: bool,
+    /// Answer `?dry_run=true` on the upgrade route (reported, not documented); off: the query
+    /// is ignored and the upgrade runs.
+    pub upgrade_dry_run: bool,
     pub nodes: Vec<NodeState>,
     pub modules: Vec<ModuleRecord>,
     pub bdbs: Vec<Value>,
@@ -1209,7 +1212,7 @@ impl ClusterState {
             bdb["redis_version"] = json!(target_redis);
         }
         // Reported: `?dry_run=true` answers the resulting database and changes nothing.
-        if dry_run {
+        if dry_run && self.upgrade_dry_run {
             return Ok(bdb);
         }
         let name = match style {
@@ -1257,7 +1260,7 @@ pub enum UpgradeStyle {
 }
 
 /// Finds the database's module an upgrade entry names, by `current_module` (uid) or by
-/// `module_name` plus optional `current_semantic_version` — the two forms the seeds show.
+/// `module_name` plus optional `current_semantic_version` — the two forms the upgrade reference shows.
 fn locate_bdb_module(module_list: &[Value], entry: &Map<String, Value>) -> Result<usize, ApiError> {
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     if let Some(current) = entry.get("current_module") {
@@ -1304,7 +1307,7 @@ fn locate_bdb_module(module_list: &[Value], entry: &Map<String, Value>) -> Resul
         })
 }
 
-/// Capabilities a database's configuration needs from every module it runs (REFERENCE §3).
+/// Capabilities a database's configuration needs from every module it runs ("Redis modules: capabilities" in the module object reference).
 pub fn bdb_required_capabilities(bdb: &Value) -> Vec<&'static str> {
     let mut needed = Vec::new();
     let truthy = |key: &str| bdb.get(key) == Some(&Value::Bool(true));
