@@ -197,6 +197,13 @@ impl ManifestInput {
             path: origin.to_string(),
             message,
         };
+        // The YAML scanner spends time quadratic in the flow nesting depth before its own
+        // recursion limit trips (minutes for 100,000 `[`); a manifest needs a handful of levels.
+        if let Some(depth) = flow_depth_over(text, MAX_FLOW_DEPTH) {
+            return Err(yaml_err(format!(
+                "flow collections (`[`, `{{`) nest {depth} levels deep; a manifest needs at most {MAX_FLOW_DEPTH}"
+            )));
+        }
         let value: Value = serde_yaml::from_str(text).map_err(|e| yaml_err(e.to_string()))?;
         let Value::Object(map) = value else {
             return Err(yaml_err(
@@ -378,6 +385,64 @@ fn is_known_key(key: &str) -> bool {
     )
 }
 
+/// How deep `[` and `{` may nest in a ramp.yml.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// The first flow nesting depth above `limit` in YAML `text`, if any. Quoted scalars and
+/// comments are skipped; a bracket inside a plain scalar counts too, which only makes the bound
+/// stricter for text no manifest holds.
+fn flow_depth_over(text: &str, limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut chars = text.chars().peekable();
+    let mut previous = '\n';
+    while let Some(c) = chars.next() {
+        match c {
+            '#' if previous.is_whitespace() => {
+                for skipped in chars.by_ref() {
+                    if skipped == '\n' {
+                        break;
+                    }
+                }
+                previous = '\n';
+                continue;
+            }
+            '"' => {
+                while let Some(quoted) = chars.next() {
+                    match quoted {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '\'' => {
+                while let Some(quoted) = chars.next() {
+                    if quoted == '\'' {
+                        // `''` is an escaped quote inside a single-quoted scalar.
+                        if chars.peek() == Some(&'\'') {
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            '[' | '{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(depth);
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        previous = c;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,5 +611,25 @@ mod tests {
             ..remote
         };
         assert!(no_sha.check("lib").is_err());
+    }
+
+    #[test]
+    fn deeply_nested_flow_collections_are_refused_before_parsing() {
+        let deep = format!(
+            "capabilities: {}{}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let error = ManifestInput::from_ramp_yaml(&deep, "ramp.yml").unwrap_err();
+        assert!(error.to_string().contains("nest 65 levels deep"), "{error}");
+        // Brackets in quotes and comments do not count; real nesting within the bound parses.
+        let fine = format!(
+            "display_name: \"{}\"\n# {}\ncapabilities: [[types]]\nauthor: 'it''s {}'\n",
+            "[".repeat(100),
+            "{".repeat(100),
+            "[".repeat(100)
+        );
+        assert_eq!(flow_depth_over(&fine, MAX_FLOW_DEPTH), None);
+        assert_eq!(flow_depth_over("a: [[[x]]]", 2), Some(3));
     }
 }
