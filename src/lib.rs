@@ -20,6 +20,7 @@
 //! * [`cluster`] is the RS REST client; [`rollout`] makes every cluster change as plan (GET
 //!   requests, the validator on the live target) → execute → verify: upload, upgrade, artifacts,
 //!   status.
+//! * [`text`] shows text from zips, modules and servers with control characters escaped.
 //! * [`report`] renders diagnostics, diffs, rollouts and status as text, JSON or CI annotations.
 //!
 //! The library never prints: progress and warnings go through a [`Listener`].
@@ -36,6 +37,7 @@ pub mod manifest;
 pub mod pack;
 pub mod report;
 pub mod rollout;
+pub mod text;
 pub mod validate;
 
 pub use bundle::Bundle;

@@ -66,8 +66,14 @@ impl Client {
                 return Err(ClusterError::ActionFailed {
                     uid: uid.to_string(),
                     status: action.status,
-                    error_code: action.error_code.as_deref().map(super::types::printable),
-                    message: action.error_message.as_deref().map(super::types::printable),
+                    error_code: action
+                        .error_code
+                        .as_deref()
+                        .map(|t| crate::text::sanitize(t).into_owned()),
+                    message: action
+                        .error_message
+                        .as_deref()
+                        .map(|t| crate::text::sanitize(t).into_owned()),
                 });
             }
             if started.elapsed() >= options.timeout {

@@ -482,9 +482,15 @@ impl ErrorBody {
         });
         // Server text reaches the terminal: escape sequences in it are shown, not run.
         ErrorBody {
-            error_code: parsed.error_code.map(|t| printable(&t)),
-            description: parsed.description.map(|t| printable(&t)),
-            message: parsed.message.map(|t| printable(&t)),
+            error_code: parsed
+                .error_code
+                .map(|t| crate::text::sanitize(&t).into_owned()),
+            description: parsed
+                .description
+                .map(|t| crate::text::sanitize(&t).into_owned()),
+            message: parsed
+                .message
+                .map(|t| crate::text::sanitize(&t).into_owned()),
         }
     }
 
@@ -492,27 +498,6 @@ impl ErrorBody {
     pub fn text(&self) -> Option<&str> {
         self.description.as_deref().or(self.message.as_deref())
     }
-}
-
-/// `text` with control characters (escape sequences, carriage returns) and bidirectional
-/// overrides escaped (`\n`, `\x1b`, `\u{202e}`), as rmpack's reports show text from outside.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control()
-                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
-            {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// One module to upgrade on a database, in the body of the upgrade requests.
