@@ -27,8 +27,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::listener::Listener;
 use crate::manifest::{Command, ModuleVersion};
-use crate::Listener;
 
 pub use resp::Reply;
 pub use server::RedisServer;

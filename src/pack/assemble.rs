@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::listener::Listener;
 use crate::manifest::{
     apply_command_edits, Arch, CapabilityName, Command, Dependency, DottedVersion, ManifestError,
     ManifestInput, ModuleJson, ModuleVersion, OsNick, SemanticVersion,
     DEFAULT_MIN_REDIS_PACK_VERSION, DEFAULT_MIN_REDIS_VERSION, OS_LINUX, RAMP_FORMAT_VERSION,
 };
-use crate::Listener;
 
 use super::PackError;
 
@@ -296,7 +296,7 @@ mod tests {
         input: ManifestInput,
         facts: &ModuleFacts,
     ) -> (Result<ModuleJson, PackError>, Vec<String>) {
-        let warnings = crate::Recorder::default();
+        let warnings = crate::listener::Recorder::default();
         let checked = check_input(input, false).unwrap();
         let result = assemble(
             &checked,

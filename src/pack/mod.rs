@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 
 use crate::discover::{discover, DiscoverError, DiscoverOptions};
 use crate::elf::{ElfError, ElfFacts, FileType};
+use crate::listener::Listener;
 use crate::manifest::{Arch, Dependency, DependencySpec, ManifestError, ManifestInput, ModuleJson};
-use crate::Listener;
 
 pub use assemble::{check_input, reconcile_version, CheckedInput, ModuleFacts, ModuleFile};
 pub use deps::{archive_dependency, DepArchive, DepsError};

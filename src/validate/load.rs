@@ -115,7 +115,7 @@ pub fn check_load(
     let mut server = RedisServer::start(options.redis_server.as_deref(), options.timeout)
         .map_err(LoadCheckError::Server)?;
     let redis = server.redis_version().to_string();
-    let loaded = discover::load_and_read(&mut server, &path, &args, &crate::Silent);
+    let loaded = discover::load_and_read(&mut server, &path, &args, &crate::listener::Silent);
     drop(server);
 
     let finding = |rule: &'static super::Rule, message: String| {
