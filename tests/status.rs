@@ -4,12 +4,10 @@
 mod common;
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use support::{bdb, bdb_module, module_json, Emulator, EmulatorSpec};
 
 struct Run {
@@ -61,23 +59,7 @@ fn with_cluster(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
 
 /// A module zip around the gcc-built `plain` fixture that passes the pre-flight.
 fn module_zip(dir: &Path, name: &str, version: &str) -> PathBuf {
-    let so = std::fs::read(common::fixture("plain")).expect("fixture built");
-    let so_name = format!("{name}.so");
-    let mut json = module_json(name, version);
-    json["module_file"] = so_name.clone().into();
-    json["sha256"] = hex::encode(Sha256::digest(&so)).into();
-    json["operating_systems"] = serde_json::json!([]);
-    let path = dir.join(format!("{name}.Linux-x86_64.{version}.zip"));
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip created"));
-    let options = |mode| zip::write::SimpleFileOptions::default().unix_permissions(mode);
-    zip.start_file("module.json", options(0o644))
-        .expect("entry");
-    zip.write_all(&serde_json::to_vec_pretty(&json).expect("json"))
-        .expect("written");
-    zip.start_file(so_name, options(0o755)).expect("entry");
-    zip.write_all(&so).expect("written");
-    zip.finish().expect("zip finished");
-    path
+    common::plain_module_zip(dir, name, version, module_json(name, version))
 }
 
 fn stable(text: &str, emulator: &Emulator) -> String {

@@ -371,3 +371,31 @@ fn run(mut command: Command, what: &str) {
         );
     }
 }
+
+/// A module zip around the gcc-built `plain` fixture, laid out as `rmpack pack` lays it out
+/// (module.json 0644, the `.so` 0755 at the root), with `json` as its module.json after
+/// `module_file`, `sha256` and `operating_systems` are set for the fixture.
+pub fn plain_module_zip(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    mut json: serde_json::Value,
+) -> PathBuf {
+    use std::io::Write;
+    let so = std::fs::read(fixture("plain")).expect("fixture built");
+    let so_name = format!("{name}.so");
+    json["module_file"] = so_name.clone().into();
+    json["sha256"] = hex::encode(Sha256::digest(&so)).into();
+    json["operating_systems"] = serde_json::json!([]);
+    let path = dir.join(format!("{name}.Linux-x86_64.{version}.zip"));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip created"));
+    let options = |mode| zip::write::SimpleFileOptions::default().unix_permissions(mode);
+    zip.start_file("module.json", options(0o644))
+        .expect("entry");
+    zip.write_all(&serde_json::to_vec_pretty(&json).expect("json"))
+        .expect("written");
+    zip.start_file(so_name, options(0o755)).expect("entry");
+    zip.write_all(&so).expect("written");
+    zip.finish().expect("zip finished");
+    path
+}
