@@ -67,22 +67,6 @@ fn stable(text: &str, emulator: &Emulator) -> String {
         .replace(&*emulator.ca_cert_path().to_string_lossy(), "CA.pem")
 }
 
-/// Compares `actual` with the golden file `name`; `BLESS=1` rewrites the file instead.
-fn assert_golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, actual).expect("golden written");
-        return;
-    }
-    let golden = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        actual, golden,
-        "{name} differs (BLESS=1 rewrites it):\n{actual}"
-    );
-}
-
 fn uid_of(emulator: &Emulator, name: &str, version: &str) -> String {
     emulator
         .modules()
@@ -120,7 +104,7 @@ fn a_node_lacking_an_artifact_is_drift_with_the_command_that_heals_it() {
         "{}",
         run.stdout
     );
-    assert_golden("status-drift.txt", &stable(&run.stdout, &emulator));
+    common::assert_golden("status-drift.txt", &stable(&run.stdout, &emulator));
     let heal = run
         .stdout
         .lines()
@@ -138,7 +122,7 @@ fn a_node_lacking_an_artifact_is_drift_with_the_command_that_heals_it() {
     let run = with_cluster(&emulator, dir.path(), &["status"]);
     assert_eq!(run.code, 0, "{}", run.text());
     assert!(run.stdout.contains("consistent"), "{}", run.stdout);
-    assert_golden("status-consistent.txt", &stable(&run.stdout, &emulator));
+    common::assert_golden("status-consistent.txt", &stable(&run.stdout, &emulator));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! kept, the pre-flight before anything is sent, the database read back, several databases in
 //! turn, and the plan `--dry-run` prints.
 
+mod common;
 mod support;
 
 use std::path::Path;
@@ -341,22 +342,6 @@ fn stable(text: &str, emulator: &Emulator) -> String {
     text
 }
 
-/// Compares `actual` with the golden file `name`; `BLESS=1` rewrites the file instead.
-fn assert_golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, actual).expect("golden written");
-        return;
-    }
-    let golden = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        actual, golden,
-        "{name} differs (BLESS=1 rewrites it):\n{actual}"
-    );
-}
-
 #[test]
 fn dry_run_prints_the_plan_with_the_clusters_own_preview_and_changes_nothing() {
     let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
@@ -366,7 +351,7 @@ fn dry_run_prints_the_plan_with_the_clusters_own_preview_and_changes_nothing() {
         &["upgrade", "--db", "1", "--module", "hello", "--dry-run"],
     );
     assert_eq!(run.code, 0, "{}", run.text());
-    assert_golden("upgrade-plan.txt", &stable(&run.stdout, &emulator));
+    common::assert_golden("upgrade-plan.txt", &stable(&run.stdout, &emulator));
     let db = emulator.bdb(1).expect("db1");
     assert_eq!(db["module_list"][0]["semantic_version"], "1.2.2");
     assert!(emulator
@@ -388,7 +373,7 @@ fn executed_rows_are_pinned() {
         &["upgrade", "--db", "1,2", "--module", "hello"],
     );
     assert_eq!(run.code, 1, "{}", run.text());
-    assert_golden("upgrade-rows.txt", &stable(&run.stdout, &emulator));
+    common::assert_golden("upgrade-rows.txt", &stable(&run.stdout, &emulator));
 }
 
 #[test]

@@ -399,3 +399,19 @@ pub fn plain_module_zip(
     zip.finish().expect("zip finished");
     path
 }
+
+/// Compares `actual` with the golden file `name`; `BLESS=1` rewrites the file instead.
+pub fn assert_golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, actual).expect("golden written");
+        return;
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual, golden,
+        "{name} differs (BLESS=1 rewrites it):\n{actual}"
+    );
+}
