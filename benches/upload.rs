@@ -30,6 +30,7 @@ fn big_module_zip(dir: &Path, megabytes: u64, zip_path: &Path) -> u64 {
         .arg(script)
         .arg(dir.join("big"))
         .arg(megabytes.to_string())
+        .env("CONTENT", "table")
         .stdout(std::process::Stdio::null())
         .status()
         .expect("sh runs");

@@ -183,6 +183,102 @@ fn unzip_python_and_the_projects_reader_accept_block_compressed_entries() {
     assert!(!report.contains("sha256-mismatch"), "{report}");
 }
 
+/// Where the piece table of the zip's `.so` entry is: the offset of its first length and the
+/// lengths, found in the central directory by the field's id and version.
+fn piece_table(zip: &[u8]) -> (usize, Vec<u32>) {
+    let central = zip
+        .windows(4)
+        .rposition(|w| w == b"PK\x01\x02")
+        .expect("a central record");
+    let at = central
+        + zip[central..]
+            .windows(3)
+            .position(|w| w[..2] == *b"rm" && w[2] != 0)
+            .expect("the piece table's id");
+    let body = u16::from_le_bytes([zip[at + 2], zip[at + 3]]) as usize;
+    assert_eq!(zip[at + 4], 1, "format version");
+    let first = at + 4 + 5;
+    let lengths = zip[first..at + 4 + body]
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (first, lengths)
+}
+
+fn validate_json(zip: &Path) -> (i32, String) {
+    let output = rmpack()
+        .args(["validate", path_str(zip), "--format", "json"])
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_damaged_block_of_a_packed_module_is_caught_by_validate_as_zip_damaged() {
+    let work = tempfile::tempdir().unwrap();
+    let module = big_module(work.path(), (3 << 20) + 99);
+    let good = work.path().join("good.zip");
+    let result = pack(&module, &good, &[]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let mut bytes = std::fs::read(&good).unwrap();
+    let (_, lengths) = piece_table(&bytes);
+    assert_eq!(lengths.len(), 4, "one piece per 1 MiB block");
+    let (_, report) = validate_json(&good);
+    assert!(!report.contains("zip-damaged"), "{report}");
+
+    // Flip bytes in the middle of the second block.
+    let local = bytes.windows(4).position(|w| w == b"PK\x03\x04").unwrap();
+    let second_local = local
+        + 4
+        + bytes[local + 4..]
+            .windows(4)
+            .position(|w| w == b"PK\x03\x04")
+            .unwrap();
+    let name_len = u16::from_le_bytes([bytes[second_local + 26], bytes[second_local + 27]]);
+    let data = second_local + 30 + name_len as usize;
+    let middle = data + lengths[0] as usize + lengths[1] as usize / 2;
+    for b in &mut bytes[middle..middle + 8] {
+        *b ^= 0xa5;
+    }
+    let damaged = work.path().join("damaged.zip");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let (code, report) = validate_json(&damaged);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains("zip-damaged"), "{report}");
+    assert!(report.contains("big.so"), "{report}");
+}
+
+#[test]
+fn a_piece_table_that_lies_does_not_change_what_validate_reads() {
+    let work = tempfile::tempdir().unwrap();
+    let module = big_module(work.path(), (2 << 20) + 5);
+    let good = work.path().join("good.zip");
+    let result = pack(&module, &good, &[]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let mut bytes = std::fs::read(&good).unwrap();
+    let (first, lengths) = piece_table(&bytes);
+    // Move one byte from the first piece to the second: the same total, wrong cuts. The
+    // stream itself is intact, so the module reads as before (from the stream).
+    let moved = [lengths[0] - 1, lengths[1] + 1];
+    for (i, length) in moved.iter().enumerate() {
+        bytes[first + 4 * i..first + 4 * i + 4].copy_from_slice(&length.to_le_bytes());
+    }
+    let lying = work.path().join("lying.zip");
+    std::fs::write(&lying, &bytes).unwrap();
+    let bundle = rmpack::bundle::Bundle::read(&lying).unwrap();
+    assert!(bundle.problems.is_empty(), "{:?}", bundle.problems);
+    assert_eq!(
+        &*bundle.module.as_ref().unwrap().bytes,
+        std::fs::read(&module).unwrap().as_slice()
+    );
+    let (_, report) = validate_json(&lying);
+    assert!(!report.contains("zip-damaged"), "{report}");
+    assert!(!report.contains("sha256-mismatch"), "{report}");
+}
+
 #[test]
 fn an_output_that_names_an_input_is_refused_before_anything_is_written() {
     let work = tempfile::tempdir().unwrap();

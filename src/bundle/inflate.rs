@@ -12,6 +12,8 @@ use std::sync::mpsc;
 use sha2::{Digest, Sha256};
 
 use super::model::ModuleBytes;
+use super::pieces::copy_pieces;
+use super::zip::{CentralEntry, ZipSource};
 
 /// The size of a block handed from the inflating thread to the hashing one.
 const BLOCK: usize = 256 * 1024;
@@ -144,8 +146,39 @@ pub(crate) fn copy_hashed_threaded(
     })
 }
 
-/// Reads a module's bytes (declaring `declared` bytes) into memory, or into an unlinked
-/// temporary file when larger than `max_in_memory`, hashing them on the way.
+/// Reads a module entry's bytes into memory, or into an unlinked temporary file when larger than
+/// `max_in_memory`, hashing them on the way. An entry with a piece table is inflated on every
+/// core; should the table not describe its stream, or any other entry, it is read from `reader`
+/// as a stream (inflating on one thread while this one hashes, when it is large).
+pub(crate) fn read_module_entry(
+    source: &ZipSource,
+    entry: &CentralEntry,
+    reader: &mut (dyn Read + Send),
+    max_in_memory: u64,
+    budget: &mut u64,
+) -> Result<(ModuleBytes, Digested), ReadFailure> {
+    let declared = entry.size;
+    let table = entry
+        .pieces
+        .as_ref()
+        .filter(|table| table.compressed.len() > 1 && declared <= *budget);
+    if let Some(table) = table {
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let stored = store(declared, max_in_memory, &mut |sink| {
+            copy_pieces(source, entry, table, workers, sink)
+        })?;
+        if let Some(read) = stored {
+            // Each piece inflated to exactly its share: the bytes inflated are the declared ones.
+            *budget -= declared;
+            return Ok(read);
+        }
+    }
+    read_module(reader, declared, max_in_memory, budget)
+}
+
+/// Reads a module's bytes (declaring `declared` bytes) from `reader` as a stream, into memory or
+/// (over `max_in_memory`) an unlinked temporary file: inflating on a
+/// second thread while this one hashes, when it is large.
 pub(crate) fn read_module(
     reader: &mut (dyn Read + Send),
     declared: u64,
@@ -153,32 +186,50 @@ pub(crate) fn read_module(
     budget: &mut u64,
 ) -> Result<(ModuleBytes, Digested), ReadFailure> {
     let threaded = declared >= THREADED_FROM;
-    let copy = |reader: &mut (dyn Read + Send), budget: &mut u64, sink: &mut dyn Write| {
+    let stored = store(declared, max_in_memory, &mut |sink| {
         if threaded {
-            copy_hashed_threaded(reader, budget, sink)
+            copy_hashed_threaded(reader, budget, sink).map(Some)
         } else {
-            copy_hashed(reader, budget, sink)
+            copy_hashed(reader, budget, sink).map(Some)
         }
-    };
-    if declared <= max_in_memory {
-        let mut bytes = Vec::with_capacity(usize::try_from(declared.min(*budget)).unwrap_or(0));
-        let digest = copy(reader, budget, &mut bytes)?;
-        return Ok((ModuleBytes::Owned(bytes), digest));
+    })?;
+    Ok(stored.expect("a stream copy always gives its bytes"))
+}
+
+/// Copies an entry's bytes into a sink; `None` when it gave up (see [`copy_pieces`]).
+type CopyInto<'a> = dyn FnMut(&mut dyn Write) -> Result<Option<Digested>, ReadFailure> + 'a;
+
+/// Runs `copy` into memory (`expected` bytes reserved) or, when `expected` is over
+/// `max_in_memory`, into an unlinked temporary file that is then mapped; `None` when `copy`
+/// gave up.
+fn store(
+    expected: u64,
+    max_in_memory: u64,
+    copy: &mut CopyInto<'_>,
+) -> Result<Option<(ModuleBytes, Digested)>, ReadFailure> {
+    if expected <= max_in_memory {
+        let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        let Some(digest) = copy(&mut bytes)? else {
+            return Ok(None);
+        };
+        return Ok(Some((ModuleBytes::Owned(bytes), digest)));
     }
     let mut spill = tempfile::tempfile().map_err(ReadFailure::Store)?;
     let digest = {
         let mut writer = io::BufWriter::with_capacity(BLOCK, &mut spill);
-        let digest = copy(reader, budget, &mut writer)?;
+        let Some(digest) = copy(&mut writer)? else {
+            return Ok(None);
+        };
         writer.flush().map_err(ReadFailure::Store)?;
         digest
     };
     if digest.size == 0 {
-        return Ok((ModuleBytes::Owned(Vec::new()), digest));
+        return Ok(Some((ModuleBytes::Owned(Vec::new()), digest)));
     }
     // SAFETY: the file is unlinked and private to this process, so nothing else can change or
     // truncate it while it is mapped.
     let map = unsafe { memmap2::Mmap::map(&spill) }.map_err(ReadFailure::Store)?;
-    Ok((ModuleBytes::Spilled(map), digest))
+    Ok(Some((ModuleBytes::Spilled(map), digest)))
 }
 
 #[cfg(test)]

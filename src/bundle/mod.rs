@@ -16,6 +16,7 @@
 mod inflate;
 pub mod layout;
 mod model;
+mod pieces;
 mod readers;
 pub mod tarball;
 mod unpack;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::inflate::{copy_hashed, read_module, Digested, ReadFailure};
+use super::inflate::{copy_hashed, read_module, read_module_entry, Digested, ReadFailure};
 use super::layout::{self, classify, Role, MAX_MODULE_JSON};
 use super::model::{Bundle, Entry, EntryKind, HashedFile, ModuleBinary, ReadProblem, Source};
 use super::tarball::{self, CheckOnly, WalkError};
@@ -251,18 +251,21 @@ impl Bundle {
                     budget -= budget.min(MAX_MODULE_JSON) - json_budget;
                     result.map(|_| bundle.module_json_raw = Some(raw))
                 }
-                Role::Module => {
-                    read_module(&mut reader, entry.size, limits.max_in_memory, &mut budget).map(
-                        |(bytes, digest)| {
-                            bundle.module = Some(ModuleBinary {
-                                name: name.clone(),
-                                bytes,
-                                sha256: digest.sha256,
-                                unix_mode: entry.unix_mode,
-                            })
-                        },
-                    )
-                }
+                Role::Module => read_module_entry(
+                    &source,
+                    central,
+                    &mut reader,
+                    limits.max_in_memory,
+                    &mut budget,
+                )
+                .map(|(bytes, digest)| {
+                    bundle.module = Some(ModuleBinary {
+                        name: name.clone(),
+                        bytes,
+                        sha256: digest.sha256,
+                        unix_mode: entry.unix_mode,
+                    })
+                }),
                 _ => read_dependency(&mut reader, &limits, &mut budget).map(|(digest, problem)| {
                     if let Some(problem) = problem {
                         bundle.problems.push(ReadProblem::Dependency {

@@ -9,6 +9,8 @@ use std::fs::File;
 use std::io::{self, BufRead, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::manifest::pieces::PieceTable;
+
 /// How much compressed data is fetched per read.
 pub(crate) const READ_BLOCK: usize = 256 * 1024;
 
@@ -160,6 +162,9 @@ pub(crate) struct CentralEntry {
     pub external_attributes: u32,
     /// Where the entry's data starts, after its local header.
     pub data_start: u64,
+    /// The pieces a deflated entry was compressed in, when its central record lists them and
+    /// the list agrees with its sizes (a hint for inflating on several cores).
+    pub pieces: Option<PieceTable>,
 }
 
 impl CentralEntry {
@@ -323,6 +328,9 @@ impl ZipIndex {
                 size,
                 external_attributes: u32_at(fixed, 38),
                 data_start: 0,
+                pieces: (u16_at(fixed, 10) == METHOD_DEFLATED)
+                    .then(|| PieceTable::from_extra_fields(extra, size, compressed_size))
+                    .flatten(),
             };
             entries.push((entry, name_raw.to_vec(), offset));
             at += 46 + name_len + extra_len + comment_len;

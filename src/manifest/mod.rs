@@ -10,6 +10,7 @@ mod capability;
 mod command;
 mod input;
 pub mod layout;
+pub mod pieces;
 mod platform;
 mod version;
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::deflate::{self, BlockCompressor, BLOCK_SIZE};
+use crate::manifest::pieces::PieceTable;
 
 pub use crate::manifest::layout::{DATA_MODE, MODULE_MODE};
 /// The deflate level used unless another is asked for.
@@ -82,6 +83,9 @@ pub struct Entry {
     crc32: u32,
     size: u64,
     compressed_size: u64,
+    /// Where the independently compressed pieces are, listed in the central record so readers
+    /// can inflate them on several cores; `None` for a stored or one-piece entry.
+    pieces: Option<PieceTable>,
     data: EntryData,
 }
 
@@ -118,6 +122,7 @@ impl ZipStyle {
             entry: name.to_string(),
             source,
         };
+        let mut piece_lengths = Vec::new();
         let (method, stored) = if self.compression == 0 {
             (METHOD_STORED, data.to_vec())
         } else {
@@ -126,11 +131,11 @@ impl ZipStyle {
             let mut stored = Vec::new();
             for (i, block) in data.chunks(BLOCK_SIZE.max(1)).enumerate() {
                 let last = (i + 1) * BLOCK_SIZE >= data.len();
-                stored.extend(
-                    compressor
-                        .compress(block, last)
-                        .map_err(|e| entry_err(e.into()))?,
-                );
+                let piece = compressor
+                    .compress(block, last)
+                    .map_err(|e| entry_err(e.into()))?;
+                piece_lengths.push(piece.len() as u32);
+                stored.extend(piece);
             }
             if data.is_empty() {
                 stored = compressor
@@ -146,6 +151,7 @@ impl ZipStyle {
             crc32: crc32fast::hash(data),
             size: data.len() as u64,
             compressed_size: stored.len() as u64,
+            pieces: piece_table(piece_lengths),
             data: EntryData::Memory(stored),
         })
     }
@@ -174,7 +180,7 @@ impl ZipStyle {
             .or_else(|_| tempfile::tempfile())
             .map_err(entry_err)?;
         let mut out = io::BufWriter::with_capacity(256 * 1024, spill);
-        let (method, crc32, compressed_size) = if self.compression == 0 {
+        let (method, crc32, compressed_size, piece_lengths) = if self.compression == 0 {
             let mut crc = crc32fast::Hasher::new();
             let mut copied = 0u64;
             let mut input = input.take(len);
@@ -195,12 +201,17 @@ impl ZipStyle {
                     "the file shrank while it was read",
                 )));
             }
-            (METHOD_STORED, crc.finalize(), len)
+            (METHOD_STORED, crc.finalize(), len, Vec::new())
         } else {
             let summary =
                 deflate::compress_stream(input, len, self.compression, workers, &mut out, observe)
                     .map_err(entry_err)?;
-            (METHOD_DEFLATED, summary.crc32, summary.compressed_size)
+            (
+                METHOD_DEFLATED,
+                summary.crc32,
+                summary.compressed_size,
+                summary.piece_lengths,
+            )
         };
         let mut spill = out.into_inner().map_err(|e| entry_err(e.into_error()))?;
         spill.seek(SeekFrom::Start(0)).map_err(entry_err)?;
@@ -211,9 +222,19 @@ impl ZipStyle {
             crc32,
             size: len,
             compressed_size,
+            pieces: piece_table(piece_lengths),
             data: EntryData::Spilled(spill),
         })
     }
+}
+
+/// The piece table of an entry compressed in `lengths.len()` pieces of [`BLOCK_SIZE`] bytes;
+/// none for one piece, which a reader inflates as fast without it.
+fn piece_table(lengths: Vec<u32>) -> Option<PieceTable> {
+    (lengths.len() > 1).then_some(PieceTable {
+        piece_size: BLOCK_SIZE as u32,
+        compressed: lengths,
+    })
 }
 
 /// The MS-DOS (time, date) fields of `seconds` since 1970 (UTC). Times before 1980 become
@@ -404,13 +425,22 @@ pub fn write_zip<W: Write>(
         }
 
         // The central record: the same fields, plus the zip64 offset when it is needed.
-        let mut extra = Vec::new();
+        let mut zip64 = Vec::new();
         if sizes_need_64 {
-            put64(&mut extra, entry.size);
-            put64(&mut extra, entry.compressed_size);
+            put64(&mut zip64, entry.size);
+            put64(&mut zip64, entry.compressed_size);
         }
         if offset >= ZIP32_LIMIT {
-            put64(&mut extra, offset);
+            put64(&mut zip64, offset);
+        }
+        let mut extra = Vec::new();
+        if !zip64.is_empty() {
+            put16(&mut extra, 0x0001);
+            put16(&mut extra, zip64.len() as u16);
+            extra.extend_from_slice(&zip64);
+        }
+        if let Some(field) = entry.pieces.as_ref().and_then(PieceTable::to_extra_field) {
+            extra.extend_from_slice(&field);
         }
         put32(&mut central, 0x0201_4b50);
         // Made by Unix (3), spec 2.0 (or 4.5 with zip64).
@@ -424,14 +454,8 @@ pub fn write_zip<W: Write>(
         put32(&mut central, compressed32);
         put32(&mut central, size32);
         put16(&mut central, name_len);
-        put16(
-            &mut central,
-            if extra.is_empty() {
-                0
-            } else {
-                extra.len() as u16 + 4
-            },
-        );
+        // At most the zip64 field (28 bytes) and a piece table (bounded to fit beside it).
+        put16(&mut central, extra.len() as u16);
         put16(&mut central, 0); // comment
         put16(&mut central, 0); // disk
         put16(&mut central, 0); // internal attributes
@@ -439,11 +463,7 @@ pub fn write_zip<W: Write>(
         put32(&mut central, (0o100_000 | (entry.mode & 0o7777)) << 16);
         put32(&mut central, offset.min(ZIP32_LIMIT) as u32);
         central.extend_from_slice(name);
-        if !extra.is_empty() {
-            put16(&mut central, 0x0001);
-            put16(&mut central, extra.len() as u16);
-            central.extend_from_slice(&extra);
-        }
+        central.extend_from_slice(&extra);
         count += 1;
     }
 
@@ -610,15 +630,18 @@ mod tests {
     fn entries_of_four_gib_or_more_get_zip64_fields() {
         // The headers of a 5 GiB entry, without 5 GiB of data: the central directory must carry
         // the sizes in a zip64 extra field that readers take them from.
+        // It lists its 5,120 pieces beside the zip64 field.
         let size = 5u64 << 30;
+        let pieces = (size / BLOCK_SIZE as u64) as usize;
         let entry = Entry {
             name: "big.so".into(),
             mode: MODULE_MODE,
-            method: METHOD_STORED,
+            method: METHOD_DEFLATED,
             crc32: 0,
             size,
-            compressed_size: 0,
-            data: EntryData::Memory(Vec::new()),
+            compressed_size: pieces as u64,
+            pieces: piece_table(vec![1; pieces]),
+            data: EntryData::Memory(vec![0; pieces]),
         };
         let (bytes, _, _) = write_zip(Vec::new(), &ZipStyle::default(), vec![entry]).unwrap();
         // Local header: both 32-bit sizes say "see zip64", version needed 4.5.
@@ -629,7 +652,7 @@ mod tests {
         let python = std::process::Command::new("python3")
             .args([
                 "-c",
-                "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nprint(z.infolist()[0].file_size)",
+                "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\ni = z.infolist()[0]\nprint(i.file_size, i.compress_size, len(i.extra))",
             ])
             .arg({
                 std::fs::write(zip_file.path(), &bytes).unwrap();
@@ -642,9 +665,10 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&python.stderr)
         );
+        // The central extra holds the zip64 field (4 + 16 bytes) and the table (4 + 5 + 4 each).
         assert_eq!(
             String::from_utf8_lossy(&python.stdout).trim(),
-            size.to_string()
+            format!("{size} {pieces} {}", 20 + 9 + 4 * pieces)
         );
     }
 
