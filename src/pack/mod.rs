@@ -14,6 +14,7 @@ pub mod zip_writer;
 use std::collections::BTreeMap;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -267,57 +268,26 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         refuse_output_over_input(output, &inputs)?;
     }
     let (file, len) = open_module(module_path)?;
-    let facts = ElfFacts::read_file(&file, len).map_err(|source| PackError::Elf {
-        path: module_path.clone(),
-        source,
-    })?;
-    let arch = check_facts(module_path, &facts)?;
-    if let Some(given) = checked.input.architecture {
-        if given != arch {
-            return Err(PackError::ArchMismatch {
-                path: module_path.clone(),
-                given,
-                elf: arch,
-            });
-        }
-    }
-    let load_here = options.discover && arch.name() == std::env::consts::ARCH;
-    if options.discover && !load_here {
-        let missing: Vec<&str> = [
-            ("module_name", checked.input.module_name.is_none()),
-            ("version", checked.version.is_none()),
-            ("commands", checked.input.commands.is_none()),
-        ]
-        .into_iter()
-        .filter_map(|(name, absent)| absent.then_some(name))
-        .collect();
-        if !missing.is_empty() {
-            return Err(PackError::ForeignArch {
-                path: module_path.clone(),
-                arch,
-                host: std::env::consts::ARCH.to_string(),
-                missing: missing.join(", "),
-            });
-        }
-        listener.on_status(&format!(
-            "{module_file} is built for {arch}; taking its name, version and commands from the manifest"
-        ));
-    }
-
     let workers = options.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let spill_dir = spill_dir(&options.output);
+    // Set when the module is refused, so the compression started beside the checks stops.
+    let cancelled = AtomicBool::new(false);
     // The deflate of the .so is the long pole: it streams the file through every core while
-    // the reading thread hashes it, and discovery and the dependency archives run beside it.
-    let (compressed, facts, deps) = std::thread::scope(|scope| {
+    // the reading thread hashes it. The ELF checks, discovery and the dependency archives run
+    // beside it.
+    let (compressed, arch, facts, deps) = std::thread::scope(|scope| {
         listener.on_status(&format!("compressing {module_file}"));
         let compressing = scope.spawn(|| {
             let mut hasher = Sha256::new();
             let entry = style.compress_stream(
                 &module_file,
                 MODULE_MODE,
-                &file,
+                CancellableRead {
+                    inner: &file,
+                    cancelled: &cancelled,
+                },
                 len,
                 workers,
                 &spill_dir,
@@ -325,6 +295,15 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
             );
             entry.map(|entry| (entry, hex::encode(hasher.finalize())))
         });
+        let checked_module = check_module_file(options, &checked, &file, len, listener);
+        let (arch, load_here) = match checked_module {
+            Ok(found) => found,
+            Err(error) => {
+                cancelled.store(true, Ordering::Relaxed);
+                let _ = compressing.join();
+                return (None, Err(error), Ok(ModuleFacts::default()), None);
+            }
+        };
         let facts = if load_here {
             listener.on_status(&format!("loading {module_file} into redis-server"));
             let discover_options = DiscoverOptions {
@@ -347,8 +326,10 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         let compressed = compressing
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (compressed, facts, deps)
+        (Some(compressed), Ok(arch), facts, deps)
     });
+    let arch = arch?;
+    let compressed = compressed.expect("the module was compressed once it was accepted");
     let facts = facts?;
     let (dependencies, optional_dependencies, archives) = match deps {
         Some(result) => result?,
@@ -426,6 +407,76 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
 
 /// The name of the metadata entry at the zip's root.
 const MODULE_JSON_NAME: &str = crate::bundle::MODULE_JSON;
+
+/// The ELF checks of the module: its architecture (which must match one given), and whether
+/// this machine can load it for discovery (when it cannot, the manifest must give what
+/// discovery would have).
+fn check_module_file(
+    options: &PackOptions,
+    checked: &CheckedInput,
+    file: &std::fs::File,
+    len: u64,
+    listener: &dyn Listener,
+) -> Result<(Arch, bool), PackError> {
+    let module_path = &options.module;
+    let facts = ElfFacts::read_file(file, len).map_err(|source| PackError::Elf {
+        path: module_path.clone(),
+        source,
+    })?;
+    let arch = check_facts(module_path, &facts)?;
+    if let Some(given) = checked.input.architecture {
+        if given != arch {
+            return Err(PackError::ArchMismatch {
+                path: module_path.clone(),
+                given,
+                elf: arch,
+            });
+        }
+    }
+    let load_here = options.discover && arch.name() == std::env::consts::ARCH;
+    if options.discover && !load_here {
+        let missing: Vec<&str> = [
+            ("module_name", checked.input.module_name.is_none()),
+            ("version", checked.version.is_none()),
+            ("commands", checked.input.commands.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, absent)| absent.then_some(name))
+        .collect();
+        if !missing.is_empty() {
+            return Err(PackError::ForeignArch {
+                path: module_path.clone(),
+                arch,
+                host: std::env::consts::ARCH.to_string(),
+                missing: missing.join(", "),
+            });
+        }
+        let module_file = module_path.file_name().map_or_else(
+            || module_path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        listener.on_status(&format!(
+            "{module_file} is built for {arch}; taking its name, version and commands from the manifest"
+        ));
+    }
+    Ok((arch, load_here))
+}
+
+/// A reader that fails once `cancelled` is set: the compression of a refused module stops at
+/// its next block instead of reading the whole file.
+struct CancellableRead<'a, R> {
+    inner: R,
+    cancelled: &'a AtomicBool,
+}
+
+impl<R: std::io::Read> std::io::Read for CancellableRead<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("the module was refused"));
+        }
+        self.inner.read(buf)
+    }
+}
 
 /// Opens the module, refusing at once (without blocking on a FIFO) anything that is not a
 /// regular file; returns it with its length.
