@@ -216,14 +216,20 @@ fn validate_json(zip: &Path) -> (i32, String) {
     )
 }
 
+/// Packs a module of `extra` bytes past the fixture; returns it, the zip and the zip's bytes.
+fn packed_module(work: &Path, extra: usize) -> (PathBuf, PathBuf, Vec<u8>) {
+    let module = big_module(work, extra);
+    let zip = work.join("good.zip");
+    let result = pack(&module, &zip, &[]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let bytes = std::fs::read(&zip).unwrap();
+    (module, zip, bytes)
+}
+
 #[test]
 fn a_damaged_block_of_a_packed_module_is_caught_by_validate_as_zip_damaged() {
     let work = tempfile::tempdir().unwrap();
-    let module = big_module(work.path(), (3 << 20) + 99);
-    let good = work.path().join("good.zip");
-    let result = pack(&module, &good, &[]);
-    assert!(result.status.success(), "{}", stderr(&result));
-    let mut bytes = std::fs::read(&good).unwrap();
+    let (module, good, mut bytes) = packed_module(work.path(), (3 << 20) + 99);
     let (_, lengths) = piece_table(&bytes);
     let blocks = std::fs::metadata(&module)
         .unwrap()
@@ -258,11 +264,7 @@ fn a_damaged_block_of_a_packed_module_is_caught_by_validate_as_zip_damaged() {
 #[test]
 fn a_piece_table_that_lies_does_not_change_what_validate_reads() {
     let work = tempfile::tempdir().unwrap();
-    let module = big_module(work.path(), (2 << 20) + 5);
-    let good = work.path().join("good.zip");
-    let result = pack(&module, &good, &[]);
-    assert!(result.status.success(), "{}", stderr(&result));
-    let mut bytes = std::fs::read(&good).unwrap();
+    let (module, _, mut bytes) = packed_module(work.path(), (2 << 20) + 5);
     let (first, lengths) = piece_table(&bytes);
     // Move one byte from the first piece to the second: the same total, wrong cuts. The
     // stream itself is intact, so the module reads as before (from the stream).

@@ -721,6 +721,15 @@ mod tests {
         out
     }
 
+    /// One complete stream of `data` from libdeflate at its `level`.
+    fn libdeflate_stream(data: &[u8], level: i32) -> Vec<u8> {
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).unwrap());
+        let mut out = vec![0u8; c.deflate_compress_bound(data.len())];
+        let n = c.deflate_compress(data, &mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+
     fn compress_all(data: &[u8], level: u32, workers: usize) -> (Vec<u8>, StreamSummary) {
         let mut out = Vec::new();
         let mut seen = 0usize;
@@ -746,12 +755,9 @@ mod tests {
                 b"a".to_vec(),
                 Vec::new(),
             ] {
-                let mut c =
-                    libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).unwrap());
-                let mut out = vec![0u8; c.deflate_compress_bound(data.len())];
-                let n = c.deflate_compress(&data, &mut out).unwrap();
-                let layout = stream_layout(&out[..n]).unwrap();
-                assert_eq!(layout.end_bit.div_ceil(8), n, "level {level}");
+                let out = libdeflate_stream(&data, level);
+                let layout = stream_layout(&out).unwrap();
+                assert_eq!(layout.end_bit.div_ceil(8), out.len(), "level {level}");
                 assert_eq!(
                     out[layout.final_header_bit / 8] >> (layout.final_header_bit % 8) & 1,
                     1
@@ -794,14 +800,11 @@ mod tests {
             data.swap(i, (state % (i as u64 + 1)) as usize);
         }
         for level in [1, 6, 12] {
-            let mut c =
-                libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).unwrap());
-            let mut out = vec![0u8; c.deflate_compress_bound(data.len())];
-            let n = c.deflate_compress(&data, &mut out).unwrap();
-            let layout = stream_layout(&out[..n]).unwrap();
-            assert_eq!(layout.end_bit.div_ceil(8), n, "level {level}");
+            let out = libdeflate_stream(&data, level);
+            let layout = stream_layout(&out).unwrap();
+            assert_eq!(layout.end_bit.div_ceil(8), out.len(), "level {level}");
             // The first block's code really has codes longer than the table.
-            let mut bits = Bits::new(&out[..n]);
+            let mut bits = Bits::new(&out);
             assert_eq!(bits.take(3) >> 1, 2, "a dynamic block");
             let (litlen, _) = dynamic_tables(&mut bits).unwrap();
             assert!(litlen.entries.contains(&LONG), "level {level}");
