@@ -248,12 +248,16 @@ mod tests {
     /// A zip of one entry packed as pack writes it, and the entry's bytes.
     fn packed_zip(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
         let data = sample(len);
+        (zip_of(&data), data)
+    }
+
+    fn zip_of(data: &[u8]) -> tempfile::NamedTempFile {
         let style = ZipStyle::default();
         let entry = style
             .compress_stream(
                 "m.so",
                 0o755,
-                &data[..],
+                data,
                 data.len() as u64,
                 3,
                 &std::env::temp_dir(),
@@ -262,7 +266,7 @@ mod tests {
             .unwrap();
         let file = tempfile::NamedTempFile::new().unwrap();
         write_zip(file.reopen().unwrap(), &style, vec![entry]).unwrap();
-        (file, data)
+        file
     }
 
     fn open(file: &tempfile::NamedTempFile) -> (ZipSource, CentralEntry) {
@@ -288,6 +292,27 @@ mod tests {
             assert_eq!(digest.sha256, hex::encode(Sha256::digest(&data)));
             assert_eq!(digest.size, data.len() as u64);
         }
+    }
+
+    #[test]
+    fn incompressible_pieces_stay_within_the_tables_bound() {
+        let mut state = 7u64;
+        let noise: Vec<u8> = (0..2 * BLOCK_SIZE + 99)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 56) as u8
+            })
+            .collect();
+        let file = zip_of(&noise);
+        let (source, entry) = open(&file);
+        let table = entry.pieces.clone().expect("the table is kept");
+        let mut out = Vec::new();
+        assert!(copy_pieces(&source, &entry, &table, 2, &mut out)
+            .unwrap()
+            .is_some());
+        assert_eq!(out, noise);
     }
 
     #[test]

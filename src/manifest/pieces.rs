@@ -20,6 +20,9 @@ pub const PIECE_TABLE_ID: u16 = u16::from_le_bytes(*b"rm");
 const VERSION: u8 = 1;
 /// Bytes before the per-piece lengths: version and piece size.
 const HEAD: usize = 5;
+/// The largest piece a reader accepts a table for: every worker holds a piece or two, so a
+/// table claiming gigabyte pieces would cost gigabytes.
+pub const MAX_PIECE_SIZE: u32 = 4 << 20;
 /// Most pieces one table lists: an extra field holds at most 65,535 bytes, some of which the
 /// zip64 field may need.
 pub const MAX_PIECES: usize = (u16::MAX as usize - 64 - HEAD) / 4;
@@ -52,17 +55,21 @@ impl PieceTable {
     }
 
     /// Finds and reads the table in an entry's extra fields, keeping it only when it agrees
-    /// with the entry: one piece per `piece_size` bytes of `size` (one for an empty entry), no
-    /// empty piece, and lengths that add up to `compressed_size`.
+    /// with the entry: pieces of at most [`MAX_PIECE_SIZE`] bytes, one per `piece_size` bytes of
+    /// `size` (one for an empty entry), none empty or longer than deflate can make a piece of
+    /// that size, and lengths that add up to `compressed_size`.
     pub fn from_extra_fields(extra: &[u8], size: u64, compressed_size: u64) -> Option<PieceTable> {
         let body = find_field(extra, PIECE_TABLE_ID)?;
         if body.len() < HEAD || (body.len() - HEAD) % 4 != 0 || body[0] != VERSION {
             return None;
         }
         let piece_size = u32::from_le_bytes(body[1..5].try_into().ok()?);
-        if piece_size == 0 {
+        if piece_size == 0 || piece_size > MAX_PIECE_SIZE {
             return None;
         }
+        // Deflate stores what it cannot shrink, 5 bytes of header per 64 KiB at most; a joined
+        // piece adds an empty stored block.
+        let longest = piece_size + piece_size / 1024 + 64;
         let compressed: Vec<u32> = body[HEAD..]
             .chunks_exact(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -71,7 +78,7 @@ impl PieceTable {
         let total: u64 = compressed.iter().map(|&n| u64::from(n)).sum();
         let fits = compressed.len() as u64 == expected
             && total == compressed_size
-            && compressed.iter().all(|&n| n > 0);
+            && compressed.iter().all(|&n| n > 0 && n <= longest);
         fits.then_some(PieceTable {
             piece_size,
             compressed,
@@ -146,6 +153,29 @@ mod tests {
                 "{size} {compressed}"
             );
         }
+        // Pieces too large to hold, or a piece longer than deflate makes one.
+        let huge = PieceTable {
+            piece_size: MAX_PIECE_SIZE + 1,
+            compressed: vec![585],
+        }
+        .to_extra_field()
+        .unwrap();
+        assert_eq!(PieceTable::from_extra_fields(&huge, 2500, 585), None);
+        let bloated = PieceTable {
+            piece_size: 1000,
+            compressed: vec![1100, 1],
+        }
+        .to_extra_field()
+        .unwrap();
+        assert_eq!(PieceTable::from_extra_fields(&bloated, 1500, 1101), None);
+        let largest = PieceTable {
+            piece_size: 1000,
+            compressed: vec![1064, 1],
+        };
+        assert_eq!(
+            PieceTable::from_extra_fields(&largest.to_extra_field().unwrap(), 1500, 1065),
+            Some(largest)
+        );
         // A damaged body, a zero piece size, an empty piece, a cut-off field.
         let mut bad_version = field.clone();
         bad_version[4] = 2;
