@@ -164,7 +164,7 @@ pub(crate) fn read_module_entry(
         .filter(|table| table.compressed.len() > 1 && declared <= *budget);
     if let Some(table) = table {
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let stored = store(declared, max_in_memory, &mut |sink| {
+        let stored = store(declared, declared, max_in_memory, &mut |sink| {
             copy_pieces(source, entry, table, workers, sink)
         })?;
         if let Some(read) = stored {
@@ -177,8 +177,8 @@ pub(crate) fn read_module_entry(
 }
 
 /// Reads a module's bytes (declaring `declared` bytes) from `reader` as a stream, into memory or
-/// (over `max_in_memory`) an unlinked temporary file: inflating on a
-/// second thread while this one hashes, when it is large.
+/// (over `max_in_memory`) an unlinked temporary file; a large one is inflated on a second thread
+/// while this one hashes.
 pub(crate) fn read_module(
     reader: &mut (dyn Read + Send),
     declared: u64,
@@ -186,7 +186,9 @@ pub(crate) fn read_module(
     budget: &mut u64,
 ) -> Result<(ModuleBytes, Digested), ReadFailure> {
     let threaded = declared >= THREADED_FROM;
-    let stored = store(declared, max_in_memory, &mut |sink| {
+    // Reserve no more than the budget allows: the declared size is the zip's word only.
+    let reserve = declared.min(*budget);
+    let stored = store(declared, reserve, max_in_memory, &mut |sink| {
         if threaded {
             copy_hashed_threaded(reader, budget, sink).map(Some)
         } else {
@@ -199,16 +201,17 @@ pub(crate) fn read_module(
 /// Copies an entry's bytes into a sink; `None` when it gave up (see [`copy_pieces`]).
 type CopyInto<'a> = dyn FnMut(&mut dyn Write) -> Result<Option<Digested>, ReadFailure> + 'a;
 
-/// Runs `copy` into memory (`expected` bytes reserved) or, when `expected` is over
+/// Runs `copy` into memory (`reserve` bytes reserved) or, when `expected` is over
 /// `max_in_memory`, into an unlinked temporary file that is then mapped; `None` when `copy`
 /// gave up.
 fn store(
     expected: u64,
+    reserve: u64,
     max_in_memory: u64,
     copy: &mut CopyInto<'_>,
 ) -> Result<Option<(ModuleBytes, Digested)>, ReadFailure> {
     if expected <= max_in_memory {
-        let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        let mut bytes = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
         let Some(digest) = copy(&mut bytes)? else {
             return Ok(None);
         };

@@ -277,7 +277,7 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
     // The deflate of the .so is the long pole: it streams the file through every core while
     // the reading thread hashes it. The ELF checks, discovery and the dependency archives run
     // beside it.
-    let (compressed, arch, facts, deps) = std::thread::scope(|scope| {
+    let (compressed, arch, facts, deps) = std::thread::scope(|scope| -> Result<_, PackError> {
         listener.on_status(&format!("compressing {module_file}"));
         let compressing = scope.spawn(|| {
             let mut hasher = Sha256::new();
@@ -301,7 +301,7 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
             Err(error) => {
                 cancelled.store(true, Ordering::Relaxed);
                 let _ = compressing.join();
-                return (None, Err(error), Ok(ModuleFacts::default()), None);
+                return Err(error);
             }
         };
         let facts = if load_here {
@@ -326,10 +326,8 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         let compressed = compressing
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (Some(compressed), Ok(arch), facts, deps)
-    });
-    let arch = arch?;
-    let compressed = compressed.expect("the module was compressed once it was accepted");
+        Ok((compressed, arch, facts, deps))
+    })?;
     let facts = facts?;
     let (dependencies, optional_dependencies, archives) = match deps {
         Some(result) => result?,
