@@ -296,15 +296,7 @@ mod tests {
 
     #[test]
     fn incompressible_pieces_stay_within_the_tables_bound() {
-        let mut state = 7u64;
-        let noise: Vec<u8> = (0..2 * BLOCK_SIZE + 99)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (state >> 56) as u8
-            })
-            .collect();
+        let noise = crate::pack::deflate::noise(2 * BLOCK_SIZE + 99);
         let file = zip_of(&noise);
         let (source, entry) = open(&file);
         let table = entry.pieces.clone().expect("the table is kept");

@@ -682,6 +682,20 @@ pub fn compress_stream<R: Read + Send, W: Write>(
     })
 }
 
+/// `len` bytes no compressor can shrink (a fixed-seed LCG), for tests of stored blocks.
+#[cfg(test)]
+pub(crate) fn noise(len: usize) -> Vec<u8> {
+    let mut state = 7u64;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 56) as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -766,20 +780,9 @@ mod tests {
         }
         // Stored blocks (incompressible input at level 0 of zlib would be stored; libdeflate
         // stores random bytes).
-        let mut state = 7u64;
-        let noise: Vec<u8> = (0..200_000)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (state >> 56) as u8
-            })
-            .collect();
-        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(6).unwrap());
-        let mut out = vec![0u8; c.deflate_compress_bound(noise.len())];
-        let n = c.deflate_compress(&noise, &mut out).unwrap();
-        let layout = stream_layout(&out[..n]).unwrap();
-        assert_eq!(layout.end_bit.div_ceil(8), n);
+        let out = libdeflate_stream(&noise(200_000), 6);
+        let layout = stream_layout(&out).unwrap();
+        assert_eq!(layout.end_bit.div_ceil(8), out.len());
     }
 
     #[test]
