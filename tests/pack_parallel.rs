@@ -285,6 +285,53 @@ fn a_piece_table_that_lies_does_not_change_what_validate_reads() {
     assert!(!report.contains("sha256-mismatch"), "{report}");
 }
 
+/// Random damage to a packed zip's data or to its piece table never panics, and whatever the
+/// reader accepts without a problem is the module itself: the pieces are only trusted when
+/// they inflate to exactly their shares and the CRC-32 of the whole matches.
+#[test]
+fn damage_to_pieces_or_their_table_never_gives_other_bytes() {
+    let work = tempfile::tempdir().unwrap();
+    let (module, _, bytes) = packed_module(work.path(), (1 << 20) + 333);
+    let original = std::fs::read(&module).unwrap();
+    let (table_at, lengths) = piece_table(&bytes);
+    let table_end = table_at + 4 * lengths.len();
+    let data_start = bytes.windows(4).position(|w| w == b"PK\x03\x04").unwrap();
+    let central = bytes.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    let mut rng = fastrand::Rng::with_seed(10);
+    let damaged = work.path().join("damaged.zip");
+    let (mut accepted, mut refused) = (0, 0);
+    for round in 0..120 {
+        let mut copy = bytes.clone();
+        // Half the rounds hit the table (lengths and piece size), half the compressed data.
+        for _ in 0..rng.usize(1..4) {
+            let at = if round % 2 == 0 {
+                rng.usize(table_at - 4..table_end)
+            } else {
+                rng.usize(data_start..central)
+            };
+            copy[at] ^= 1 << rng.u8(..8);
+        }
+        std::fs::write(&damaged, &copy).unwrap();
+        match rmpack::bundle::Bundle::read(&damaged) {
+            Ok(bundle) if bundle.problems.is_empty() => {
+                if let Some(binary) = bundle.module.as_ref() {
+                    assert!(
+                        *binary.bytes == *original,
+                        "round {round}: the reader accepted bytes that are not the module"
+                    );
+                    accepted += 1;
+                }
+            }
+            _ => refused += 1,
+        }
+    }
+    // Damage to the table alone leaves an intact stream, read as such.
+    assert!(
+        accepted > 0 && refused > 0,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
 #[test]
 fn an_output_that_names_an_input_is_refused_before_anything_is_written() {
     let work = tempfile::tempdir().unwrap();
