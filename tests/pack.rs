@@ -748,3 +748,25 @@ fn the_name_takes_the_first_os_given_and_a_version_flag_replaces_the_manifests()
         "plain.Linux-ubuntu22.04-x86_64.1.3.0.zip"
     );
 }
+
+/// The quick start in the README prints what `rmpack pack` prints for the prebuilt module: the
+/// same bytes on every machine.
+#[test]
+fn the_readme_quick_start_shows_the_zip_pack_makes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let module = root.join("testdata/prebuilt/plain.aarch64.so");
+    let manifest = root.join("testdata/manifests/plain-aarch64.toml");
+    let output = pack_in(
+        work.path(),
+        &[path_str(&module), "--manifest", path_str(&manifest)],
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains(printed.trim_end()),
+        "README's quick start should show:\n{printed}"
+    );
+}
