@@ -100,14 +100,7 @@ fn entry_names(zip_path: &Path) -> Vec<String> {
         .collect()
 }
 
-fn dir_listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+use common::dir_listing;
 
 fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -94,14 +94,7 @@ fn pack(module: &Path, output: &Path, extra: &[&str]) -> Output {
         .expect("run rmpack")
 }
 
-fn dir_listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+use common::dir_listing;
 
 #[test]
 fn one_worker_and_four_give_byte_identical_zips() {
@@ -444,26 +437,27 @@ fn a_fifo_a_device_or_a_folder_as_the_module_is_refused_at_once() {
 #[test]
 fn leftover_temporary_zips_of_killed_runs_are_removed_by_the_next_run() {
     let work = tempfile::tempdir().unwrap();
-    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let hour = Duration::from_secs(3600);
+    let write_dated = |path: &Path, bytes: &[u8], modified: std::time::SystemTime| {
+        std::fs::write(path, bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    };
     let stale = work.path().join(".rmpack-AbC123.zip.tmp");
-    std::fs::write(&stale, b"half a zip").unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&stale)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    write_dated(&stale, b"half a zip", std::time::SystemTime::now() - hour);
     // Not ours by name, or written after the run started: kept.
     let other = work.path().join(".rmpack-notes.txt");
     std::fs::write(&other, b"keep").unwrap();
     let future = work.path().join(".rmpack-Future.zip.tmp");
-    std::fs::write(&future, b"a run still writing").unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&future)
-        .unwrap()
-        .set_modified(std::time::SystemTime::now() + Duration::from_secs(3600))
-        .unwrap();
+    write_dated(
+        &future,
+        b"a run still writing",
+        std::time::SystemTime::now() + hour,
+    );
     let result = pack(&common::fixture("plain"), &work.path().join("out.zip"), &[]);
     assert!(result.status.success(), "{}", stderr(&result));
     assert!(

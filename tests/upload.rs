@@ -7,10 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use std::io::Write;
-
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use support::{
     bdb, bdb_module, module_json, ActionOutcome, Emulator, EmulatorSpec, Fault, RequestMatch,
 };
@@ -809,21 +806,9 @@ fn the_flow_follows_the_rs_version_unless_forced() {
 fn an_artifact_the_first_node_refuses_goes_nowhere_else_and_the_registration_is_undone() {
     let (emulator, dir) = start(3);
     // Built for rhel9 only: a warning for the validator, a 406 os_not_supported for an Ubuntu node.
-    let so = std::fs::read(common::fixture("plain")).expect("fixture built");
     let mut json = module_json("Hello", "1.2.3");
-    json["module_file"] = "Hello.so".into();
-    json["sha256"] = hex::encode(Sha256::digest(&so)).into();
     json["operating_systems"] = serde_json::json!(["rhel9"]);
-    let path = dir.path().join("Hello.Linux-rhel9-x86_64.1.2.3.zip");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip created"));
-    let options = |mode| zip::write::SimpleFileOptions::default().unix_permissions(mode);
-    zip.start_file("module.json", options(0o644))
-        .expect("entry");
-    zip.write_all(&serde_json::to_vec_pretty(&json).expect("json"))
-        .expect("written");
-    zip.start_file("Hello.so", options(0o755)).expect("entry");
-    zip.write_all(&so).expect("written");
-    zip.finish().expect("zip finished");
+    let path = common::plain_module_zip(dir.path(), "Hello", "1.2.3", json);
 
     let run = upload(&emulator, dir.path(), &path, &[]);
     assert_eq!(run.code, 1, "{}", run.text());

@@ -373,9 +373,20 @@ fn run(mut command: Command, what: &str) {
     }
 }
 
+/// The names in `dir`, sorted.
+pub fn dir_listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// A module zip around the gcc-built `plain` fixture, laid out as `rmpack pack` lays it out
 /// (module.json 0644, the `.so` 0755 at the root), with `json` as its module.json after
-/// `module_file`, `sha256` and `operating_systems` are set for the fixture.
+/// `module_file` and `sha256` are set for the fixture (and `operating_systems` to none when it
+/// gives none).
 pub fn plain_module_zip(
     dir: &Path,
     name: &str,
@@ -387,7 +398,9 @@ pub fn plain_module_zip(
     let so_name = format!("{name}.so");
     json["module_file"] = so_name.clone().into();
     json["sha256"] = hex::encode(Sha256::digest(&so)).into();
-    json["operating_systems"] = serde_json::json!([]);
+    if json.get("operating_systems").is_none() {
+        json["operating_systems"] = serde_json::json!([]);
+    }
     let path = dir.join(format!("{name}.Linux-x86_64.{version}.zip"));
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip created"));
     let options = |mode| zip::write::SimpleFileOptions::default().unix_permissions(mode);
