@@ -17,6 +17,7 @@
 //! * [`pack`] writes the reproducible zip; [`bundle`] opens one safely.
 //! * [`validate`] predicts the error codes RS would answer with; it never talks to a cluster.
 //! * [`diff`] compares two releases of a module: what an upgrade adds, removes and breaks.
+//! * [`release`] holds RS's rules for which build a database and a node may take.
 //! * [`cluster`] is the RS REST client; [`rollout`] makes every cluster change as plan (GET
 //!   requests, the validator on the live target) → execute → verify: upload, upgrade, artifacts,
 //!   status.
@@ -36,6 +37,7 @@ pub mod listener;
 pub mod manifest;
 pub mod pack;
 pub mod report;
+pub mod release;
 pub mod rollout;
 pub mod text;
 pub mod validate;

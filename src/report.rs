@@ -767,7 +767,7 @@ pub fn diff_human(diff: &ReleaseDiff, style: Style) -> String {
 /// each module before → after (and what the cluster's own dry run answered, when it did), the
 /// request, and the notes.
 pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -> String {
-    use crate::rollout::upgrade::UpgradeRoute;
+    use crate::rollout::upgrade::{ChangeReason, UpgradeRoute};
     let mut out = String::new();
     let route = match plan.route {
         UpgradeRoute::General => "POST /v1/bdbs/{uid}/upgrade",
@@ -787,19 +787,49 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
         };
         let _ = writeln!(out, "\ndatabase {}{}", db.uid, shown(&name));
         let _ = writeln!(out, "  Redis   {}: {}", shown(&db.redis), db.redis_reason);
+        let why = match db.module.reason {
+            ChangeReason::NewestFitting => format!(
+                "the newest build for Redis {}",
+                shown(&db.redis.after)
+            ),
+            _ => "asked with --to".to_string(),
+        };
         let _ = writeln!(
             out,
-            "  module  {} {}   (module uid {})",
+            "  module  {} {}   ({why}; module uid {})",
             shown(&db.module.module_name),
             shown(&db.module.version),
             shown(&db.new_module_uid)
         );
         for other in &db.other_modules {
+            let note = if !other.changes() {
+                String::new()
+            } else if plan.other_modules_accepted {
+                "   (RS moves it to its newest fitting build; accepted with --accept-other-modules)"
+                    .to_string()
+            } else {
+                format!(
+                    "   ({}: RS moves it to its newest fitting build; add --accept-other-modules)",
+                    style.paint("NOT ACCEPTED", Color::Red)
+                )
+            };
             let _ = writeln!(
                 out,
-                "  module  {} {}",
+                "  module  {} {}{note}",
                 shown(&other.module_name),
                 shown(&other.version)
+            );
+        }
+        for change in &db.added_or_removed {
+            let note = match change.reason {
+                ChangeReason::AddedByRedis8 => "added: Redis 8 bundles it",
+                _ => "removed: search replaces it on Redis 8",
+            };
+            let _ = writeln!(
+                out,
+                "  module  {} {}   ({note})",
+                shown(&change.module_name),
+                shown(&change.version)
             );
         }
         if let Some(preview) = &db.cluster_preview {

@@ -150,6 +150,100 @@ pub struct Bundle {
     pub deps: Vec<HashedFile>,
     /// Problems met while reading.
     pub problems: Vec<ReadProblem>,
+    /// The zip itself, held open (zip inputs only).
+    pub archive: Option<Archive>,
+}
+
+/// The zip a bundle was read from, kept open: what was checked is what an upload sends, even
+/// when the path is replaced or rewritten meanwhile (a rename leaves the open file as it was;
+/// a file that shrinks under it gives an error, never other bytes).
+#[derive(Debug, Clone)]
+pub struct Archive {
+    file: std::sync::Arc<std::fs::File>,
+    size: u64,
+    sha256: std::sync::Arc<std::sync::OnceLock<String>>,
+}
+
+impl Archive {
+    pub(crate) fn new(file: std::fs::File, size: u64) -> Archive {
+        Archive {
+            file: std::sync::Arc::new(file),
+            size,
+            sha256: Default::default(),
+        }
+    }
+
+    /// The zip's size in bytes, when it was opened.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// A reader of the whole zip from its first byte, by offset: readers do not share a cursor,
+    /// so several uploads can stream the same open file at once.
+    pub fn reader(&self) -> ArchiveReader {
+        ArchiveReader {
+            file: self.file.clone(),
+            pos: 0,
+            end: self.size,
+        }
+    }
+
+    /// The hex SHA-256 of the zip, computed on first use from the open file.
+    pub fn sha256(&self) -> std::io::Result<String> {
+        if let Some(done) = self.sha256.get() {
+            return Ok(done.clone());
+        }
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        let mut reader = self.reader();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+        }
+        let hex = hex::encode(hasher.finalize());
+        Ok(self.sha256.get_or_init(|| hex).clone())
+    }
+}
+
+/// Reads an [`Archive`] by offset; a file that became shorter than it was is an error.
+#[derive(Debug)]
+pub struct ArchiveReader {
+    file: std::sync::Arc<std::fs::File>,
+    pos: u64,
+    end: u64,
+}
+
+impl ArchiveReader {
+    /// Bytes left to read.
+    pub fn remaining(&self) -> u64 {
+        self.end - self.pos
+    }
+}
+
+impl std::io::Read for ArchiveReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = (buf.len() as u64).min(self.end - self.pos) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the zip became shorter than its {} bytes after it was checked; nothing more is sent",
+                    self.end
+                ),
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 impl Bundle {
@@ -165,6 +259,7 @@ impl Bundle {
             module: None,
             deps: Vec::new(),
             problems: Vec::new(),
+            archive: None,
         }
     }
 

@@ -318,6 +318,7 @@ impl Bundle {
             }
         }
         bundle.parse_module_json();
+        bundle.archive = Some(source.into_archive());
         Ok(bundle)
     }
 

@@ -50,6 +50,11 @@ impl ZipSource {
         }
     }
 
+    /// The open file and its length at open, for keeping after the read.
+    pub fn into_archive(self) -> super::model::Archive {
+        super::model::Archive::new(self.file, self.len)
+    }
+
     /// Whether a read found the file shorter than it was when opened.
     pub fn shrank(&self) -> bool {
         self.shrank.load(Ordering::Relaxed)

@@ -53,9 +53,21 @@ pub struct Args {
     /// Shards upgraded at once.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     parallel_shards_upgrade: Option<u32>,
-    /// Print the plan (databases, Redis and module versions before → after) and stop.
+    /// Accept that RS (7.8.2 and later) also moves the database's other modules to their
+    /// newest fitting builds; the plan lists each move, and nothing is sent without this flag
+    /// when there is one.
+    #[arg(long)]
+    accept_other_modules: bool,
+    /// Print the plan (databases, Redis and module versions before → after) and stop; only GET
+    /// requests are sent.
     #[arg(long)]
     dry_run: bool,
+    /// With --dry-run, also ask the cluster for its own preview: POST
+    /// /v1/bdbs/{uid}/upgrade?dry_run=true per database. The REST reference does not list this
+    /// parameter, and a cluster that does not know it EXECUTES the upgrade (shards restart):
+    /// use it only on clusters known to honour it.
+    #[arg(long, requires = "dry_run")]
+    cluster_preview: bool,
     /// Seconds to wait for each upgrade.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     wait: u64,
@@ -102,6 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         may_discard_data: args.may_discard_data,
         force_restart: args.force_restart,
         parallel_shards_upgrade: args.parallel_shards_upgrade,
+        accept_other_modules: args.accept_other_modules,
         poll: PollOptions {
             interval: Duration::from_secs_f64(args.poll_interval),
             timeout: Duration::from_secs(args.wait),
@@ -115,30 +128,24 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     };
     let mut plan = match plan_upgrade(&client, &databases, &options) {
         Ok(plan) => plan,
-        Err(PlanFailure::Preflight(refusals)) => {
-            let style = report::Style {
-                color: std::io::stderr().is_terminal(),
-            };
-            for refusal in &refusals {
-                eprint!("{}", report::human(&refusal.report, style));
-            }
-            let uids: Vec<&str> = refusals.iter().map(|r| r.uid.as_str()).collect();
-            return Err(anyhow::Error::new(CheckFailed(format!(
-                "the pre-flight refused database(s) {}; nothing was sent to the cluster",
-                uids.join(", ")
-            ))));
-        }
-        Err(PlanFailure::Other(error)) => return Err(rollout_failure(error, "upgrade refused")),
+        Err(failure) => return Err(plan_failure(failure)),
     };
     let style = report::Style {
         color: std::io::stdout().is_terminal(),
     };
     if args.dry_run {
-        plan.ask_cluster_preview(&client);
+        if args.cluster_preview {
+            plan.ask_cluster_preview(&client);
+        }
         if args.cluster.json {
             println!("{}", serde_json::to_string_pretty(&plan)?);
         } else {
             print!("{}", report::upgrade_plan(&plan, style));
+        }
+        let unaccepted = plan.unaccepted_moves();
+        if !unaccepted.is_empty() {
+            // The plan as it stands would be refused: say so, as the real run would.
+            return Err(plan_failure(PlanFailure::Preflight(unaccepted)));
         }
         // The cluster changed something although asked not to: not a clean dry run.
         return Ok(if plan.started_despite_dry_run.is_empty() {
@@ -150,7 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if !args.cluster.json && !args.cluster.quiet {
         eprint!("{}", report::upgrade_plan(&plan, report::Style::default()));
     }
-    let outcome = plan.execute(&client);
+    let outcome = plan.execute(&client).map_err(plan_failure)?;
     let resume = (!outcome.is_complete()).then(|| resume_command(&args, &outcome.remaining()));
     if args.cluster.json {
         let mut value = serde_json::to_value(&outcome).context("cannot render the upgrade")?;
@@ -175,6 +182,26 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     })
 }
 
+/// A refused plan: the findings on stderr, exit 1 (nothing was sent).
+fn plan_failure(failure: PlanFailure) -> anyhow::Error {
+    match failure {
+        PlanFailure::Preflight(refusals) => {
+            let style = report::Style {
+                color: std::io::stderr().is_terminal(),
+            };
+            for refusal in &refusals {
+                eprint!("{}", report::human(&refusal.report, style));
+            }
+            let uids: Vec<&str> = refusals.iter().map(|r| r.uid.as_str()).collect();
+            anyhow::Error::new(CheckFailed(format!(
+                "the pre-flight refused database(s) {}; nothing was sent to the cluster",
+                uids.join(", ")
+            )))
+        }
+        PlanFailure::Other(error) => rollout_failure(error, "upgrade refused"),
+    }
+}
+
 /// The command that upgrades the databases left after a failure.
 fn resume_command(args: &Args, remaining: &[String]) -> String {
     let mut words = vec![
@@ -195,6 +222,7 @@ fn resume_command(args: &Args, remaining: &[String]) -> String {
         words.extend(["--module-args".to_string(), shell_quote(module_args)]);
     }
     for (on, flag) in [
+        (args.accept_other_modules, "--accept-other-modules"),
         (args.preserve_roles, "--preserve-roles"),
         (args.may_discard_data, "--may-discard-data"),
         (args.force_restart, "--force-restart"),

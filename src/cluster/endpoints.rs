@@ -296,12 +296,9 @@ impl Client {
     ) -> Result<Value, ClusterError> {
         let body = serde_json::to_value(request).unwrap_or(Value::Null);
         let endpoint = Endpoint::bdb_upgrade(uid, dry_run)?;
-        if dry_run {
-            // A dry run changes nothing, so it may be sent again like a read.
-            self.post_json_replay_safe(&endpoint.path, &body)
-        } else {
-            self.post_json(&endpoint.path, &body)
-        }
+        // Never replayed, not even with `dry_run`: a cluster that does not know the parameter
+        // executes the upgrade, and sending it again after a lost answer would do so twice.
+        self.post_json(&endpoint.path, &body)
     }
 
     /// `POST /v1/bdbs/{uid}/modules/upgrade` (clusters older than RS 7.4): the answer's JSON.

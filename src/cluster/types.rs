@@ -196,6 +196,13 @@ pub struct Cluster {
     /// Version fields some releases put on the cluster object.
     #[serde(default, deserialize_with = "lenient_string")]
     pub software_version: Option<String>,
+    /// `major` or `latest`: which Redis versions databases may move to.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub redis_upgrade_policy: Option<String>,
+    /// The Redis version new and upgraded databases get by default; with the `major` policy, the
+    /// newest they may move to.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub default_redis_version: Option<String>,
 }
 
 /// One capability (`GET /v1/cluster/module-capabilities`).
@@ -257,6 +264,9 @@ pub struct Module {
     /// Platforms the module object holds builds for, e.g. `rhel9/x86_64`.
     #[serde(default, deserialize_with = "lenient_list")]
     pub platforms: Vec<String>,
+    /// The operating systems of the build the module object was registered from.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub operating_systems: Vec<String>,
     /// The action tracking an asynchronous upload or deletion.
     #[serde(default, deserialize_with = "lenient_uid")]
     pub action_uid: Option<Uid>,

@@ -13,6 +13,8 @@ pub const MODULE_SUFFIX: &str = ".so";
 pub const MODULE_MODE: u32 = 0o755;
 /// Mode of every other entry (and of extracted files without an execute bit).
 pub const DATA_MODE: u32 = 0o644;
+/// The largest module zip RS accepts (`MAX_MODULE_SIZE_BYTES`, 500 MB).
+pub const RS_MAX_MODULE_ZIP_BYTES: u64 = 500 * 1024 * 1024;
 
 /// The entry name of dependency `name`: `deps/<name>.tgz`.
 pub fn dependency_entry(name: &str) -> String {

@@ -23,7 +23,10 @@ pub use capability::{Capability, CapabilityName};
 pub use command::{apply_command_edits, Command};
 pub use input::{split_module_args, DependencySpec, ManifestInput};
 pub use platform::{Arch, OsNick};
-pub use version::{module_version_from_json, DottedVersion, ModuleVersion, SemanticVersion};
+pub use version::{
+    module_version_from_json, redis_feature_set, redis_feature_sets, DottedVersion, FeatureSet,
+    ModuleVersion, SemanticVersion,
+};
 
 /// The value of `os` RS expects.
 pub const OS_LINUX: &str = "Linux";
@@ -70,6 +73,9 @@ pub enum ManifestError {
     /// A Redis or RS version string that does not parse.
     #[error("version `{0}` is not a dotted release number (e.g. 7.2 or 7.4.2)")]
     BadDottedVersion(String),
+    /// A `compatible_redis_version` naming a Redis feature set that does not exist.
+    #[error("compatible_redis_version {0} is not a Redis feature set (Redis releases {known}); RS would never give this build to a database. Set it to the Redis major.minor the build is for", known = redis_feature_sets().iter().map(|(a, b)| format!("{a}.{b}")).collect::<Vec<_>>().join(", "))]
+    ImpossibleRedisVersion(String),
     /// A capability name outside the known list.
     #[error("unknown capability `{0}`; known capabilities: {known} (use --allow-unknown-capability to keep it anyway)", known = known_capabilities())]
     UnknownCapability(String),
@@ -77,8 +83,12 @@ pub enum ManifestError {
     #[error("architecture `{0}` is not one RS accepts; use x86_64 or aarch64")]
     UnknownArch(String),
     /// An OS nickname rmpack has no platform facts for.
-    #[error("unknown operating system `{0}`; known: {known}", known = OsNick::known().join(", "))]
+    #[error("unknown operating system `{0}`; known: {known} (other spellings such as ubuntu22.04, jammy or rocky9 are read as these)", known = OsNick::known().join(", "))]
     UnknownOs(String),
+    /// An operating system that is not a distro id followed by its version, which RS's unpacker
+    /// refuses (`module_os_list_invalid`).
+    #[error("operating system `{0}` is not a distro id followed by its version (e.g. rhel9, ubuntu22, amzn2023); RS refuses such an entry (module_os_list_invalid)")]
+    InvalidOs(String),
     /// A dependency entry that is not usable.
     #[error("dependency `{name}`: {problem}")]
     BadDependency {
@@ -163,8 +173,8 @@ pub struct ModuleJson {
     /// Always `Linux`.
     #[serde(default = "default_os")]
     pub os: String,
-    /// OS nicknames the build targets, sorted.
-    #[serde(default)]
+    /// OS nicknames the build targets, sorted (RS also reads the older key `os_list`).
+    #[serde(default, alias = "os_list")]
     pub operating_systems: Vec<OsNick>,
     /// Hex SHA-256 of the `.so`.
     #[serde(default)]

@@ -271,6 +271,58 @@ impl<'de> Deserialize<'de> for DottedVersion {
     }
 }
 
+/// Whether a Redis major.minor names a feature set Redis has released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureSet {
+    /// A released feature set (`7.4`, `8.2`).
+    Released,
+    /// Newer than the newest rmpack knows, but a step Redis could take next (`8.8`, `9.0`).
+    Unknown,
+    /// A version Redis never released and will not (`99.99`, the unstable `7.1`): no database
+    /// runs it.
+    Impossible,
+}
+
+/// The released Redis feature sets, from `validate/policy/redis.json`, oldest first.
+pub fn redis_feature_sets() -> &'static [(u64, u64)] {
+    static SETS: std::sync::OnceLock<Vec<(u64, u64)>> = std::sync::OnceLock::new();
+    SETS.get_or_init(|| {
+        #[derive(Deserialize, Default)]
+        struct Data {
+            feature_sets: Vec<String>,
+        }
+        // Checked by a unit test; an empty list would make every version "unknown", not wrong.
+        let data: Data = serde_json::from_str(include_str!("../validate/policy/redis.json"))
+            .unwrap_or_default();
+        data.feature_sets
+            .iter()
+            .filter_map(|v| v.parse::<DottedVersion>().ok())
+            .map(|v| v.major_minor())
+            .collect()
+    })
+}
+
+/// What `version`'s major.minor is: a released Redis feature set, a plausible newer one, or one
+/// that does not exist.
+pub fn redis_feature_set(version: &DottedVersion) -> FeatureSet {
+    let wanted = version.major_minor();
+    let sets = redis_feature_sets();
+    if sets.contains(&wanted) {
+        return FeatureSet::Released;
+    }
+    let Some(&(newest_major, newest_minor)) = sets.last() else {
+        return FeatureSet::Unknown;
+    };
+    let (major, minor) = wanted;
+    let next_in_line = (major == newest_major && minor > newest_minor && minor <= newest_minor + 4)
+        || (major == newest_major + 1 && minor <= 2);
+    if next_in_line && minor % 2 == 0 {
+        FeatureSet::Unknown
+    } else {
+        FeatureSet::Impossible
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +369,22 @@ mod tests {
         for bad in ["1.2", "1.2.3.4", "1.a.3", "", "1..3", "-1.2.3", "1.2.3-rc1"] {
             assert!(bad.parse::<SemanticVersion>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn feature_sets_are_released_next_in_line_or_impossible() {
+        let kind = |s: &str| redis_feature_set(&s.parse().unwrap());
+        assert!(redis_feature_sets().len() >= 10, "the policy file parses");
+        assert_eq!(kind("7.4"), FeatureSet::Released);
+        assert_eq!(kind("7.4.2"), FeatureSet::Released);
+        assert_eq!(kind("8.2"), FeatureSet::Released);
+        assert_eq!(kind("8.8"), FeatureSet::Unknown);
+        assert_eq!(kind("9.0"), FeatureSet::Unknown);
+        assert_eq!(kind("99.99"), FeatureSet::Impossible);
+        assert_eq!(kind("7.1"), FeatureSet::Impossible);
+        assert_eq!(kind("7.3"), FeatureSet::Impossible);
+        assert_eq!(kind("8.7"), FeatureSet::Impossible);
+        assert_eq!(kind("10.0"), FeatureSet::Impossible);
     }
 
     #[test]

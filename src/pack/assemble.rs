@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::listener::Listener;
 use crate::manifest::{
-    apply_command_edits, Arch, CapabilityName, Command, Dependency, DottedVersion, ManifestError,
-    ManifestInput, ModuleJson, ModuleVersion, OsNick, SemanticVersion,
+    apply_command_edits, redis_feature_set, Arch, CapabilityName, Command, Dependency,
+    DottedVersion, FeatureSet, ManifestError, ManifestInput, ModuleJson, ModuleVersion, OsNick,
+    SemanticVersion,
     DEFAULT_MIN_REDIS_PACK_VERSION, DEFAULT_MIN_REDIS_VERSION, OS_LINUX, RAMP_FORMAT_VERSION,
 };
 
@@ -70,6 +71,11 @@ pub fn check_input(
         .flatten()
         .map(|name| OsNick::parse(name, false))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(compatible) = &input.compatible_redis_version {
+        if redis_feature_set(compatible) == FeatureSet::Impossible {
+            return Err(ManifestError::ImpossibleRedisVersion(compatible.to_string()));
+        }
+    }
     let module_args = input.module_args()?;
     for deps in [&input.dependencies, &input.optional_dependencies]
         .into_iter()
@@ -257,6 +263,11 @@ fn compatible_redis_version(
     listener: &dyn Listener,
 ) -> Option<DottedVersion> {
     if let Some(given) = &input.compatible_redis_version {
+        if redis_feature_set(given) == FeatureSet::Unknown {
+            listener.on_warning(&format!(
+                "compatible_redis_version {given} is newer than every Redis release rmpack knows; no database runs it until that Redis ships"
+            ));
+        }
         return Some(given.clone());
     }
     let used = facts

@@ -363,11 +363,12 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
 
     let fields = NameFields {
         module_name: module_json.module_name.clone(),
-        // The first OS as given: module.json's list is sorted.
-        os: checked
-            .operating_systems
-            .first()
-            .map_or_else(|| GENERIC_OS.to_string(), |os| os.to_string()),
+        // The first OS as given (module.json's list is sorted), spelled as Redis's zip names
+        // spell it (`ubuntu22.04`; module.json says `ubuntu22`).
+        os: checked.operating_systems.first().map_or_else(
+            || GENERIC_OS.to_string(),
+            |os| os.file_name_spelling().to_string(),
+        ),
         arch: arch.to_string(),
         semantic_version: module_json.semantic_version.clone(),
         version: module_json.version.to_string(),

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::cluster::{Bdb, Client, Cluster, ClusterError, Endpoint, Module, Node};
 use crate::manifest::{Arch, DottedVersion, ModuleVersion, OsNick, SemanticVersion};
-use crate::validate::{ClusterFacts, Target};
+use crate::release::Build;
+use crate::validate::{ClusterFacts, NodeFacts, Target};
 
 use super::{node_address, PlannedRequest, RolloutError};
 
@@ -27,49 +28,70 @@ pub struct LiveTarget {
     pub notes: Vec<String>,
 }
 
-/// The OS nickname of a node, from `os_name` and `os_semantic_version` (e.g. `ubuntu` + `22.04`
-/// → `ubuntu22.04`, `rhel` + `8.9` → `rhel8`), when rmpack knows it.
+/// The OS of a node as RS names it (`ubuntu` + `22.04` → `ubuntu22`, `rhel` + `8.9` → `rhel8`).
 pub fn os_nick_of(node: &Node) -> Option<OsNick> {
-    let name = node
-        .os_name
-        .as_deref()
-        .or(node.os_family.as_deref())?
-        .trim()
-        .to_ascii_lowercase();
-    // Some releases send the nickname itself, e.g. `os_name: "rhel8"`.
-    if let Ok(nick) = OsNick::parse(&name, false) {
-        return Some(nick);
-    }
-    let version = node.os_semantic_version.as_deref().unwrap_or("").trim();
-    let major = version.split('.').next().unwrap_or("");
-    let candidate = if name.contains("ubuntu") {
-        let major_minor: Vec<&str> = version.split('.').take(2).collect();
-        format!("ubuntu{}", major_minor.join("."))
-    } else if name.contains("amazon") || name.starts_with("amzn") {
-        format!("amzn{major}")
-    } else if name.contains("red hat")
-        || name.starts_with("rhel")
-        || name.starts_with("centos")
-        || name.starts_with("rocky")
-        || name.starts_with("alma")
-        || name.starts_with("oracle")
-        || name.starts_with("ol")
-    {
-        format!("rhel{major}")
-    } else if name.contains("debian") {
-        format!("debian{major}")
+    OsNick::of_node(
+        node.os_name.as_deref().or(node.os_family.as_deref()),
+        node.os_semantic_version.as_deref(),
+        node.os_version.as_deref(),
+    )
+}
+
+/// What a node says of its OS, for messages: `os_name os_semantic_version` (or `os_version`).
+pub fn reported_os(node: &Node) -> String {
+    let words: Vec<&str> = [
+        node.os_name.as_deref().or(node.os_family.as_deref()),
+        node.os_semantic_version
+            .as_deref()
+            .or(node.os_version.as_deref()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|w| !w.trim().is_empty())
+    .collect();
+    if words.is_empty() {
+        "not reported".to_string()
     } else {
-        // Some releases send the nickname itself, e.g. `os_name: "rhel8"`.
-        format!(
-            "{name}{}",
-            if name.ends_with(char::is_numeric) {
-                ""
-            } else {
-                major
-            }
-        )
-    };
-    OsNick::parse(&candidate, false).ok()
+        words.join(" ")
+    }
+}
+
+/// The build facts of a module object the cluster stores (RS's selection rules read these).
+pub fn build_of(module: &Module) -> Option<Build> {
+    let mut value = serde_json::json!({
+        "module_name": module.module_name,
+        "semantic_version": module.semantic_version,
+        "compatible_redis_version": module.compatible_redis_version,
+        "min_redis_version": module.min_redis_version,
+        "architecture": module.architecture,
+        "operating_systems": module.operating_systems,
+    });
+    if let Some(version) = module.version {
+        value["version"] = version.0.into();
+    }
+    if !module.platforms.is_empty() {
+        let keys: serde_json::Map<String, serde_json::Value> = module
+            .platforms
+            .iter()
+            .map(|key| (key.clone(), serde_json::json!({})))
+            .collect();
+        value["platforms"] = keys.into();
+    }
+    // JSON nulls stand for fields the object lacks.
+    if let Some(object) = value.as_object_mut() {
+        object.retain(|_, v| !v.is_null());
+    }
+    Build::from_value(&value)
+}
+
+/// A node's platform for the validator.
+pub fn node_facts(node: &Node) -> NodeFacts {
+    NodeFacts {
+        uid: node.uid.0.clone(),
+        os: os_nick_of(node),
+        os_reported: reported_os(node),
+        arch: node.architecture.as_deref().and_then(|a| a.parse().ok()),
+    }
 }
 
 fn lowest_version(versions: impl Iterator<Item = DottedVersion>) -> Option<DottedVersion> {
@@ -99,10 +121,9 @@ pub fn live_target(
             Some(os) if !operating_systems.contains(&os) => operating_systems.push(os),
             Some(_) => {}
             None => notes.push(format!(
-                "node {}: OS {} {} is not one rmpack has platform facts for",
+                "node {}: its OS ({}) does not say which distribution and version it is; the platform checks skip it",
                 node.uid,
-                node.os_name.as_deref().unwrap_or("?"),
-                node.os_semantic_version.as_deref().unwrap_or("?")
+                reported_os(node)
             )),
         }
         match node.architecture.as_deref().map(str::parse::<Arch>) {
@@ -161,6 +182,7 @@ pub fn live_target(
                 .collect(),
             modules: module_versions,
             modules_upload_allowed: cluster.allow_modules_upload,
+            nodes: nodes.iter().map(node_facts).collect(),
         }),
     };
     Ok(LiveTarget {
@@ -284,13 +306,13 @@ mod tests {
     #[test]
     fn node_os_maps_to_nicknames() {
         let nick = |n, v| os_nick_of(&node(n, v)).map(|o| o.to_string());
-        assert_eq!(nick("ubuntu", "22.04").as_deref(), Some("ubuntu22.04"));
-        assert_eq!(nick("Ubuntu", "20.04.6").as_deref(), Some("ubuntu20.04"));
+        assert_eq!(nick("ubuntu", "22.04").as_deref(), Some("ubuntu22"));
+        assert_eq!(nick("Ubuntu", "20.04.6").as_deref(), Some("ubuntu20"));
         assert_eq!(nick("rhel", "8.9").as_deref(), Some("rhel8"));
         assert_eq!(nick("Rocky Linux", "9.3").as_deref(), Some("rhel9"));
         assert_eq!(nick("amzn", "2").as_deref(), Some("amzn2"));
         assert_eq!(nick("Amazon Linux", "2023").as_deref(), Some("amzn2023"));
         assert_eq!(nick("rhel8", "").as_deref(), Some("rhel8"));
-        assert_eq!(nick("sles", "15"), None);
+        assert_eq!(nick("sles", "15").as_deref(), Some("sles15"));
     }
 }

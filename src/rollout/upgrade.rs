@@ -1,14 +1,14 @@
 //! Moving databases to another version of a module ("Upgrade a database", bdbs/upgrade
-//! reference): [`plan_upgrade`] reads the cluster and the databases (GET only), picks the module
-//! object, keeps the database's Redis version unless asked to move it, and runs the validator's
-//! upgrade pre-flight per database; [`UpgradePlan::execute`] sends one request per database, in
+//! reference): [`plan_upgrade`] reads the cluster and the databases (GET only) and works out
+//! what RS will do with each: which build of the module it gives the database (RS's fit rule,
+//! [`crate::release`]), which other modules it moves along (RS 7.8.2 and later move every module
+//! of the database to its newest fitting build), which modules Redis 8 brings; and runs the
+//! validator's upgrade pre-flight. [`UpgradePlan::execute`] sends one request per database, in
 //! turn, follows it, reads the database back and stops at the first one that did not land where
 //! planned.
 //!
 //! Without `redis_version`, RS moves a database to the latest Redis version it bundles, so the
-//! request always carries one: the database's own, or `--redis-version`. As of RS 7.8.2 the
-//! cluster picks module versions itself (`new_module` is deprecated), so the result is read back
-//! rather than assumed.
+//! request always carries one: the database's own, or `--redis-version`.
 
 use std::time::{Duration, Instant};
 
@@ -16,18 +16,35 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::{
-    action_uid_of, Bdb, Client, ClusterError, Endpoint, Module, ModuleUpgrade, PollOptions,
-    UpgradeRequest,
+    action_uid_of, Bdb, Client, ClusterError, Endpoint, Module, ModuleUpgrade,
+    PollOptions, UpgradeRequest,
 };
 use crate::manifest::{DottedVersion, ModuleVersion, SemanticVersion};
-use crate::validate::{self, Report};
+use crate::release::{latest_fitting, Build};
+use crate::validate::rules::{
+    UPGRADE_MOVES_OTHER_MODULES, UPGRADE_NODE_LACKS_ARTIFACT,
+    UPGRADE_REDIS_VERSION_NOT_COMPATIBLE,
+};
+use crate::validate::{self, Diagnostic, Report};
 
-use super::execute::while_busy;
-use super::plan::{at_least, live_target, planned, rs_version, Change, LiveTarget};
+use super::execute::{pool, while_busy};
+use super::plan::{
+    at_least, build_of, live_target, node_clients, planned, rs_version, Change, LiveTarget,
+};
 use super::{PlannedRequest, RolloutError};
 
 /// The first RS release whose docs list the general `POST /v1/bdbs/{uid}/upgrade`.
 pub const GENERAL_UPGRADE_SINCE: &str = "7.4";
+/// The first RS release whose database upgrade moves every module of the database to its newest
+/// fitting build ("As of 7.8.2, upgrade db will always upgrade modules").
+pub const MOVES_EVERY_MODULE_SINCE: &str = "7.8.2";
+/// The first RS release that keeps custom modules as per-node artifacts.
+pub const PER_NODE_ARTIFACTS_SINCE: &str = "8.0";
+/// The modules Redis 8 bundles, which a database moving to Redis 8 gets (Active-Active
+/// databases excepted); `search` takes the place of `searchlight`.
+pub const REDIS_8_BUNDLED_MODULES: [&str; 4] = ["search", "timeseries", "bf", "ReJSON"];
+/// The module `search` replaces when a database moves to Redis 8.
+pub const REPLACED_BY_SEARCH: &str = "searchlight";
 
 /// Which databases to upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +60,7 @@ pub enum Databases {
 pub struct UpgradeOptions {
     /// The module's name.
     pub module: String,
-    /// The version to move to; the highest on the cluster when `None`.
+    /// The version to move to; else, per database, the newest build that fits its Redis.
     pub to: Option<ModuleVersion>,
     /// Move the databases to this Redis version (else each keeps its own).
     pub redis_version: Option<String>,
@@ -57,6 +74,8 @@ pub struct UpgradeOptions {
     pub force_restart: bool,
     /// `parallel_shards_upgrade`.
     pub parallel_shards_upgrade: Option<u32>,
+    /// The operator accepts the other modules RS moves along with the one asked for.
+    pub accept_other_modules: bool,
     /// How to follow each upgrade.
     pub poll: PollOptions,
     /// How long to keep trying while the cluster is busy with another change.
@@ -73,13 +92,43 @@ pub enum UpgradeRoute {
     Modules,
 }
 
+/// Why a module of a database changes (or not) with the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeReason {
+    /// The module asked for, to the version asked for (`--to`).
+    Asked,
+    /// The module asked for, to the newest build that fits the database's Redis.
+    NewestFitting,
+    /// Another module, which RS moves to its newest fitting build.
+    MovedByRs,
+    /// Another module, kept.
+    Kept,
+    /// A module Redis 8 bundles, which RS adds to the database.
+    AddedByRedis8,
+    /// A module RS removes (`searchlight`, replaced by `search`).
+    RemovedByRedis8,
+}
+
 /// One module of a database, before and after.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModuleChange {
     /// The module's name.
     pub module_name: String,
-    /// Its version now → planned.
+    /// Its version now → planned (`-` where it is absent).
     pub version: Change,
+    /// Why.
+    pub reason: ChangeReason,
+    /// Uid of the module object it moves to, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module_uid: Option<String>,
+}
+
+impl ModuleChange {
+    /// Whether the module's version (or presence) changes.
+    pub fn changes(&self) -> bool {
+        self.version.changes()
+    }
 }
 
 /// One database of the plan.
@@ -97,8 +146,10 @@ pub struct DatabasePlan {
     pub module: ModuleChange,
     /// Uid of the module object the database moves to.
     pub new_module_uid: String,
-    /// Every other module of the database (kept).
+    /// Every other module of the database, kept or moved by RS.
     pub other_modules: Vec<ModuleChange>,
+    /// Modules RS adds (Redis 8 bundles) or removes (`searchlight`).
+    pub added_or_removed: Vec<ModuleChange>,
     /// The request to send.
     pub request: PlannedRequest,
     /// The body to send.
@@ -106,6 +157,13 @@ pub struct DatabasePlan {
     pub body: UpgradeRequest,
     /// The module list the cluster's own dry run answered, when asked and supported.
     pub cluster_preview: Option<Vec<ModuleChange>>,
+}
+
+impl DatabasePlan {
+    /// The other modules RS moves along with the one asked for.
+    pub fn other_moves(&self) -> impl Iterator<Item = &ModuleChange> {
+        self.other_modules.iter().filter(|m| m.changes())
+    }
 }
 
 /// Everything an upgrade will do, read with GET requests only.
@@ -121,6 +179,8 @@ pub struct UpgradePlan {
     pub databases: Vec<DatabasePlan>,
     /// Databases that already run the version asked (nothing to send).
     pub already_current: Vec<String>,
+    /// Whether the operator accepted the other modules RS moves (`--accept-other-modules`).
+    pub other_modules_accepted: bool,
     /// Notes from the pre-flight (warnings, facts rmpack could not map).
     pub notes: Vec<String>,
     /// Databases whose upgrade the cluster started although asked for a dry run.
@@ -132,7 +192,7 @@ pub struct UpgradePlan {
 /// Why an upgrade pre-flight refused a database; nothing was sent.
 #[derive(Debug)]
 pub struct UpgradeRefusal {
-    /// The database.
+    /// The database (or `cluster` for what holds for every database).
     pub uid: String,
     /// The validator's findings.
     pub report: Report,
@@ -166,6 +226,49 @@ fn offered_redis_versions(live: &LiveTarget) -> Vec<String> {
         .collect()
 }
 
+/// A module object of the cluster with the build facts RS's rules read.
+struct Candidate<'a> {
+    module: &'a Module,
+    build: Build,
+}
+
+fn candidates(modules: &[Module]) -> Vec<Candidate<'_>> {
+    modules
+        .iter()
+        .filter(|m| !m.uid.0.is_empty())
+        .filter_map(|module| Some(Candidate { module, build: build_of(module)? }))
+        .collect()
+}
+
+/// The newest build of `name` that fits Redis `redis` (RS's pick when no version is named).
+fn newest_fitting<'a>(
+    candidates: &'a [Candidate<'a>],
+    name: &str,
+    redis: &DottedVersion,
+) -> Option<&'a Candidate<'a>> {
+    let picked = latest_fitting(candidates.iter().map(|c| &c.build), name, redis)?;
+    candidates.iter().find(|c| std::ptr::eq(&c.build, picked))
+}
+
+/// `8.0.0 (for Redis 8.0), 8.2.1 (for Redis 8.2)`: the builds of `name`, for messages.
+fn builds_of(candidates: &[Candidate<'_>], name: &str) -> String {
+    let mut builds: Vec<&Build> = candidates
+        .iter()
+        .map(|c| &c.build)
+        .filter(|b| b.module_name.eq_ignore_ascii_case(name))
+        .collect();
+    builds.sort_by_key(|b| b.version);
+    if builds.is_empty() {
+        "none".to_string()
+    } else {
+        builds
+            .iter()
+            .map(|b| b.describe())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Reads the cluster and plans the upgrade. Refuses (with the findings) when the pre-flight of
 /// any database fails: nothing is sent then.
 pub fn plan_upgrade(
@@ -178,11 +281,28 @@ pub fn plan_upgrade(
         reported,
         what: "the upgrade route depends on it (POST /v1/bdbs/{uid}/upgrade from RS 7.4 on); check the nodes' software_version in GET /v1/nodes".to_string(),
     })?;
+    let node_versions: Vec<(String, Option<String>)> = live
+        .nodes
+        .iter()
+        .map(|n| (n.uid.0.clone(), n.software_version.clone()))
+        .collect();
+    let mixed = validate::check_nodes_same_rs(&node_versions);
+    if !mixed.is_empty() {
+        return Err(PlanFailure::Preflight(vec![UpgradeRefusal {
+            uid: "cluster".to_string(),
+            report: Report {
+                subject: "the cluster".to_string(),
+                diagnostics: mixed,
+            },
+        }]));
+    }
     let route = if at_least(&rs, GENERAL_UPGRADE_SINCE) {
         UpgradeRoute::General
     } else {
         UpgradeRoute::Modules
     };
+    let moves_every_module =
+        route == UpgradeRoute::General && at_least(&rs, MOVES_EVERY_MODULE_SINCE);
     let bdbs: Vec<Bdb> = match databases {
         Databases::All => client
             .bdbs()
@@ -217,19 +337,29 @@ pub fn plan_upgrade(
             .into());
         }
     }
+    let candidates = candidates(&live.modules);
+    let policy_default = live
+        .cluster
+        .default_redis_version
+        .as_deref()
+        .and_then(|v| v.parse::<DottedVersion>().ok());
     let mut plan = UpgradePlan {
         module: options.module.clone(),
         rs_version: rs.to_string(),
         route,
         databases: Vec::new(),
         already_current: Vec::new(),
+        other_modules_accepted: options.accept_other_modules,
         notes: live.notes.clone(),
         started_despite_dry_run: Vec::new(),
         options: options.clone(),
     };
     let mut refusals = Vec::new();
+    // Custom module versions each database moves to, whose artifacts every node must hold.
+    let mut needed_artifacts: Vec<(String, String, ModuleVersion)> = Vec::new();
     for bdb in &bdbs {
         let uid = bdb.uid.0.clone();
+        let location = format!("database {uid}");
         let Some(in_use) = find_module(bdb, &options.module) else {
             return Err(RolloutError::Refused(format!(
                 "database {uid} does not run module {} (it runs: {})",
@@ -238,35 +368,6 @@ pub fn plan_upgrade(
             ))
             .into());
         };
-        let current = semantic_of(in_use.semantic_version.as_deref());
-        if options.to.is_none()
-            && current.is_some()
-            && pick_target(&live.modules, &options.module, None, current).is_none()
-        {
-            // Already on the newest version the cluster holds: nothing to do for it.
-            plan.already_current.push(uid);
-            continue;
-        }
-        let target = pick_target(&live.modules, &options.module, options.to, current)
-            .ok_or_else(|| {
-                RolloutError::Refused(match options.to {
-                    Some(to) => format!(
-                        "the cluster has no {} {} (missing_module); upload it first with `rmpack upload`",
-                        options.module,
-                        to.semantic()
-                    ),
-                    None => format!(
-                        "the cluster holds no {} above {}",
-                        options.module,
-                        in_use.semantic_version.as_deref().unwrap_or("?")
-                    ),
-                })
-            })?;
-        let target_version = target.module_version();
-        if databases == &Databases::All && target_version.is_some() && target_version == current {
-            plan.already_current.push(uid);
-            continue;
-        }
         let redis_now = bdb.redis_version.clone().ok_or_else(|| {
             RolloutError::Refused(format!(
                 "database {uid} does not report its Redis version; rmpack sends it with every upgrade (without it RS moves the database to its latest Redis), so it cannot upgrade this database safely"
@@ -283,25 +384,206 @@ pub fn plan_upgrade(
                     .to_string(),
             ),
         };
+        let (Ok(redis_now_v), Ok(redis_after_v)) = (
+            redis_now.parse::<DottedVersion>(),
+            redis_after.parse::<DottedVersion>(),
+        ) else {
+            return Err(RolloutError::Refused(format!(
+                "database {uid}: Redis version `{redis_now}` or `{redis_after}` is not a version"
+            ))
+            .into());
+        };
+        let mut findings: Vec<Diagnostic> = validate::check_redis_move(
+            &redis_now_v,
+            &redis_after_v,
+            live.cluster.redis_upgrade_policy.as_deref(),
+            policy_default.as_ref(),
+            &location,
+        );
+        let current = semantic_of(in_use.semantic_version.as_deref());
+        // The build RS gives this database: the one asked for, else the newest that fits.
+        let picked = match options.to {
+            Some(to) => candidates.iter().find(|c| {
+                c.build.module_name.eq_ignore_ascii_case(&options.module) && c.build.version == to
+            }),
+            None => newest_fitting(&candidates, &options.module, &redis_after_v),
+        };
+        let Some(picked) = picked else {
+            match options.to {
+                Some(to) => {
+                    return Err(RolloutError::Refused(format!(
+                        "the cluster has no {} {} (missing_module); upload it first with `rmpack upload`",
+                        options.module,
+                        to.semantic()
+                    ))
+                    .into())
+                }
+                None => {
+                    findings.push(
+                        UPGRADE_REDIS_VERSION_NOT_COMPATIBLE
+                            .finding(format!(
+                                "no build of {} on the cluster fits Redis {redis_after} (builds: {}); RS answers \"Unable to find a version of the module {} that is supported by target redis version of BDB {redis_after}\"",
+                                options.module,
+                                builds_of(&candidates, &options.module),
+                                options.module
+                            ))
+                            .help(format!(
+                                "Upload a build of {} with compatible_redis_version {}.{}, or upgrade to a Redis version a build exists for.",
+                                options.module,
+                                redis_after_v.major_minor().0,
+                                redis_after_v.major_minor().1
+                            ))
+                            .at(location.clone()),
+                    );
+                    refusals.push(refusal(&uid, findings));
+                    continue;
+                }
+            }
+        };
+        let same_as_now = current == Some(picked.build.version);
+        let newer_exists_above = current.is_some_and(|c| picked.build.version < c);
+        if options.to.is_none() && (same_as_now || newer_exists_above) && findings.is_empty() {
+            let redis_moves = major_minor(&redis_now) != major_minor(&redis_after);
+            if !redis_moves {
+                // Already on the newest build for its Redis: nothing to do for it.
+                plan.already_current.push(uid);
+                continue;
+            }
+        }
+        if databases == &Databases::All && options.to.is_some() && same_as_now {
+            plan.already_current.push(uid);
+            continue;
+        }
         // The pre-flight: the stored module object against this database and the cluster.
         let object = client
-            .module_raw(&target.uid.0)
+            .module_raw(&picked.module.uid.0)
             .map_err(RolloutError::from)?;
+        let custom = is_custom(picked.module, &rs);
         let mut facts = live.target.clone();
-        facts.redis_version = redis_after.parse().ok();
+        facts.redis_version = Some(redis_after_v.clone());
         facts.database = Some(bdb.raw.clone());
-        facts.current_version = current;
+        // Keeping the module's version while the Redis version moves is an upgrade too.
+        facts.current_version = current.filter(|_| !same_as_now);
         facts.cluster = None;
-        let report = validate::check_module_object(&object, &facts, &format!("database {uid}"));
+        if custom {
+            // Custom builds are per-node artifacts: the node check below reads each node.
+            facts.operating_systems.clear();
+            facts.architectures.clear();
+        }
+        let mut report = validate::check_module_object(&object, &facts, &location);
+        if let Some(misfit) = report
+            .diagnostics
+            .iter_mut()
+            .find(|d| d.rule == UPGRADE_REDIS_VERSION_NOT_COMPATIBLE.id)
+        {
+            let fitting = newest_fitting(&candidates, &options.module, &redis_after_v);
+            misfit.help = match fitting {
+                Some(c) => format!(
+                    "The build that fits Redis {redis_after} is {} {}: upgrade with --to {} (or omit --to).",
+                    options.module,
+                    c.build.describe(),
+                    c.build.semantic_version()
+                ),
+                None => format!(
+                    "No build of {} on the cluster fits Redis {redis_after} (builds: {}); upload one.",
+                    options.module,
+                    builds_of(&candidates, &options.module)
+                ),
+            };
+        }
+        findings.extend(report.diagnostics);
+        if custom {
+            needed_artifacts.push((uid.clone(), picked.build.module_name.clone(), picked.build.version));
+        }
+        // What RS does with the database's other modules.
+        let mut other_modules = Vec::new();
+        for other in bdb
+            .module_list
+            .iter()
+            .filter(|m| !m.module_name.eq_ignore_ascii_case(&options.module))
+        {
+            let before = other.semantic_version.clone().unwrap_or_else(|| "?".into());
+            let other_current = semantic_of(other.semantic_version.as_deref());
+            let moved = if moves_every_module {
+                newest_fitting(&candidates, &other.module_name, &redis_after_v)
+                    .filter(|c| other_current.is_none_or(|now| c.build.version > now))
+            } else {
+                None
+            };
+            match moved {
+                Some(target) => {
+                    let object = client
+                        .module_raw(&target.module.uid.0)
+                        .map_err(RolloutError::from)?;
+                    let mut facts = facts.clone();
+                    facts.current_version = other_current;
+                    let report = validate::check_module_object(&object, &facts, &location);
+                    findings.extend(
+                        report
+                            .diagnostics
+                            .into_iter()
+                            .filter(|d| d.rule != "compatible-redis-version-missing"),
+                    );
+                    if is_custom(target.module, &rs) {
+                        needed_artifacts.push((
+                            uid.clone(),
+                            target.build.module_name.clone(),
+                            target.build.version,
+                        ));
+                    }
+                    other_modules.push(ModuleChange {
+                        module_name: other.module_name.clone(),
+                        version: Change {
+                            before,
+                            after: target.build.semantic_version(),
+                        },
+                        reason: ChangeReason::MovedByRs,
+                        module_uid: Some(target.module.uid.0.clone()),
+                    });
+                }
+                None => {
+                    let still_fits = other
+                        .module_id
+                        .as_ref()
+                        .and_then(|id| candidates.iter().find(|c| c.module.uid == *id))
+                        .is_none_or(|c| c.build.fits_redis(&redis_after_v).is_ok());
+                    if moves_every_module && !still_fits {
+                        findings.push(
+                            UPGRADE_REDIS_VERSION_NOT_COMPATIBLE
+                                .finding(format!(
+                                    "the database's module {} {before} does not fit Redis {redis_after}, and no build of it on the cluster does (builds: {}); RS answers \"Unable to find a version of the module {} that is supported by target redis version of BDB {redis_after}\"",
+                                    other.module_name,
+                                    builds_of(&candidates, &other.module_name),
+                                    other.module_name
+                                ))
+                                .at(location.clone()),
+                        );
+                    }
+                    other_modules.push(ModuleChange {
+                        module_name: other.module_name.clone(),
+                        version: Change {
+                            before: before.clone(),
+                            after: before,
+                        },
+                        reason: ChangeReason::Kept,
+                        module_uid: other.module_id.as_ref().map(|u| u.0.clone()),
+                    });
+                }
+            }
+        }
+        let added_or_removed =
+            redis_8_changes(bdb, &redis_now_v, &redis_after_v, &candidates);
         plan.notes.extend(
-            report
-                .diagnostics
+            findings
                 .iter()
                 .filter(|d| d.severity != validate::Severity::Error)
                 .map(|d| format!("database {uid}: {}", d.message)),
         );
-        if report.failed(false) {
-            refusals.push(UpgradeRefusal { uid, report });
+        if findings
+            .iter()
+            .any(|d| d.severity == validate::Severity::Error)
+        {
+            refusals.push(refusal(&uid, findings));
             continue;
         }
         let body = UpgradeRequest {
@@ -309,7 +591,7 @@ pub fn plan_upgrade(
             modules: vec![ModuleUpgrade {
                 module_name: in_use.module_name.clone(),
                 current_module: in_use.module_id.clone(),
-                new_module: target.uid.clone(),
+                new_module: picked.module.uid.clone(),
                 new_module_args: options
                     .module_args
                     .clone()
@@ -342,37 +624,202 @@ pub fn plan_upgrade(
                         .semantic_version
                         .clone()
                         .unwrap_or_else(|| "?".into()),
-                    after: target
-                        .semantic_version
-                        .clone()
-                        .unwrap_or_else(|| "?".into()),
+                    after: picked.build.semantic_version(),
                 },
+                reason: if options.to.is_some() {
+                    ChangeReason::Asked
+                } else {
+                    ChangeReason::NewestFitting
+                },
+                module_uid: Some(picked.module.uid.0.clone()),
             },
-            new_module_uid: target.uid.0.clone(),
-            other_modules: bdb
-                .module_list
-                .iter()
-                .filter(|m| !m.module_name.eq_ignore_ascii_case(&options.module))
-                .map(|m| {
-                    let v = m.semantic_version.clone().unwrap_or_else(|| "?".into());
-                    ModuleChange {
-                        module_name: m.module_name.clone(),
-                        version: Change {
-                            before: v.clone(),
-                            after: v,
-                        },
-                    }
-                })
-                .collect(),
+            new_module_uid: picked.module.uid.0.clone(),
+            other_modules,
+            added_or_removed,
             request: planned(client, &endpoint, bytes),
             body,
             cluster_preview: None,
         });
     }
+    refusals.extend(check_artifacts(client, &live, &needed_artifacts)?);
     if !refusals.is_empty() {
         return Err(PlanFailure::Preflight(refusals));
     }
     Ok(plan)
+}
+
+fn refusal(uid: &str, diagnostics: Vec<Diagnostic>) -> UpgradeRefusal {
+    UpgradeRefusal {
+        uid: uid.to_string(),
+        report: Report {
+            subject: format!("database {uid}"),
+            diagnostics,
+        },
+    }
+}
+
+/// Whether `module` is a custom module kept as per-node artifacts (RS 8.0 and later).
+fn is_custom(module: &Module, rs: &DottedVersion) -> bool {
+    module.is_bundled != Some(true) && at_least(rs, PER_NODE_ARTIFACTS_SINCE)
+}
+
+/// The modules a database moving from Redis `now` to `after` gains (Redis 8's bundled ones,
+/// unless Active-Active) or loses (`searchlight`, replaced by `search`).
+fn redis_8_changes(
+    bdb: &Bdb,
+    now: &DottedVersion,
+    after: &DottedVersion,
+    candidates: &[Candidate<'_>],
+) -> Vec<ModuleChange> {
+    let crdt = bdb.raw.get("crdt") == Some(&Value::Bool(true));
+    if now.major_minor().0 >= 8 || after.major_minor().0 < 8 || crdt {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let has = |name: &str| {
+        bdb.module_list
+            .iter()
+            .any(|m| m.module_name.eq_ignore_ascii_case(name))
+    };
+    if let Some(searchlight) = find_module(bdb, REPLACED_BY_SEARCH) {
+        out.push(ModuleChange {
+            module_name: searchlight.module_name.clone(),
+            version: Change {
+                before: searchlight
+                    .semantic_version
+                    .clone()
+                    .unwrap_or_else(|| "?".into()),
+                after: "-".to_string(),
+            },
+            reason: ChangeReason::RemovedByRedis8,
+            module_uid: None,
+        });
+    }
+    for name in REDIS_8_BUNDLED_MODULES {
+        if has(name) {
+            continue;
+        }
+        let build = newest_fitting(candidates, name, after);
+        out.push(ModuleChange {
+            module_name: name.to_string(),
+            version: Change {
+                before: "-".to_string(),
+                after: build.map_or_else(
+                    || format!("bundled with Redis {after}"),
+                    |c| c.build.semantic_version(),
+                ),
+            },
+            reason: ChangeReason::AddedByRedis8,
+            module_uid: build.map(|c| c.module.uid.0.clone()),
+        });
+    }
+    out
+}
+
+/// Every node must hold the artifact of each custom module version a database moves to: a
+/// database cannot run on a node without it. Read with GET requests, all nodes at once.
+fn check_artifacts(
+    client: &Client,
+    live: &LiveTarget,
+    needed: &[(String, String, ModuleVersion)],
+) -> Result<Vec<UpgradeRefusal>, PlanFailure> {
+    if needed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let clients = node_clients(client, &live.nodes, false).map_err(PlanFailure::Other)?;
+    let lists = pool(
+        &clients,
+        16,
+        |node| (node.client.artifacts(), false),
+        |_| Ok(Vec::new()),
+    );
+    let mut readable: Vec<Result<Vec<crate::cluster::Artifact>, String>> = Vec::new();
+    for result in lists {
+        match result {
+            Ok(list) => readable.push(Ok(list)),
+            // Wrong credentials or no permission hold for every node: stop here.
+            Err(error) if error.is_fatal_for_rollout() => {
+                return Err(PlanFailure::Other(RolloutError::Cluster(error)))
+            }
+            Err(error) => readable.push(Err(error.to_string())),
+        }
+    }
+    let mut by_database: Vec<(String, Vec<Diagnostic>)> = Vec::new();
+    for (database, name, version) in needed {
+        let mut findings = Vec::new();
+        for ((node, list), facts) in clients.iter().zip(&readable).zip(&live.nodes) {
+            let label = super::plan::node_facts(facts);
+            let platform = crate::release::platform_label(label.os.as_ref(), label.arch);
+            match list {
+                Ok(list) if list.iter().any(|a| a.module_name == *name && a.version == Some(*version)) => {}
+                Ok(_) => findings.push(
+                    UPGRADE_NODE_LACKS_ARTIFACT
+                        .finding(format!(
+                            "node {} ({platform}) holds no artifact of {name} {}: the database could not run there",
+                            node.uid,
+                            version.semantic()
+                        ))
+                        .help(format!(
+                            "Upload the {platform} build of {name} {} to node {} (rmpack upload ZIP --nodes {}), then upgrade.",
+                            version.semantic(),
+                            node.uid,
+                            node.uid
+                        ))
+                        .at(format!("database {database}")),
+                ),
+                Err(error) => findings.push(
+                    UPGRADE_NODE_LACKS_ARTIFACT
+                        .finding(format!(
+                            "node {}: its artifacts cannot be read ({error}), so rmpack cannot tell it holds {name} {}",
+                            node.uid,
+                            version.semantic()
+                        ))
+                        .at(format!("database {database}")),
+                ),
+            }
+        }
+        if !findings.is_empty() {
+            match by_database.iter_mut().find(|(d, _)| d == database) {
+                Some((_, list)) => list.extend(findings),
+                None => by_database.push((database.clone(), findings)),
+            }
+        }
+    }
+    Ok(by_database
+        .into_iter()
+        .map(|(uid, findings)| refusal(&uid, findings))
+        .collect())
+}
+
+impl UpgradePlan {
+    /// The other modules RS would move that the operator has not accepted
+    /// (`--accept-other-modules`): nothing is sent while there are any.
+    pub fn unaccepted_moves(&self) -> Vec<UpgradeRefusal> {
+        if self.other_modules_accepted {
+            return Vec::new();
+        }
+        self.databases
+            .iter()
+            .filter(|db| db.other_moves().next().is_some())
+            .map(|db| {
+                let moves: Vec<String> = db
+                    .other_moves()
+                    .map(|m| format!("{} {}", m.module_name, m.version))
+                    .collect();
+                refusal(
+                    &db.uid,
+                    vec![UPGRADE_MOVES_OTHER_MODULES
+                        .finding(format!(
+                            "RS {} moves every module of the database to its newest fitting build, so upgrading {} also moves {}",
+                            self.rs_version,
+                            self.module,
+                            moves.join(", ")
+                        ))
+                        .at(format!("database {}", db.uid))],
+                )
+            })
+            .collect()
+    }
 }
 
 /// Why planning stopped.
@@ -403,27 +850,6 @@ fn find_module<'a>(bdb: &'a Bdb, name: &str) -> Option<&'a crate::cluster::BdbMo
     bdb.module_list
         .iter()
         .find(|m| m.module_name.eq_ignore_ascii_case(name))
-}
-
-/// The module object to move to: the asked version, or the highest above `current`.
-pub fn pick_target<'a>(
-    modules: &'a [Module],
-    name: &str,
-    to: Option<ModuleVersion>,
-    current: Option<ModuleVersion>,
-) -> Option<&'a Module> {
-    let same_name = modules
-        .iter()
-        .filter(|m| m.module_name.eq_ignore_ascii_case(name) && !m.uid.0.is_empty());
-    match to {
-        Some(version) => same_name
-            .into_iter()
-            .find(|m| m.module_version() == Some(version)),
-        None => same_name
-            .filter(|m| m.module_version().is_some())
-            .filter(|m| current.is_none_or(|c| m.module_version() > Some(c)))
-            .max_by_key(|m| m.module_version()),
-    }
 }
 
 /// How one database's upgrade ended.
@@ -534,9 +960,19 @@ impl UpgradePlan {
                                     .iter()
                                     .find(|m| m.module_name.eq_ignore_ascii_case(&name))
                                     .map_or("-".to_string(), |m| m.version.before.clone());
+                                let version = Change { before: was, after };
                                 ModuleChange {
                                     module_name: name,
-                                    version: Change { before: was, after },
+                                    reason: if version.changes() {
+                                        ChangeReason::MovedByRs
+                                    } else {
+                                        ChangeReason::Kept
+                                    },
+                                    version,
+                                    module_uid: entry
+                                        .get("module_id")
+                                        .and_then(Value::as_str)
+                                        .map(str::to_string),
                                 }
                             })
                             .collect(),
@@ -551,8 +987,17 @@ impl UpgradePlan {
     }
 
     /// Upgrades the databases one at a time, following each and reading it back; stops at the
-    /// first that does not end as planned.
-    pub fn execute(&self, client: &Client) -> UpgradeOutcome {
+    /// first that does not end as planned. Refuses, sending nothing, while the plan moves other
+    /// modules the operator has not accepted.
+    pub fn execute(&self, client: &Client) -> Result<UpgradeOutcome, PlanFailure> {
+        let unaccepted = self.unaccepted_moves();
+        if !unaccepted.is_empty() {
+            return Err(PlanFailure::Preflight(unaccepted));
+        }
+        Ok(self.run(client))
+    }
+
+    fn run(&self, client: &Client) -> UpgradeOutcome {
         let mut rows = Vec::new();
         let mut stopped = false;
         for database in &self.databases {
@@ -648,7 +1093,9 @@ impl UpgradePlan {
     }
 }
 
-/// Compares the database read back with the plan; says what it runs now when they differ.
+/// Compares the database read back with the plan (the module asked for, the other modules RS
+/// moves or keeps, the modules Redis 8 adds or removes, the Redis version); says what it runs
+/// now where they differ.
 fn verify(plan: &DatabasePlan, now: &Bdb) -> Result<(), String> {
     let mut problems = Vec::new();
     match find_module(now, &plan.module.module_name) {
@@ -681,10 +1128,47 @@ fn verify(plan: &DatabasePlan, now: &Bdb) -> Result<(), String> {
         let runs = find_module(now, &other.module_name)
             .and_then(|m| m.semantic_version.clone())
             .unwrap_or_else(|| "-".into());
-        if runs != other.version.before {
+        if runs != other.version.after {
+            problems.push(if other.changes() {
+                format!(
+                    "other module {} runs {runs}, not the {} RS was to move it to",
+                    other.module_name, other.version.after
+                )
+            } else {
+                format!(
+                    "other module {} moved {} → {runs}",
+                    other.module_name, other.version.before
+                )
+            });
+        }
+    }
+    for change in &plan.added_or_removed {
+        let present = find_module(now, &change.module_name);
+        match change.reason {
+            ChangeReason::RemovedByRedis8 if present.is_some() => problems.push(format!(
+                "module {} is still listed; RS was to replace it with search",
+                change.module_name
+            )),
+            ChangeReason::AddedByRedis8 if present.is_none() => problems.push(format!(
+                "module {} is not listed; RS adds it to databases moving to Redis 8",
+                change.module_name
+            )),
+            _ => {}
+        }
+    }
+    let planned: Vec<&str> = std::iter::once(plan.module.module_name.as_str())
+        .chain(plan.other_modules.iter().map(|m| m.module_name.as_str()))
+        .chain(plan.added_or_removed.iter().map(|m| m.module_name.as_str()))
+        .collect();
+    for module in &now.module_list {
+        if !planned
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(&module.module_name))
+        {
             problems.push(format!(
-                "other module {} moved {} → {runs}",
-                other.module_name, other.version.before
+                "module {} {} appeared, which the plan did not expect",
+                module.module_name,
+                module.semantic_version.as_deref().unwrap_or("?")
             ));
         }
     }
@@ -699,25 +1183,32 @@ fn verify(plan: &DatabasePlan, now: &Bdb) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn plan() -> DatabasePlan {
-        let change = |before: &str, after: &str| Change {
+    fn change(before: &str, after: &str) -> Change {
+        Change {
             before: before.into(),
             after: after.into(),
-        };
+        }
+    }
+
+    fn module(name: &str, before: &str, after: &str, reason: ChangeReason) -> ModuleChange {
+        ModuleChange {
+            module_name: name.into(),
+            version: change(before, after),
+            reason,
+            module_uid: None,
+        }
+    }
+
+    fn plan() -> DatabasePlan {
         DatabasePlan {
             uid: "1".into(),
             name: "db1".into(),
             redis: change("7.2", "7.2"),
             redis_reason: String::new(),
-            module: ModuleChange {
-                module_name: "hello".into(),
-                version: change("1.2.2", "1.2.3"),
-            },
+            module: module("hello", "1.2.2", "1.2.3", ChangeReason::Asked),
             new_module_uid: "new".into(),
-            other_modules: vec![ModuleChange {
-                module_name: "x".into(),
-                version: change("1.0.0", "1.0.0"),
-            }],
+            other_modules: vec![module("x", "1.0.0", "1.0.0", ChangeReason::Kept)],
+            added_or_removed: Vec::new(),
             request: PlannedRequest {
                 method: "POST",
                 url: String::new(),
@@ -728,34 +1219,68 @@ mod tests {
         }
     }
 
-    fn bdb(redis: &str, hello: (&str, &str), x: &str) -> Bdb {
+    fn bdb(redis: &str, modules: &[(&str, &str, &str)]) -> Bdb {
+        let list: Vec<Value> = modules
+            .iter()
+            .map(|(id, name, version)| {
+                serde_json::json!({"module_id": id, "module_name": name, "semantic_version": version})
+            })
+            .collect();
         serde_json::from_value(serde_json::json!({
-            "uid": 1, "redis_version": redis, "module_list": [
-                {"module_id": hello.0, "module_name": "hello", "semantic_version": hello.1},
-                {"module_id": "x1", "module_name": "x", "semantic_version": x},
-            ]
+            "uid": 1, "redis_version": redis, "module_list": list
         }))
         .unwrap()
     }
 
     #[test]
     fn a_database_as_planned_passes_the_read_back() {
-        assert_eq!(
-            verify(&plan(), &bdb("7.2.4", ("new", "1.2.3"), "1.0.0")),
-            Ok(())
-        );
+        let now = bdb("7.2.4", &[("new", "hello", "1.2.3"), ("x1", "x", "1.0.0")]);
+        assert_eq!(verify(&plan(), &now), Ok(()));
     }
 
     #[test]
     fn the_read_back_names_what_the_database_runs_instead() {
-        let error = verify(&plan(), &bdb("7.2", ("old", "1.2.2"), "1.0.0")).unwrap_err();
+        let now = bdb("7.2", &[("old", "hello", "1.2.2"), ("x1", "x", "1.0.0")]);
+        let error = verify(&plan(), &now).unwrap_err();
         assert!(error.contains("still runs hello 1.2.2"), "{error}");
-        let error = verify(&plan(), &bdb("8.2", ("new", "1.2.3"), "1.0.0")).unwrap_err();
+        let now = bdb("8.2", &[("new", "hello", "1.2.3"), ("x1", "x", "1.0.0")]);
+        let error = verify(&plan(), &now).unwrap_err();
         assert!(error.contains("Redis moved 7.2 → 8.2"), "{error}");
-        let error = verify(&plan(), &bdb("7.2", ("new", "1.2.3"), "1.1.0")).unwrap_err();
+        let now = bdb("7.2", &[("new", "hello", "1.2.3"), ("x1", "x", "1.1.0")]);
+        let error = verify(&plan(), &now).unwrap_err();
         assert!(
             error.contains("other module x moved 1.0.0 → 1.1.0"),
             "{error}"
         );
+        let now = bdb(
+            "7.2",
+            &[("new", "hello", "1.2.3"), ("x1", "x", "1.0.0"), ("s", "search", "8.0.0")],
+        );
+        let error = verify(&plan(), &now).unwrap_err();
+        assert!(error.contains("search 8.0.0 appeared"), "{error}");
+    }
+
+    #[test]
+    fn the_read_back_expects_the_moves_and_additions_rs_makes() {
+        let mut planned = plan();
+        planned.redis = change("7.4", "8.2");
+        planned.other_modules = vec![module("x", "1.0.0", "1.1.0", ChangeReason::MovedByRs)];
+        planned.added_or_removed = vec![
+            module("search", "-", "8.2.0", ChangeReason::AddedByRedis8),
+            module("searchlight", "2.6.0", "-", ChangeReason::RemovedByRedis8),
+        ];
+        let landed = bdb(
+            "8.2",
+            &[("new", "hello", "1.2.3"), ("x2", "x", "1.1.0"), ("s", "search", "8.2.0")],
+        );
+        assert_eq!(verify(&planned, &landed), Ok(()));
+        let kept = bdb(
+            "8.2",
+            &[("new", "hello", "1.2.3"), ("x1", "x", "1.0.0"), ("l", "searchlight", "2.6.0")],
+        );
+        let error = verify(&planned, &kept).unwrap_err();
+        assert!(error.contains("other module x runs 1.0.0, not the 1.1.0"), "{error}");
+        assert!(error.contains("module search is not listed"), "{error}");
+        assert!(error.contains("searchlight is still listed"), "{error}");
     }
 }

@@ -19,7 +19,9 @@ use crate::manifest::ModuleVersion;
 use crate::validate::{self, CheckOptions, Report};
 
 use super::execute::{pool, while_busy};
-use super::plan::{at_least, live_target, node_clients, planned, rs_version, NodeClient};
+use super::plan::{
+    at_least, live_target, node_clients, node_facts, planned, rs_version, NodeClient,
+};
 use super::{
     select_nodes, ConfigOutcome, NodeOutcome, NodeReport, PlannedRequest, Rollout, RolloutError,
 };
@@ -149,29 +151,6 @@ pub fn plan_upload(
         client.base().origin()
     ));
     let live = live_target(client, None, Some(&module.module_name))?;
-    // The same name and version already on the cluster is how a rollout is resumed or re-run
-    // (the registration is then skipped), not a reason to refuse: hide it from the validator.
-    let mut target = live.target.clone();
-    if let Some(facts) = target.cluster.as_mut() {
-        facts
-            .modules
-            .retain(|(name, version)| !(name == &module.module_name && *version == module.version));
-    }
-    let mut report = validate::check_bundle(bundle, &target, &CheckOptions::default());
-    if options.strict {
-        report.promote_warnings();
-    }
-    if report.failed(false) {
-        return Err(RolloutError::Preflight {
-            source_url: client.base().origin(),
-            report: Box::new(report),
-        });
-    }
-    if live.cluster.allow_modules_upload == Some(false) {
-        return Err(RolloutError::UploadsDisabled {
-            url: client.base().origin(),
-        });
-    }
     let (flow, flow_reason) = match options.flow {
         Some(UploadFlow::Bundled) => (UploadFlow::Bundled, "--bundled".to_string()),
         Some(UploadFlow::UserDefined) => (UploadFlow::UserDefined, "--user-defined".to_string()),
@@ -193,6 +172,36 @@ pub fn plan_upload(
             }
         }
     };
+    // The nodes the zip goes to: each must take it (RS's node check), so a node of another OS
+    // or architecture is refused here, before anything is sent. A bundled upload goes to all.
+    let nodes = match flow {
+        UploadFlow::Bundled => live.nodes.clone(),
+        UploadFlow::UserDefined => select_nodes(&live.nodes, options.nodes.as_deref())?,
+    };
+    // The same name and version already on the cluster is how a rollout is resumed or re-run
+    // (the registration is then skipped), not a reason to refuse: hide it from the validator.
+    let mut target = live.target.clone();
+    if let Some(facts) = target.cluster.as_mut() {
+        facts
+            .modules
+            .retain(|(name, version)| !(name == &module.module_name && *version == module.version));
+        facts.nodes = nodes.iter().map(node_facts).collect();
+    }
+    let mut report = validate::check_bundle(bundle, &target, &CheckOptions::default());
+    if options.strict {
+        report.promote_warnings();
+    }
+    if report.failed(false) {
+        return Err(RolloutError::Preflight {
+            source_url: client.base().origin(),
+            report: Box::new(report),
+        });
+    }
+    if live.cluster.allow_modules_upload == Some(false) {
+        return Err(RolloutError::UploadsDisabled {
+            url: client.base().origin(),
+        });
+    }
     let existing = live
         .modules
         .iter()
@@ -210,7 +219,6 @@ pub fn plan_upload(
             }
         }
         UploadFlow::UserDefined => {
-            let nodes = select_nodes(&live.nodes, options.nodes.as_deref())?;
             let clients = node_clients(client, &nodes, options.external)?;
             if existing.is_none() {
                 let bytes = serde_json::to_vec(&config).map_or(0, |v| v.len() as u64);

@@ -41,6 +41,30 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             }
         }
     }
+    if let Some(build) = ctx.value.and_then(crate::release::Build::from_json) {
+        for node in &cluster.nodes {
+            if build.runs_on(node.os.as_ref(), node.arch).is_err() {
+                let runs = crate::release::platform_label(node.os.as_ref(), node.arch);
+                ctx.push(
+                    CLUSTER_NODE_BUILD_MISSING
+                        .finding(format!(
+                            "node {} runs {runs} ({}), but this zip holds {} {} built for {}; the node answers os_not_supported",
+                            node.uid,
+                            node.os_reported,
+                            build.module_name,
+                            build.semantic_version(),
+                            build.platforms_label()
+                        ))
+                        .help(format!(
+                            "Build {} {} for {runs} and upload it together with this zip (`rmpack upload ZIP…` sends each node the build for its platform).",
+                            build.module_name,
+                            build.semantic_version()
+                        ))
+                        .at(location.clone()),
+                );
+            }
+        }
+    }
     let name = ctx.str_field("module_name").map(str::to_string);
     if let (Some(name), Some(version)) = (name.clone(), ctx.module_version()) {
         let higher = cluster

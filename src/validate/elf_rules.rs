@@ -87,27 +87,26 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
 
 fn check_platform(ctx: &mut Ctx<'_>, facts: &ElfFacts, nick: &OsNick, location: &str) {
     let policy = platforms();
-    let listed: Vec<String> = ctx
+    // Compared as RS compares a node's OS with the build's: by distro and major version.
+    let listed: Vec<OsNick> = ctx
         .value
-        .and_then(|v| v.get("operating_systems"))
+        .and_then(|v| v.get("operating_systems").or_else(|| v.get("os_list")))
         .and_then(|v| v.as_array())
         .map(|list| {
             list.iter()
                 .filter_map(|s| s.as_str())
-                .map(|s| {
-                    OsNick::parse(s, true)
-                        .map(|n| n.as_str().to_string())
-                        .unwrap_or_default()
-                })
+                .filter_map(|s| OsNick::parse(s, true).ok())
                 .collect()
         })
         .unwrap_or_default();
-    if !listed.is_empty() && !listed.iter().any(|l| l == nick.as_str()) {
+    let same = |l: &OsNick| l.distro() == nick.distro() && l.major() == nick.major();
+    if !listed.is_empty() && !listed.iter().any(same) {
+        let names: Vec<&str> = listed.iter().map(OsNick::as_str).collect();
         ctx.push(
             TARGET_OS_NOT_LISTED
                 .finding(format!(
                     "the target OS {nick} is not in module.json's operating_systems ({})",
-                    listed.join(", ")
+                    names.join(", ")
                 ))
                 .at(location),
         );

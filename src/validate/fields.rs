@@ -64,6 +64,7 @@ const FIELD_KINDS: &[(&str, Kind)] = &[
     ("architecture", Kind::String),
     ("os", Kind::String),
     ("operating_systems", Kind::StringList),
+    ("os_list", Kind::StringList),
     ("sha256", Kind::String),
     ("dependencies", Kind::Object),
     ("optional-dependencies", Kind::Object),
@@ -201,13 +202,20 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             ));
         }
     }
-    if let Some(Value::Array(list)) = map.get("operating_systems") {
+    for field in ["operating_systems", "os_list"] {
+        let Some(Value::Array(list)) = map.get(field) else {
+            continue;
+        };
         for name in list.iter().filter_map(Value::as_str) {
-            if OsNick::parse(name, false).is_err() {
-                ctx.push(at(JSON_OS_UNKNOWN.finding(format!(
-                    "operating system `{name}` is not one rmpack knows ({})",
+            match OsNick::parse(name, true) {
+                Err(_) => ctx.push(at(JSON_OS_INVALID.finding(format!(
+                    "{field} entry `{name}` is not a distro id followed by its version; RS's unpacker refuses it"
+                )))),
+                Ok(nick) if !nick.is_known() => ctx.push(at(JSON_OS_UNKNOWN.finding(format!(
+                    "operating system `{name}` is not one rmpack has platform facts for ({})",
                     OsNick::known().join(", ")
-                ))));
+                )))),
+                Ok(_) => {}
             }
         }
     }

@@ -26,7 +26,7 @@ mod versions;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Report, Rule, Severity, Summary};
-pub use upgrade::check_module_object;
+pub use upgrade::{check_module_object, check_nodes_same_rs, check_redis_move};
 
 use crate::bundle::{Bundle, BundleError, Limits, Source};
 use crate::elf::{ElfError, ElfFacts};
@@ -63,6 +63,21 @@ pub struct ClusterFacts {
     pub modules: Vec<(String, ModuleVersion)>,
     /// `allow_modules_upload` where the cluster reports it (RS ≥ 8.2).
     pub modules_upload_allowed: Option<bool>,
+    /// The nodes the module goes to, with the OS and architecture each reports.
+    pub nodes: Vec<NodeFacts>,
+}
+
+/// One node's platform, as the cluster reports it.
+#[derive(Debug, Clone, Default)]
+pub struct NodeFacts {
+    /// The node's uid.
+    pub uid: String,
+    /// Its OS as RS names it (`rhel9`), when it reports enough to tell.
+    pub os: Option<OsNick>,
+    /// What it reports (`os_name os_semantic_version`), for messages.
+    pub os_reported: String,
+    /// Its architecture, when known.
+    pub arch: Option<Arch>,
 }
 
 /// How to validate.

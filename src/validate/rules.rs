@@ -71,8 +71,14 @@ rules! {
         "each deps/<name>.tgz has the sha256 module.json records for <name>",
         "Repack so module.json records the checksum of the shipped dependency archive.";
     ZIP_DEPENDENCY_MISSING = "zip-dependency-missing", INVALID_DEPENDENCY_DATA, Error, "zip",
-        "each dependency without a url is embedded as deps/<name>.tgz",
-        "Give the dependency a url, or embed it as deps/<name>.tgz.";
+        "each dependency module.json lists is embedded as deps/<name>.tgz (RS reads dependencies only from the zip, url or not)",
+        "Embed the archive: `rmpack pack --dep NAME=PATH`, or `--dep NAME=URL#SHA256`, which downloads it (the -withdeps zip).";
+    ZIP_OPTIONAL_DEPENDENCY_MISSING = "zip-optional-dependency-missing", None, Warning, "zip",
+        "each optional dependency module.json lists is embedded as deps/<name>.tgz",
+        "Embed the archive (`rmpack pack --optional-dep NAME=PATH` or `NAME=URL#SHA256`), or drop it from optional-dependencies: RS reads dependencies only from the zip.";
+    ZIP_OVER_RS_LIMIT = "zip-over-rs-limit", None, Error, "zip",
+        "the zip is at most 500 MB, the largest module RS accepts",
+        "Shrink the module (strip debug info: `strip --strip-debug`), or ship large data as a dependency the module fetches itself.";
     ZIP_DEPENDENCY_UNLISTED = "zip-dependency-unlisted", None, Warning, "zip",
         "each deps/<name>.tgz is listed in module.json's dependencies",
         "List the archive in module.json's dependencies (with its sha256) or remove it.";
@@ -135,9 +141,12 @@ rules! {
     JSON_OS_NOT_LINUX = "json-os-not-linux", OS_NOT_SUPPORTED, Error, "module.json",
         "os is \"Linux\"",
         "Set os to \"Linux\".";
+    JSON_OS_INVALID = "json-os-invalid", Some("module_os_list_invalid"), Error, "module.json",
+        "each operating_systems entry is a distro id followed by its version, which RS's unpacker can split",
+        "Write each OS as RAMP and RS do: distro id + major version (rhel8, rhel9, ubuntu20, ubuntu22, ubuntu24, amzn2, amzn2023, debian12).";
     JSON_OS_UNKNOWN = "json-os-unknown", None, Warning, "module.json",
-        "operating_systems names OS nicknames rmpack knows",
-        "Use the nicknames RS uses (rhel8, rhel9, ubuntu20.04, ubuntu22.04, amzn2, …).";
+        "operating_systems names operating systems rmpack has platform facts for",
+        "Use the names RS uses (rhel8, rhel9, ubuntu20, ubuntu22, ubuntu24, amzn2, amzn2023, debian12); other spellings (ubuntu22.04, jammy, rocky9) are read as these.";
     JSON_ARCHITECTURE_INVALID = "json-architecture-invalid", INVALID_MODULE, Error, "module.json",
         "architecture is x86_64 or aarch64",
         "Set architecture to the .so's architecture (x86_64 or aarch64); `rmpack pack` reads it from the ELF header.";
@@ -218,12 +227,18 @@ rules! {
     RS_VERSION_TOO_OLD_FOR_UPGRADE = "rs-version-too-old-for-upgrade", Some("redis_pack_incompatible_version"), Error, "versions",
         "min_redis_pack_version is not above the target RS version (database module upgrade)",
         "Upgrade the cluster before upgrading the module on the database.";
-    REDIS_VERSION_NOT_COMPATIBLE = "redis-version-not-compatible", None, Warning, "versions",
-        "compatible_redis_version matches the target Redis major.minor",
-        "Set compatible_redis_version to the Redis version this build is for; RS picks a module build per database by it.";
+    REDIS_VERSION_NOT_COMPATIBLE = "redis-version-not-compatible", Some("upgrade_bdb_failed"), Error, "versions",
+        "a database on the target Redis may use the build (RS's fit rule: compatible_redis_version equals its major.minor; without it, min_redis_version is not above it and of the same major)",
+        "Build the module for that Redis (set compatible_redis_version to its major.minor), or target the Redis this build is for.";
     JSON_COMPATIBLE_REDIS_VERSION_MISSING = "compatible-redis-version-missing", None, Warning, "versions",
         "module.json states compatible_redis_version",
-        "Set compatible_redis_version to the Redis major.minor this build is for (e.g. \"7.4\"); RS may not offer a module without it to Redis 7.4 and later databases.";
+        "Set compatible_redis_version to the Redis major.minor this build is for (e.g. \"8.2\"); without it RS offers the build only to databases of min_redis_version's major version.";
+    COMPATIBLE_REDIS_VERSION_IMPOSSIBLE = "compatible-redis-version-impossible", None, Error, "versions",
+        "compatible_redis_version names a Redis feature set that exists (not a placeholder such as 99.99)",
+        "Set compatible_redis_version to the Redis major.minor the build is for (e.g. \"8.2\"); RS answers \"Unable to find module … compatible with BDB redis version\" for every database otherwise.";
+    COMPATIBLE_REDIS_VERSION_UNRELEASED = "compatible-redis-version-unreleased", None, Warning, "versions",
+        "compatible_redis_version is a Redis feature set rmpack knows to be released",
+        "Check the value: it is newer than every Redis release rmpack knows; no database runs it until that Redis ships.";
 
     CAPABILITY_MISSING = "capability-missing", Some("unsupported_module_capabilities"), Error, "capabilities",
         "the module declares every capability the database configuration needs",
@@ -232,12 +247,27 @@ rules! {
     UPGRADE_DOWNGRADE = "upgrade-downgrade", Some("module_downgrade_unsupported"), Error, "upgrade",
         "the new version is not lower than the current one",
         "Upload a version above the current one; RS does not downgrade modules.";
-    UPGRADE_REDIS_VERSION_NOT_COMPATIBLE = "upgrade-redis-version-not-compatible", None, Error, "upgrade",
-        "the new version's compatible_redis_version matches the database's Redis major.minor",
+    UPGRADE_REDIS_VERSION_NOT_COMPATIBLE = "upgrade-redis-version-not-compatible", Some("upgrade_bdb_failed"), Error, "upgrade",
+        "the new version fits the database's (target) Redis by RS's fit rule",
         "Upload a build of the module for the database's Redis version, or move the database's Redis version with --redis-version.";
     UPGRADE_PLATFORM_MISSING = "upgrade-platform-missing", OS_NOT_SUPPORTED, Error, "upgrade",
         "the new version has a build for every node's OS and architecture",
         "Upload the module built for each OS and architecture the cluster's nodes run.";
+    UPGRADE_NODES_ON_DIFFERENT_RS = "upgrade-nodes-on-different-rs", Some("upgrade_bdb_failed"), Error, "upgrade",
+        "every node runs the same RS version (RS refuses database upgrades with \"not all nodes upgraded to the same version\")",
+        "Finish upgrading RS on every node first, then upgrade the databases.";
+    UPGRADE_REDIS_DOWNGRADE = "upgrade-redis-downgrade", Some("upgrade_bdb_failed"), Error, "upgrade",
+        "the target Redis version is not below the database's",
+        "Keep the database's Redis version (omit --redis-version) or move it up; RS does not move a database to an older Redis.";
+    UPGRADE_REDIS_POLICY = "upgrade-redis-policy", Some("redis_upgrade_policy_mismatch"), Error, "upgrade",
+        "the target Redis version is one the cluster's redis_upgrade_policy allows (with `major`, not above its default_redis_version)",
+        "Move to a Redis version the policy allows, or change the policy: rladmin tune cluster redis_upgrade_policy latest.";
+    UPGRADE_MOVES_OTHER_MODULES = "upgrade-moves-other-modules", None, Error, "upgrade",
+        "the operator accepted the other modules RS moves with the upgrade (RS 7.8.2 and later move every module of the database to its newest fitting build)",
+        "Review the moves the plan lists (rmpack upgrade … --dry-run) and accept them with --accept-other-modules.";
+    UPGRADE_NODE_LACKS_ARTIFACT = "upgrade-node-lacks-artifact", OS_NOT_SUPPORTED, Error, "upgrade",
+        "every node holds the artifact of the custom module version the database moves to",
+        "Upload the zip built for that node's OS and architecture (rmpack upload ZIP…), then upgrade.";
     UPGRADE_SAME_VERSION = "upgrade-same-version", Some("module_exists"), Error, "upgrade",
         "the new version differs from the current one",
         "Raise the module version (RedisModule_Init) before uploading.";
@@ -279,6 +309,9 @@ rules! {
     CLUSTER_NEWER_VERSION_REGISTERED = "cluster-newer-version-registered", None, Info, "cluster",
         "notes when the cluster already holds a higher version of the module",
         "Nothing to fix: RS keeps several versions side by side; databases move between them with `rmpack upgrade`.";
+    CLUSTER_NODE_BUILD_MISSING = "cluster-node-build-missing", OS_NOT_SUPPORTED, Error, "cluster",
+        "every node the zip goes to runs the OS and architecture the zip is built for (compared by distro and major version, as RS does)",
+        "Build the module for that node's OS and architecture, and upload the builds together (`rmpack upload ZIP…` sends each node its own).";
     CLUSTER_UPLOAD_DISABLED = "cluster-upload-disabled", Some("modules_upload_disabled"), Error, "cluster",
         "the cluster allows module uploads (RS 8.2 and later disable them by default)",
         "Enable uploads: PUT /v1/cluster {\"allow_modules_upload\": true}.";

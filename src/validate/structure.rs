@@ -3,7 +3,7 @@
 use super::rules::*;
 use super::Ctx;
 use crate::bundle::{dependency_name, LayoutIssue, ReadProblem, MODULE_JSON};
-use crate::manifest::layout::dependency_entry;
+use crate::manifest::layout::{dependency_entry, DEPENDENCY_SUFFIX, RS_MAX_MODULE_ZIP_BYTES};
 
 /// Checks that need the zip's entry list (zip inputs only): the layout issues the reader found
 /// with the check `unpack` refuses on, and what could not be inflated.
@@ -44,6 +44,14 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) {
             ReadProblem::Dependency { .. } => continue,
         };
         ctx.push(finding);
+    }
+    if let Some(archive) = &bundle.archive {
+        if archive.size() > RS_MAX_MODULE_ZIP_BYTES {
+            ctx.push(ZIP_OVER_RS_LIMIT.finding(format!(
+                "the zip is {} bytes; RS accepts modules of at most {RS_MAX_MODULE_ZIP_BYTES} bytes (500 MB) and refuses this one at upload",
+                archive.size()
+            )));
+        }
     }
     if let Some(module) = &bundle.module {
         let name = module.name.clone();
@@ -130,14 +138,23 @@ pub(crate) fn check_checksums(ctx: &mut Ctx<'_>) {
                         );
                     }
                 }
-                None if !has_url && field == "dependencies" => ctx.push(
+                // RS reads dependencies only from the zip; a url does not help.
+                None if field == "dependencies" => ctx.push(
                     ZIP_DEPENDENCY_MISSING
                         .finding(format!(
-                            "dependency `{name}` has no url and the bundle has no `{entry}`"
+                            "dependency `{name}` is not embedded as `{entry}`{}; RS reads dependencies only from the zip and fails the upload with \"Missing dependency {name}{DEPENDENCY_SUFFIX}\"",
+                            if has_url { " (it has only a url)" } else { "" }
                         ))
                         .at(MODULE_JSON),
                 ),
-                None => {}
+                None => ctx.push(
+                    ZIP_OPTIONAL_DEPENDENCY_MISSING
+                        .finding(format!(
+                            "optional dependency `{name}` is not embedded as `{entry}`{}; RS reads dependencies only from the zip",
+                            if has_url { " (it has only a url)" } else { "" }
+                        ))
+                        .at(MODULE_JSON),
+                ),
             }
         }
     }

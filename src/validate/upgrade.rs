@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use super::rules::*;
 use super::{Ctx, Diagnostic, Report, Target};
-use crate::manifest::ModuleVersion;
+use crate::manifest::{DottedVersion, ModuleVersion};
+use crate::release::Build;
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) {
     let location = ctx.json_location();
@@ -75,72 +76,93 @@ pub fn check_module_object(module: &Value, target: &Target, subject: &str) -> Re
     }
 }
 
-/// Every node's OS and architecture must have a build: the module object's `platforms` keys
-/// (`rhel9/x86_64`), else its `architecture` and `operating_systems`.
+/// RS refuses every database upgrade while its nodes run different RS versions; `nodes` are
+/// (uid, `software_version`) pairs.
+pub fn check_nodes_same_rs(nodes: &[(String, Option<String>)]) -> Vec<Diagnostic> {
+    let mut versions: Vec<&str> = nodes
+        .iter()
+        .map(|(_, v)| v.as_deref().unwrap_or("not reported"))
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    if versions.len() <= 1 {
+        return Vec::new();
+    }
+    let listed: Vec<String> = nodes
+        .iter()
+        .map(|(uid, v)| format!("node {uid}: {}", v.as_deref().unwrap_or("not reported")))
+        .collect();
+    vec![UPGRADE_NODES_ON_DIFFERENT_RS.finding(format!(
+        "the nodes run different RS versions ({}); RS answers \"not all nodes upgraded to the same version\"",
+        listed.join(", ")
+    ))]
+}
+
+/// A database's move from Redis `current` to `target` against the cluster's
+/// `redis_upgrade_policy` (with `major`, a move may not go above `default_redis_version`).
+pub fn check_redis_move(
+    current: &DottedVersion,
+    target: &DottedVersion,
+    policy: Option<&str>,
+    default_redis: Option<&DottedVersion>,
+    location: &str,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if target.major_minor() < current.major_minor() {
+        out.push(
+            UPGRADE_REDIS_DOWNGRADE
+                .finding(format!(
+                    "the database runs Redis {current}; RS does not move it to the lower {target}"
+                ))
+                .at(location),
+        );
+    }
+    let moving = target.major_minor() != current.major_minor();
+    if let (true, Some("major"), Some(default)) = (moving, policy, default_redis) {
+        if target.major_minor() > default.major_minor() {
+            out.push(
+                UPGRADE_REDIS_POLICY
+                    .finding(format!(
+                        "the cluster's redis_upgrade_policy is major with default Redis {default}; Redis {target} is above it"
+                    ))
+                    .at(location),
+            );
+        }
+    }
+    out
+}
+
+/// Every node's OS and architecture must have a build (RS's node check, through
+/// [`Build::runs_on`]): the module object's `platforms` keys (`rhel9/x86_64`), else its
+/// `architecture` and `operating_systems`.
 fn platform_findings(
     value: &Map<String, Value>,
     target: &Target,
     location: &str,
 ) -> Vec<Diagnostic> {
+    let Some(build) = Build::from_json(value) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    let platforms: Vec<(String, String)> = value
-        .get("platforms")
-        .and_then(Value::as_object)
-        .map(|map| {
-            map.keys()
-                .filter_map(|k| k.split_once('/'))
-                .map(|(os, arch)| (os.to_ascii_lowercase(), arch.to_ascii_lowercase()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let architecture = value
-        .get("architecture")
-        .and_then(Value::as_str)
-        .map(str::to_ascii_lowercase);
-    let systems: Vec<String> = value
-        .get("operating_systems")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_ascii_lowercase)
-                .collect()
-        })
-        .unwrap_or_default();
     for arch in &target.architectures {
-        let arch = arch.to_string().to_ascii_lowercase();
-        let has = if platforms.is_empty() {
-            architecture.as_deref().is_none_or(|a| a == arch)
-        } else {
-            platforms.iter().any(|(_, a)| *a == arch)
-        };
-        if !has {
+        if build.runs_on(None, Some(*arch)).is_err() {
             out.push(
                 UPGRADE_PLATFORM_MISSING
                     .finding(format!(
-                        "the cluster has {arch} nodes, but the module is built for {}",
-                        architecture.clone().unwrap_or_else(|| platforms
-                            .iter()
-                            .map(|(o, a)| format!("{o}/{a}"))
-                            .collect::<Vec<_>>()
-                            .join(", "))
+                        "the cluster has {arch} nodes, but the module holds builds for {} only",
+                        build.platforms_label()
                     ))
                     .at(location),
             );
         }
     }
     for os in &target.operating_systems {
-        let os = os.to_string().to_ascii_lowercase();
-        let has = if platforms.is_empty() {
-            systems.is_empty() || systems.contains(&os)
-        } else {
-            platforms.iter().any(|(o, _)| *o == os)
-        };
-        if !has {
+        if build.runs_on(Some(os), None).is_err() {
             out.push(
                 UPGRADE_PLATFORM_MISSING
                     .finding(format!(
-                        "the cluster has {os} nodes, but the module holds no build for {os}"
+                        "the cluster has {os} nodes, but the module holds builds for {} only",
+                        build.platforms_label()
                     ))
                     .at(location),
             );
@@ -159,7 +181,7 @@ mod tests {
             "module_name": "hello", "semantic_version": "1.2.3", "version": 10203,
             "min_redis_version": "7.2", "min_redis_pack_version": "7.4",
             "compatible_redis_version": "7.2", "capabilities": ["types"],
-            "architecture": "x86_64", "operating_systems": ["ubuntu22.04"]
+            "architecture": "x86_64", "operating_systems": ["ubuntu22"]
         });
         for (k, v) in extra.as_object().unwrap() {
             m[k] = v.clone();

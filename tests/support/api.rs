@@ -565,8 +565,11 @@ async fn upload_artifact(
         }
     };
     let platform = shared.state().nodes[node - 1].platform.clone();
-    if let Some(problem) = platform_problem(module_json, &platform) {
-        return Err(ApiError::new(406, "os_not_supported", problem).into());
+    if let Some((code, problem)) = platform_problem(module_json, &platform) {
+        return Err(ApiError::new(406, code, problem).into());
+    }
+    if let Some(missing) = missing_dependency(module_json, &facts) {
+        return Err(ApiError::new(400, "invalid_dependency_data", missing).into());
     }
     let version = version_number(module_json);
     let semantic_version = module_json
@@ -694,13 +697,8 @@ async fn upload_bundled(
         }
     }
     for node_state in &state.nodes {
-        if let Some(problem) = platform_problem(module_json, &node_state.platform) {
-            return Err(ApiError::new(
-                400,
-                "os_not_supported",
-                format!("node {}: {problem}", node_state.uid),
-            )
-            .into());
+        if let Some((code, problem)) = platform_problem(module_json, &node_state.platform) {
+            return Err(ApiError::new(400, code, format!("node {}: {problem}", node_state.uid)).into());
         }
     }
     let unknown: Vec<&String> = capabilities
@@ -783,18 +781,28 @@ fn check_dependencies(
         ));
     }
     for (name, dependency) in dependencies {
-        let fine = dependency.get("sha256").and_then(Value::as_str).is_some()
-            && (dependency.get("url").and_then(Value::as_str).is_some()
-                || facts.embedded_dependencies.iter().any(|d| d == name));
-        if !fine {
+        if dependency.get("sha256").and_then(Value::as_str).is_none() {
             return Err(ApiError::new(
                 400,
                 "invalid_dependency_data",
-                format!("dependency {name} must be an object with url and sha256 strings"),
+                format!("dependency {name} must be an object with a sha256 string"),
             ));
         }
     }
+    if let Some(missing) = missing_dependency(module_json, facts) {
+        return Err(ApiError::new(400, "invalid_dependency_data", missing));
+    }
     Ok(())
+}
+
+/// RS reads dependencies only from the zip's `deps/`: a dependency module.json lists (a `url`
+/// or not) that the zip does not hold fails the upload.
+fn missing_dependency(module_json: &Map<String, Value>, facts: &ZipFacts) -> Option<String> {
+    let listed = module_json.get("dependencies")?.as_object()?;
+    listed
+        .keys()
+        .find(|name| !facts.embedded_dependencies.iter().any(|d| d == *name))
+        .map(|name| format!("Missing dependency {name}.tgz"))
 }
 
 async fn upgrade(

@@ -2,7 +2,7 @@
 //! the RS REST API reference ("Modules requests", "User-defined module requests"): the zip layout (module.json and one `.so` at the root, optional `deps/*.tgz`), the
 //! fields module.json and the custom-module configuration must carry, and the platform.
 
-use super::state::{normalize_os_nick, parse_version, NodePlatform};
+use super::state::{fold_distro, parse_version, split_os_entry, NodePlatform};
 use serde_json::{Map, Value};
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -260,34 +260,59 @@ pub fn version_number(object: &Map<String, Value>) -> i64 {
         .unwrap_or(0)
 }
 
-/// Why a module cannot run on this platform (architecture, `operating_systems`), if it cannot.
+/// Why a node refuses a module, as RS's `_verify_module_os_compatibility()` and its unpacker
+/// decide: an `operating_systems` (or older `os_list`) entry that is not a name followed by a
+/// version is `module_os_list_invalid`; a module built for another architecture, or listing
+/// operating systems none of which is the node's (compared by name and major version), is
+/// `os_not_supported`.
 pub fn platform_problem(
     module_json: &Map<String, Value>,
     platform: &NodePlatform,
-) -> Option<String> {
+) -> Option<(&'static str, String)> {
+    let entries: Vec<String> = module_json
+        .get("operating_systems")
+        .or_else(|| module_json.get("os_list"))
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut parsed = Vec::new();
+    for entry in &entries {
+        match split_os_entry(entry) {
+            Some((name, version)) => parsed.push((fold_distro(&name), version)),
+            None => {
+                return Some((
+                    "module_os_list_invalid",
+                    format!("cannot parse operating system {entry:?} of the module's operating_systems"),
+                ))
+            }
+        }
+    }
     if let Some(arch) = module_json.get("architecture").and_then(Value::as_str) {
         if !arch.eq_ignore_ascii_case(&platform.architecture) {
-            return Some(format!(
-                "the module is built for {arch}, the node runs {}",
-                platform.architecture
+            return Some((
+                "os_not_supported",
+                format!(
+                    "the module is built for {arch}, the node runs {}",
+                    platform.architecture
+                ),
             ));
         }
     }
-    let systems: Vec<String> = module_json
-        .get("operating_systems")
-        .and_then(Value::as_array)
-        .map(|l| {
-            l.iter()
-                .filter_map(Value::as_str)
-                .map(normalize_os_nick)
-                .collect()
-        })
-        .unwrap_or_default();
-    let nick = platform.os_nick();
-    if !systems.is_empty() && !systems.contains(&nick) {
-        return Some(format!(
-            "the module supports {}, the node runs {nick}",
-            systems.join(", ")
+    let (node_name, node_major) = platform.os_name_and_major();
+    let fits = parsed.iter().any(|(name, version)| {
+        *name == node_name && version.split('.').next() == Some(node_major.as_str())
+    });
+    if !entries.is_empty() && !fits {
+        let name = module_json
+            .get("module_name")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        return Some((
+            "os_not_supported",
+            format!(
+                "Module '{name}' is not compatible with this node's OS '{}'. Supported operating systems: {entries:?}",
+                platform.os_nick()
+            ),
         ));
     }
     None

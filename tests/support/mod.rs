@@ -86,7 +86,7 @@ pub struct EmulatorSpec {
     pub ignore_new_module: bool,
     /// Requests recorded before further ones are refused (reset), bounding runaway clients.
     pub max_requests: usize,
-    /// Largest upload accepted, in bytes.
+    /// Largest upload accepted, in bytes (RS takes modules of at most 500 MB).
     pub max_upload_bytes: u64,
     /// Bandwidth of each node's network link, in bytes per second, applied to request bodies
     /// (`None`: as fast as loopback goes). Real nodes sit behind 1–25 Gbit/s links; on loopback
@@ -173,7 +173,8 @@ impl Default for EmulatorSpec {
             redis_versions: None,
             ignore_new_module: false,
             max_requests: 10_000,
-            max_upload_bytes: 2 << 30,
+            // RS's MAX_MODULE_SIZE_BYTES.
+            max_upload_bytes: 500 << 20,
             link_bytes_per_second: None,
             storage_root: None,
             cluster_name: "cluster.rmpack.test".into(),
@@ -287,6 +288,8 @@ impl Emulator {
                 .unwrap_or_else(|| state::redis_versions_of(&spec.rs_version)),
             ignore_new_module: spec.ignore_new_module,
             upgrade_dry_run: true,
+            redis_upgrade_policy: None,
+            policy_default_redis_version: None,
             nodes,
             modules: Vec::new(),
             bdbs: Vec::new(),
@@ -625,6 +628,13 @@ impl Emulator {
     pub fn set_node_status(&self, node: usize, status: &str) {
         self.check_node(node);
         self.state().nodes[node - 1].status = status.to_owned();
+    }
+
+    /// Reports `redis_upgrade_policy` and `default_redis_version` on the cluster object.
+    pub fn set_redis_upgrade_policy(&self, policy: &str, default_redis_version: &str) {
+        let mut state = self.state();
+        state.redis_upgrade_policy = Some(policy.to_owned());
+        state.policy_default_redis_version = Some(default_redis_version.to_owned());
     }
 
     /// Whether the upgrade route honours `?dry_run=true` (on by default).

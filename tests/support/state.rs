@@ -374,9 +374,22 @@ impl NodePlatform {
         self
     }
 
-    /// The OS nickname modules list in `operating_systems`, e.g. `ubuntu22.04`, `rhel9`, `amzn2`.
+    /// The OS name the node gives itself, as RS names it: distro id + major version (`rhel9`,
+    /// `ubuntu22`, `amzn2`).
     pub fn os_nick(&self) -> String {
-        os_nick(&self.os_name, &self.os_semantic_version)
+        let (name, major) = self.os_name_and_major();
+        format!("{name}{major}")
+    }
+
+    /// The distro id (RHEL rebuilds folded into `rhel`) and the major version.
+    pub fn os_name_and_major(&self) -> (String, String) {
+        let major = self
+            .os_semantic_version
+            .split('.')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        (fold_distro(&self.os_name), major)
     }
 }
 
@@ -386,35 +399,29 @@ impl Default for NodePlatform {
     }
 }
 
-fn os_nick(os_name: &str, release: &str) -> String {
-    let name = os_name.to_ascii_lowercase();
-    let major = release.split('.').next().unwrap_or(release);
-    match name.as_str() {
-        "ubuntu" => {
-            let mut parts = release.split('.');
-            let major = parts.next().unwrap_or("");
-            let minor = parts.next().unwrap_or("04");
-            format!("ubuntu{major}.{minor}")
-        }
+/// The id RS gives a distribution: RHEL rebuilds are RHEL, Amazon Linux is `amzn`.
+pub fn fold_distro(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
         "rhel" | "redhat" | "centos" | "rocky" | "almalinux" | "alma" | "ol" | "oracle" => {
-            format!("rhel{major}")
+            "rhel".to_owned()
         }
-        "amzn" | "amazon" => format!("amzn{major}"),
-        _ => format!("{name}{release}"),
+        "amzn" | "amazon" => "amzn".to_owned(),
+        _ => lower,
     }
 }
 
-/// Module nicknames for RHEL rebuilds run on RHEL nodes, so `rocky8` matches a `rhel8` node.
-pub fn normalize_os_nick(nick: &str) -> String {
-    let lower = nick.to_ascii_lowercase();
-    for prefix in ["rocky", "alma", "oracle", "centos", "ol"] {
-        if let Some(rest) = lower.strip_prefix(prefix) {
-            if rest.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-                return format!("rhel{}", rest.split('.').next().unwrap_or(rest));
-            }
-        }
-    }
-    lower
+/// How RS's unpacker reads one `operating_systems` entry: a name of letters followed by a
+/// version (`ubuntu22.04` → ubuntu/22.04, `ubuntu22` → ubuntu/22); `None` when it cannot.
+pub fn split_os_entry(entry: &str) -> Option<(String, String)> {
+    let lower = entry.to_ascii_lowercase();
+    let at = lower.find(|c: char| c.is_ascii_digit())?;
+    let (name, version) = lower.split_at(at);
+    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase());
+    let version_ok = version
+        .split('.')
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    (name_ok && version_ok).then(|| (name.to_owned(), version.to_owned()))
 }
 
 /// One emulated node.
@@ -531,6 +538,11 @@ pub struct ClusterState {
     /// Answer `?dry_run=true` on the upgrade route (reported, not documented); off: the query
     /// is ignored and the upgrade runs.
     pub upgrade_dry_run: bool,
+    /// `redis_upgrade_policy` of the cluster object (`major` or `latest`), when it reports one.
+    pub redis_upgrade_policy: Option<String>,
+    /// `default_redis_version` of the cluster object: with the `major` policy, the newest Redis
+    /// a database may move to.
+    pub policy_default_redis_version: Option<String>,
     pub nodes: Vec<NodeState>,
     pub modules: Vec<ModuleRecord>,
     pub bdbs: Vec<Value>,
@@ -715,6 +727,12 @@ impl ClusterState {
         });
         if self.rs_at_least("8.2") {
             cluster["allow_modules_upload"] = json!(self.allow_modules_upload);
+        }
+        if let Some(policy) = &self.redis_upgrade_policy {
+            cluster["redis_upgrade_policy"] = json!(policy);
+        }
+        if let Some(default) = &self.policy_default_redis_version {
+            cluster["default_redis_version"] = json!(default);
         }
         cluster
     }
@@ -907,24 +925,30 @@ impl ClusterState {
         }
     }
 
-    /// The newest module named `name` that a database on Redis `redis` can run: its
-    /// `min_redis_version` is not above it and its `compatible_redis_version` has the same
-    /// major.minor (required from Redis 7.4 on).
+    /// RS's `is_redis_version_compatible()`: a module that declares `compatible_redis_version`
+    /// fits a database only when it equals the database's Redis major.minor; one without it,
+    /// when `min_redis_version` is not above the database's Redis and of the same major.
+    fn fits_redis(module: &ModuleRecord, redis: &str) -> bool {
+        let major_minor = |v: &str| parse_version(v).map(|p| (p[0], p.get(1).copied().unwrap_or(0)));
+        match module.object.get("compatible_redis_version").and_then(Value::as_str) {
+            Some(compatible) => major_minor(compatible) == major_minor(redis),
+            None => match module.field("min_redis_version") {
+                None => true,
+                Some(min) => {
+                    compare_versions(min, redis) != Ordering::Greater
+                        && major_minor(min).map(|m| m.0) == major_minor(redis).map(|r| r.0)
+                }
+            },
+        }
+    }
+
+    /// RS's `get_latest_allowed_module()`: the highest semantic version of `name` among the
+    /// modules that fit a database on Redis `redis`.
     fn newest_fitting(&self, name: &str, redis: &str) -> Option<ModuleRecord> {
-        let major_minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
         self.modules
             .iter()
             .filter(|m| m.name().eq_ignore_ascii_case(name))
-            .filter(|m| {
-                m.field("min_redis_version")
-                    .is_none_or(|min| compare_versions(min, redis) != Ordering::Greater)
-            })
-            // For Redis 7.4 and later RS picks builds by compatible_redis_version; reportedly a
-            // module without one is not offered to such databases.
-            .filter(|m| match m.field("compatible_redis_version") {
-                Some(c) => major_minor(c) == major_minor(redis),
-                None => compare_versions(redis, "7.4") == Ordering::Less,
-            })
+            .filter(|m| Self::fits_redis(m, redis))
             .max_by(|a, b| compare_versions(a.semantic_version(), b.semantic_version()))
             .cloned()
     }
@@ -934,6 +958,22 @@ impl ClusterState {
         self.bdbs
             .iter()
             .position(|b| uid_string(b.get("uid")) == uid)
+    }
+
+    /// The `software_version`s the nodes run, when they differ (a cluster mid-upgrade).
+    fn mixed_software_versions(&self) -> Option<Vec<String>> {
+        let mut versions: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                n.software_version
+                    .clone()
+                    .unwrap_or_else(|| self.rs_version.clone())
+            })
+            .collect();
+        versions.sort();
+        versions.dedup();
+        (versions.len() > 1).then_some(versions)
     }
 
     /// Validates and schedules a module upgrade on a database; see the three upgrade endpoints.
@@ -973,7 +1013,18 @@ impl ClusterState {
                 ));
             }
         }
+        if let Some(versions) = self.mixed_software_versions() {
+            return Err(ApiError::new(
+                400,
+                "upgrade_bdb_failed",
+                format!(
+                    "not all nodes upgraded to the same version ({})",
+                    versions.join(", ")
+                ),
+            ));
+        }
         let mut bdb = self.bdbs[index].clone();
+        let crdt = bdb.get("crdt") == Some(&Value::Bool(true));
         let current_redis = bdb
             .get("redis_version")
             .and_then(Value::as_str)
@@ -1009,8 +1060,34 @@ impl ClusterState {
                 ))
             }
             (UpgradeStyle::Bdb, None) if !keep => latest_redis,
-            _ => current_redis,
+            _ => current_redis.clone(),
         };
+        let major_minor = |v: &str| parse_version(v).map(|p| (p[0], p.get(1).copied().unwrap_or(0)));
+        if major_minor(&target_redis) < major_minor(&current_redis) {
+            return Err(ApiError::new(
+                400,
+                "upgrade_bdb_failed",
+                format!(
+                    "cannot move database {bdb_uid} from Redis {current_redis} to the lower {target_redis}"
+                ),
+            ));
+        }
+        // The policy limits a database to the newest major release the cluster's default names.
+        if self.redis_upgrade_policy.as_deref() == Some("major")
+            && major_minor(&target_redis) != major_minor(&current_redis)
+        {
+            if let Some(default) = &self.policy_default_redis_version {
+                if major_minor(&target_redis) > major_minor(default) {
+                    return Err(ApiError::new(
+                        400,
+                        "redis_upgrade_policy_mismatch",
+                        format!(
+                            "the cluster's redis_upgrade_policy is major (default Redis {default}); Redis {target_redis} is not a major release it allows"
+                        ),
+                    ));
+                }
+            }
+        }
 
         let requested = match request.get("modules") {
             Some(Value::Array(list)) if !list.is_empty() => list.clone(),
@@ -1026,7 +1103,7 @@ impl ClusterState {
         };
         let latest = request.get("latest_with_modules") == Some(&Value::Bool(true));
 
-        let module_list: Vec<Value> = bdb
+        let mut module_list: Vec<Value> = bdb
             .get("module_list")
             .and_then(Value::as_array)
             .cloned()
@@ -1069,27 +1146,70 @@ impl ClusterState {
                     ))
                 }
             };
+            if !Self::fits_redis(&new, &target_redis) {
+                return Err(ApiError::new(
+                    406,
+                    "redis_incompatible_version",
+                    format!(
+                        "module {} {} is not compatible with Redis {target_redis}",
+                        new.name(),
+                        new.semantic_version()
+                    ),
+                ));
+            }
             plan.push((slot, new, args));
         }
-        // RS 7.8.2+ "will always upgrade modules": every module moves to the newest version
-        // that fits the database's (new) Redis version, whatever `new_module` asked for.
-        if self.ignore_new_module && style == UpgradeStyle::Bdb {
+        // RS 7.8.2+ "will always upgrade modules": every other module of the database moves to
+        // the newest build that fits its (new) Redis version; so do the named ones where the
+        // cluster ignores `new_module` (reported).
+        if style == UpgradeStyle::Bdb && (self.rs_at_least("7.8.2") || self.ignore_new_module) {
             let asked_args: Vec<(String, Option<Value>)> = plan
                 .iter()
                 .map(|(_, m, a)| (m.name().to_owned(), a.clone()))
                 .collect();
-            plan.clear();
+            if self.ignore_new_module {
+                plan.clear();
+            }
             for (slot, entry) in module_list.iter().enumerate() {
+                if plan.iter().any(|(s, _, _)| *s == slot) {
+                    continue;
+                }
                 let name = entry
                     .get("module_name")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                if let Some(newest) = self.newest_fitting(name, &target_redis) {
-                    let args = asked_args
-                        .iter()
-                        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                        .and_then(|(_, a)| a.clone());
-                    plan.push((slot, newest, args));
+                let current = entry
+                    .get("semantic_version")
+                    .and_then(Value::as_str)
+                    .unwrap_or("0");
+                let current_fits = entry
+                    .get("module_id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| self.module(id))
+                    .is_none_or(|m| Self::fits_redis(m, &target_redis));
+                match self.newest_fitting(name, &target_redis) {
+                    Some(newest)
+                        if compare_versions(newest.semantic_version(), current)
+                            == Ordering::Greater
+                            || !current_fits =>
+                    {
+                        let args = asked_args
+                            .iter()
+                            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                            .and_then(|(_, a)| a.clone());
+                        plan.push((slot, newest, args));
+                    }
+                    Some(_) => {}
+                    None if current_fits => {}
+                    None => {
+                        return Err(ApiError::new(
+                            400,
+                            "upgrade_bdb_failed",
+                            format!(
+                                "Unable to find a version of the module {name} that is supported by target redis version of BDB {target_redis}"
+                            ),
+                        ))
+                    }
                 }
             }
         }
@@ -1112,7 +1232,9 @@ impl ClusterState {
                     })
                     .max_by(|a, b| compare_versions(a.semantic_version(), b.semantic_version()));
                 if let Some(newest) = newest {
-                    plan.push((slot, newest.clone(), None));
+                    if !plan.iter().any(|(s, _, _)| *s == slot) {
+                        plan.push((slot, newest.clone(), None));
+                    }
                 }
             }
         }
@@ -1198,16 +1320,52 @@ impl ClusterState {
             }
         }
 
-        let mut new_list = module_list.clone();
         for (slot, new, args) in &plan {
-            let entry = &mut new_list[*slot];
+            let entry = &mut module_list[*slot];
             entry["module_id"] = json!(new.uid);
             entry["semantic_version"] = json!(new.semantic_version());
             if let Some(args) = args {
                 entry["module_args"] = args.clone();
             }
         }
-        bdb["module_list"] = json!(new_list);
+        // Moving to Redis 8 brings the modules it bundles into the database (not for
+        // Active-Active), `search` taking the place of `searchlight`.
+        let to_redis_8 = major_minor(&target_redis).is_some_and(|(major, _)| major >= 8)
+            && major_minor(&current_redis).is_some_and(|(major, _)| major < 8);
+        if style == UpgradeStyle::Bdb && to_redis_8 && !crdt {
+            module_list.retain(|m| {
+                m.get("module_name").and_then(Value::as_str) != Some("searchlight")
+            });
+            for name in REDIS_8_BUNDLED_MODULES {
+                let present = module_list.iter().any(|m| {
+                    m.get("module_name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                });
+                if present {
+                    continue;
+                }
+                let entry = match self.newest_fitting(name, &target_redis) {
+                    Some(module) => json!({
+                        "module_id": module.uid,
+                        "module_name": module.name(),
+                        "semantic_version": module.semantic_version(),
+                        "module_args": "",
+                    }),
+                    None => {
+                        let (major, minor) = major_minor(&target_redis).unwrap_or((8, 0));
+                        json!({
+                            "module_id": format!("bundled-{name}"),
+                            "module_name": name,
+                            "semantic_version": format!("{major}.{minor}.0"),
+                            "module_args": "",
+                        })
+                    }
+                };
+                module_list.push(entry);
+            }
+        }
+        bdb["module_list"] = json!(module_list);
         if style == UpgradeStyle::Bdb {
             bdb["redis_version"] = json!(target_redis);
         }
@@ -1247,6 +1405,9 @@ impl ClusterState {
         Ok(answer)
     }
 }
+
+/// The modules Redis 8 bundles, which an upgrade to Redis 8 adds to a database.
+pub const REDIS_8_BUNDLED_MODULES: [&str; 4] = ["search", "timeseries", "bf", "ReJSON"];
 
 /// The three ways RS exposes a module upgrade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
