@@ -114,34 +114,37 @@ pub fn redis_fit(
     compatible: Option<&DottedVersion>,
     min_redis: Option<&DottedVersion>,
     redis: &DottedVersion,
-) -> Result<(), RedisMisfit> {
+) -> RedisFit {
     if let Some(compatible) = compatible {
         return if compatible.major_minor() == redis.major_minor() {
             Ok(())
         } else {
-            Err(RedisMisfit::OtherFeatureSet {
+            Err(Box::new(RedisMisfit::OtherFeatureSet {
                 compatible: compatible.clone(),
                 redis: redis.clone(),
-            })
+            }))
         };
     }
     let Some(min) = min_redis else {
         return Ok(());
     };
     if min > redis {
-        Err(RedisMisfit::MinAbove {
+        Err(Box::new(RedisMisfit::MinAbove {
             min: min.clone(),
             redis: redis.clone(),
-        })
+        }))
     } else if min.major_minor().0 != redis.major_minor().0 {
-        Err(RedisMisfit::OtherMajor {
+        Err(Box::new(RedisMisfit::OtherMajor {
             min: min.clone(),
             redis: redis.clone(),
-        })
+        }))
     } else {
         Ok(())
     }
 }
+
+/// Whether a build fits a database's Redis version, and why not.
+pub type RedisFit = Result<(), Box<RedisMisfit>>;
 
 /// A version field, written as a string or (by YAML-born manifests) a number.
 fn dotted(value: &Map<String, Value>, field: &str) -> Option<DottedVersion> {
@@ -192,7 +195,10 @@ impl Build {
         } else if operating_systems.is_empty() {
             vec![(None, arch)]
         } else {
-            operating_systems.into_iter().map(|os| (Some(os), arch)).collect()
+            operating_systems
+                .into_iter()
+                .map(|os| (Some(os), arch))
+                .collect()
         };
         Some(Build {
             module_name,
@@ -214,7 +220,7 @@ impl Build {
     }
 
     /// Whether a database on Redis `redis` may use this build.
-    pub fn fits_redis(&self, redis: &DottedVersion) -> Result<(), RedisMisfit> {
+    pub fn fits_redis(&self, redis: &DottedVersion) -> RedisFit {
         redis_fit(
             self.compatible_redis_version.as_ref(),
             self.min_redis_version.as_ref(),
@@ -310,7 +316,7 @@ mod tests {
         for other in ["8.0", "8.4", "7.2"] {
             let misfit = b.fits_redis(&v(other)).unwrap_err();
             assert!(
-                matches!(misfit, RedisMisfit::OtherFeatureSet { .. }),
+                matches!(*misfit, RedisMisfit::OtherFeatureSet { .. }),
                 "{other}"
             );
         }
@@ -321,12 +327,12 @@ mod tests {
         let b = build("1.2.3", None, "7.2");
         assert_eq!(b.fits_redis(&v("7.4")), Ok(()));
         assert!(matches!(
-            b.fits_redis(&v("7.0")),
-            Err(RedisMisfit::MinAbove { .. })
+            *b.fits_redis(&v("7.0")).unwrap_err(),
+            RedisMisfit::MinAbove { .. }
         ));
         assert!(matches!(
-            b.fits_redis(&v("8.0")),
-            Err(RedisMisfit::OtherMajor { .. })
+            *b.fits_redis(&v("8.0")).unwrap_err(),
+            RedisMisfit::OtherMajor { .. }
         ));
         let old = build("1.0.0", None, "6.0");
         assert!(old.fits_redis(&v("7.2")).is_err(), "6.0 never fits 7.x");
@@ -341,7 +347,8 @@ mod tests {
             build("8.2.1", Some("8.2"), "8.0"),
             build("8.4.0", Some("8.4"), "8.0"),
         ];
-        let pick = |redis: &str| latest_fitting(&builds, "HELLO", &v(redis)).map(Build::semantic_version);
+        let pick =
+            |redis: &str| latest_fitting(&builds, "HELLO", &v(redis)).map(Build::semantic_version);
         assert_eq!(pick("8.0").as_deref(), Some("8.0.1"));
         assert_eq!(pick("8.2").as_deref(), Some("8.2.1"));
         assert_eq!(pick("8.4").as_deref(), Some("8.4.0"));
@@ -354,21 +361,34 @@ mod tests {
         let os = |s: &str| OsNick::parse(s, true).unwrap();
         assert!(b.runs_on(Some(&os("rocky8")), Some(Arch::X86_64)).is_ok());
         assert!(b.runs_on(Some(&os("rhel8.9")), None).is_ok());
-        let misfit = b.runs_on(Some(&os("rhel9")), Some(Arch::X86_64)).unwrap_err();
-        assert_eq!(misfit.to_string(), "the build is for rhel8/x86_64, the node runs rhel9/x86_64");
+        let misfit = b
+            .runs_on(Some(&os("rhel9")), Some(Arch::X86_64))
+            .unwrap_err();
+        assert_eq!(
+            misfit.to_string(),
+            "the build is for rhel8/x86_64, the node runs rhel9/x86_64"
+        );
         assert!(b.runs_on(Some(&os("rhel8")), Some(Arch::Aarch64)).is_err());
         let object = Build::from_value(&serde_json::json!({
             "module_name": "hello", "version": 10203,
             "platforms": {"rhel9/x86_64": {}, "ubuntu22.04/aarch64": {}}
         }))
         .unwrap();
-        assert!(object.runs_on(Some(&os("ubuntu22")), Some(Arch::Aarch64)).is_ok());
-        assert!(object.runs_on(Some(&os("rhel9")), Some(Arch::X86_64)).is_ok());
-        assert!(object.runs_on(Some(&os("rhel8")), Some(Arch::X86_64)).is_err());
+        assert!(object
+            .runs_on(Some(&os("ubuntu22")), Some(Arch::Aarch64))
+            .is_ok());
+        assert!(object
+            .runs_on(Some(&os("rhel9")), Some(Arch::X86_64))
+            .is_ok());
+        assert!(object
+            .runs_on(Some(&os("rhel8")), Some(Arch::X86_64))
+            .is_err());
         let anywhere = Build::from_value(&serde_json::json!({
             "module_name": "hello", "version": 10203, "architecture": "x86_64"
         }))
         .unwrap();
-        assert!(anywhere.runs_on(Some(&os("amzn2")), Some(Arch::X86_64)).is_ok());
+        assert!(anywhere
+            .runs_on(Some(&os("amzn2")), Some(Arch::X86_64))
+            .is_ok());
     }
 }

@@ -788,10 +788,9 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
         let _ = writeln!(out, "\ndatabase {}{}", db.uid, shown(&name));
         let _ = writeln!(out, "  Redis   {}: {}", shown(&db.redis), db.redis_reason);
         let why = match db.module.reason {
-            ChangeReason::NewestFitting => format!(
-                "the newest build for Redis {}",
-                shown(&db.redis.after)
-            ),
+            ChangeReason::NewestFitting => {
+                format!("the newest build for Redis {}", shown(&db.redis.after))
+            }
             _ => "asked with --to".to_string(),
         };
         let _ = writeln!(

@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use support::{
-    bdb, bdb_module, module_json, module_zip, multipart_body, user_defined_config, zip_of,
-    ActionOutcome, Emulator, EmulatorSpec, Fault, NodePlatform, RequestMatch,
+    bdb, bdb_module, module_json, module_zip, module_zip_with_deps, multipart_body,
+    user_defined_config, zip_of, ActionOutcome, Emulator, EmulatorSpec, Fault, NodePlatform,
+    RequestMatch,
 };
 
 const ARTIFACTS: &str = "/v2/local/modules/user-defined/artifacts";
@@ -268,7 +269,13 @@ fn artifacts_are_stored_listed_and_deleted_per_node() {
         json!({"libfoo": {"url": "https://example.com/libfoo.tgz", "sha256": "ab"}});
     // Big enough to arrive in many frames, so the streaming parser is exercised.
     let so: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let zip = module_zip(&metadata, &so);
+    // RS reads dependencies only from the zip: a url alone is a missing dependency.
+    let (status, body) = session
+        .upload_raw(1, ARTIFACTS, "hello.zip", &module_zip(&metadata, &so))
+        .expect("an answer");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["description"], "Missing dependency libfoo.tgz");
+    let zip = module_zip_with_deps(&metadata, &so, &[("libfoo", b"libfoo archive")]);
 
     for node in [1, 2] {
         let (status, body) = session
@@ -587,6 +594,11 @@ fn bundled_uploads_answer_a_module_and_an_action_or_a_documented_error() {
         code(&module_zip(&with_dependency, b"so"), "/v1/modules"),
         (400, "dependencies_not_supported".into())
     );
+    assert_eq!(
+        code(&module_zip(&with_dependency, b"so"), "/v2/modules"),
+        (400, "invalid_dependency_data".into()),
+        "a url alone is a missing dependency"
+    );
     with_dependency["dependencies"] = json!({"libfoo": "https://example.com/libfoo.tgz"});
     assert_eq!(
         code(&module_zip(&with_dependency, b"so"), "/v2/modules"),
@@ -652,6 +664,9 @@ fn actions_progress_over_polls_and_can_fail_abort_or_vanish() {
 
     emulator.set_rs_version("8.0.2-17");
     emulator.script_next_action(ActionOutcome::Aborted);
+    // The database keeps Redis 7.4, which the builds are for.
+    let by_uid =
+        json!({"redis_version": "7.4", "modules": [{"current_module": "a1", "new_module": "b2"}]});
     let (_, upgraded) = session.post_json(1, "/v1/bdbs/1/upgrade", &by_uid);
     let progress = session.follow_action(upgraded["action_uid"].as_str().expect("action"));
     assert_eq!(statuses(&progress).last(), Some(&"aborted"));
@@ -956,7 +971,20 @@ fn an_upgrade_without_redis_version_moves_the_database_to_the_latest_redis() {
 
     let body =
         json!({"modules": [{"current_module": "a1", "new_module": "b2", "new_module_args": ""}]});
+    // Without redis_version the database moves to 8.2, which the 7.2 build does not fit.
     let (status, answer) = session.post_json(1, "/v1/bdbs/1/upgrade", &body);
+    assert_eq!(
+        (status, answer["error_code"].as_str()),
+        (406, Some("redis_incompatible_version")),
+        "{answer}"
+    );
+    let mut for_8_2 = module_json("hello", "1.2.0");
+    for_8_2["uid"] = json!("c3");
+    for_8_2["compatible_redis_version"] = json!("8.2");
+    session.emulator.add_module(for_8_2);
+    let to_8_2 =
+        json!({"modules": [{"current_module": "a1", "new_module": "c3", "new_module_args": ""}]});
+    let (status, answer) = session.post_json(1, "/v1/bdbs/1/upgrade", &to_8_2);
     assert_eq!(status, 200, "{answer}");
     session.follow_action(answer["action_uid"].as_str().expect("action"));
     assert_eq!(
@@ -1039,4 +1067,236 @@ fn deleting_a_module_a_database_runs_is_module_in_use() {
     }
     let (status, _) = session.delete(1, "/v2/modules/b2");
     assert_eq!(status, 200, "a version no database runs goes");
+}
+
+#[test]
+fn a_node_takes_an_artifact_of_its_own_os_compared_by_name_and_major_version() {
+    let session = Session::start(EmulatorSpec::nodes(2));
+    session
+        .emulator
+        .set_node_platform(2, NodePlatform::rhel("9.4"));
+    let with_os = |systems: Value| {
+        let mut metadata = module_json("hello", "1.2.3");
+        metadata["operating_systems"] = systems;
+        module_zip(&metadata, b"so")
+    };
+    // Node 1 runs Ubuntu 22.04: RAMP's ubuntu22 and Redis's ubuntu22.04 both name it.
+    for systems in [
+        json!(["ubuntu22"]),
+        json!(["ubuntu22.04"]),
+        json!(["rhel9", "ubuntu22"]),
+    ] {
+        let (status, body) = session.upload(1, ARTIFACTS, &with_os(systems.clone()));
+        assert_eq!(status, 200, "{systems}: {body}");
+    }
+    // Node 2 runs RHEL 9: a Rocky build is the same base; an Ubuntu build is refused by name.
+    let (status, _) = session.upload(2, ARTIFACTS, &with_os(json!(["rocky9"])));
+    assert_eq!(status, 200);
+    let (status, body) = session.upload(2, ARTIFACTS, &with_os(json!(["ubuntu22"])));
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (406, Some("os_not_supported"))
+    );
+    assert_eq!(
+        body["description"],
+        "Module 'hello' is not compatible with this node's OS 'rhel9'. Supported operating systems: [\"ubuntu22\"]"
+    );
+    let (status, _) = session.upload(2, ARTIFACTS, &with_os(json!(["rhel8"])));
+    assert_eq!(status, 406, "another major version is another OS");
+    // The older key is read too; an entry that is not name + version is refused as such.
+    let mut old_key = module_json("hello", "1.2.4");
+    old_key.as_object_mut().unwrap().remove("operating_systems");
+    old_key["os_list"] = json!(["rhel9"]);
+    let (status, _) = session.upload(2, ARTIFACTS, &module_zip(&old_key, b"so"));
+    assert_eq!(status, 200);
+    old_key["os_list"] = json!(["ubuntu22"]);
+    let (status, _) = session.upload(2, ARTIFACTS, &module_zip(&old_key, b"so"));
+    assert_eq!(status, 406);
+    let (status, body) = session.upload(1, ARTIFACTS, &with_os(json!(["ubuntu"])));
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (406, Some("module_os_list_invalid")),
+        "{body}"
+    );
+    let (_, nodes) = session.get(1, "/v1/nodes");
+    assert_eq!(nodes[1]["os_name"], "rhel");
+    assert_eq!(nodes[1]["os_semantic_version"], "9.4");
+}
+
+/// hello 8.0.0, 8.0.1, 8.2.0, 8.2.1 and 8.4.0, one per Redis feature set as RedisGears ships,
+/// on an RS 8.2 cluster offering Redis up to 8.4.
+fn feature_set_builds(spec: EmulatorSpec) -> Session {
+    let session = Session::start(spec.rs_version("8.2.0-40"));
+    for (version, compatible) in [
+        ("8.0.0", "8.0"),
+        ("8.0.1", "8.0"),
+        ("8.2.0", "8.2"),
+        ("8.2.1", "8.2"),
+        ("8.4.0", "8.4"),
+    ] {
+        let mut module = module_json("hello", version);
+        module["uid"] = json!(format!("hello-{version}"));
+        module["compatible_redis_version"] = json!(compatible);
+        module["min_redis_version"] = json!("8.0");
+        module["capabilities"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("crdb"));
+        session.emulator.add_module(module);
+    }
+    session
+}
+
+#[test]
+fn an_upgrade_that_names_no_version_gets_the_newest_build_that_fits_the_databases_redis() {
+    let session = feature_set_builds(EmulatorSpec {
+        redis_versions: Some(vec!["7.4".into(), "8.0".into(), "8.2".into(), "8.4".into()]),
+        ..EmulatorSpec::nodes(1)
+    });
+    for (uid, redis) in [(1, "8.0"), (2, "8.2")] {
+        let mut db = bdb(uid, "db", vec![bdb_module("hello-8.0.0", "hello", "8.0.0")]);
+        db["redis_version"] = json!(redis);
+        session.emulator.put_bdb(db);
+    }
+    for (uid, redis, expected) in [(1, "8.0", "8.0.1"), (2, "8.2", "8.2.1")] {
+        let body = json!({"redis_version": redis});
+        let (status, answer) = session.post_json(1, &format!("/v1/bdbs/{uid}/upgrade"), &body);
+        assert_eq!(status, 200, "{answer}");
+        session.follow_action(answer["action_uid"].as_str().expect("action"));
+        let db = session.emulator.bdb(uid).expect("db");
+        assert_eq!(db["module_list"][0]["semantic_version"], expected, "{db}");
+    }
+    // No build for Redis 7.4: the database cannot go there.
+    let mut db = bdb(3, "db3", vec![bdb_module("hello-8.0.0", "hello", "8.0.0")]);
+    db["redis_version"] = json!("8.0");
+    session.emulator.put_bdb(db);
+    let (status, answer) =
+        session.post_json(1, "/v1/bdbs/3/upgrade", &json!({"redis_version": "7.4"}));
+    assert_eq!(
+        (status, answer["error_code"].as_str()),
+        (400, Some("upgrade_bdb_failed")),
+        "{answer}"
+    );
+    assert!(
+        answer["description"].as_str().unwrap().contains("lower"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn an_upgrade_moves_every_module_to_its_newest_fitting_build_and_redis_8_brings_its_modules() {
+    let session = feature_set_builds(EmulatorSpec::nodes(1));
+    for (version, compatible) in [("1.0.0", "7.4"), ("2.0.0", "8.2")] {
+        let mut other = module_json("other", version);
+        other["uid"] = json!(format!("other-{version}"));
+        other["compatible_redis_version"] = json!(compatible);
+        other["capabilities"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("crdb"));
+        session.emulator.add_module(other);
+    }
+    let mut db = bdb(
+        1,
+        "db1",
+        vec![
+            bdb_module("hello-7.4", "hello", "7.4.0"),
+            bdb_module("other-1.0.0", "other", "1.0.0"),
+            bdb_module("sl", "searchlight", "2.6.0"),
+        ],
+    );
+    db["redis_version"] = json!("7.4");
+    session.emulator.put_bdb(db.clone());
+    let body = json!({"redis_version": "8.2", "modules": [{"current_module": "hello-7.4", "new_module": "hello-8.2.1", "new_module_args": ""}]});
+    let (status, answer) = session.post_json(1, "/v1/bdbs/1/upgrade?dry_run=true", &body);
+    assert_eq!(status, 200, "{answer}");
+    let names: Vec<(&str, &str)> = answer["module_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["module_name"].as_str().unwrap(),
+                m["semantic_version"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("hello", "8.2.1"),
+            ("other", "2.0.0"),
+            ("search", "8.2.0"),
+            ("timeseries", "8.2.0"),
+            ("bf", "8.2.0"),
+            ("ReJSON", "8.2.0"),
+        ]
+    );
+    // Active-Active databases do not get Redis 8's modules.
+    db["crdt"] = json!(true);
+    session.emulator.put_bdb(db);
+    let (_, answer) = session.post_json(1, "/v1/bdbs/1/upgrade?dry_run=true", &body);
+    assert_eq!(
+        answer["module_list"].as_array().map(Vec::len),
+        Some(3),
+        "{answer}"
+    );
+    // A module with no build for the new Redis stops the upgrade.
+    let mut stuck = bdb(
+        2,
+        "db2",
+        vec![
+            bdb_module("hello-7.4", "hello", "7.4.0"),
+            bdb_module("x", "lonely", "1.0.0"),
+        ],
+    );
+    stuck["redis_version"] = json!("7.4");
+    let mut lonely = module_json("lonely", "1.0.0");
+    lonely["uid"] = json!("x");
+    lonely["compatible_redis_version"] = json!("7.4");
+    session.emulator.add_module(lonely);
+    session.emulator.put_bdb(stuck);
+    let body = json!({"redis_version": "8.2", "modules": [{"current_module": "hello-7.4", "new_module": "hello-8.2.1"}]});
+    let (status, answer) = session.post_json(1, "/v1/bdbs/2/upgrade", &body);
+    assert_eq!(
+        (status, answer["error_code"].as_str()),
+        (400, Some("upgrade_bdb_failed"))
+    );
+    assert_eq!(
+        answer["description"],
+        "Unable to find a version of the module lonely that is supported by target redis version of BDB 8.2"
+    );
+}
+
+#[test]
+fn upgrades_are_refused_on_mixed_rs_nodes_and_against_the_upgrade_policy() {
+    let session = feature_set_builds(EmulatorSpec::nodes(2));
+    let mut db = bdb(1, "db1", vec![bdb_module("hello-8.0.0", "hello", "8.0.0")]);
+    db["redis_version"] = json!("8.0");
+    session.emulator.put_bdb(db);
+    session
+        .emulator
+        .set_node_software_version(2, Some("8.0.2-17"));
+    let body = json!({"redis_version": "8.0"});
+    let (status, answer) = session.post_json(1, "/v1/bdbs/1/upgrade", &body);
+    assert_eq!(status, 400);
+    assert!(
+        answer["description"]
+            .as_str()
+            .unwrap()
+            .contains("not all nodes upgraded to the same version"),
+        "{answer}"
+    );
+    session.emulator.set_node_software_version(2, None);
+    session.emulator.set_redis_upgrade_policy("major", "8.0");
+    let (_, cluster) = session.get(1, "/v1/cluster");
+    assert_eq!(cluster["redis_upgrade_policy"], "major");
+    let (status, answer) =
+        session.post_json(1, "/v1/bdbs/1/upgrade", &json!({"redis_version": "8.2"}));
+    assert_eq!(
+        (status, answer["error_code"].as_str()),
+        (400, Some("redis_upgrade_policy_mismatch"))
+    );
+    let (status, _) = session.post_json(1, "/v1/bdbs/1/upgrade", &body);
+    assert_eq!(status, 200, "keeping the Redis version is always allowed");
 }

@@ -506,7 +506,8 @@ fn flags_override_the_manifest_and_discovery_fills_the_rest() {
     assert_eq!(json["author"], "Flag Author");
     assert_eq!(
         json["operating_systems"],
-        serde_json::json!(["rhel9", "ubuntu20.04"])
+        serde_json::json!(["rhel9", "ubuntu20"]),
+        "written as RAMP and RS write them: distro id + major version"
     );
     assert_eq!(json["command_line_args"], "unused");
     assert_eq!(json["compatible_redis_version"], "7.4");
@@ -732,8 +733,8 @@ fn the_name_takes_the_first_os_given_and_a_version_flag_replaces_the_manifests()
     assert_eq!(json["semantic_version"], "1.3.0");
     assert_eq!(
         json["operating_systems"],
-        serde_json::json!(["rhel9", "ubuntu22.04"]),
-        "module.json lists them sorted"
+        serde_json::json!(["rhel9", "ubuntu22"]),
+        "module.json lists them sorted, as distro id + major version"
     );
     let path = PathBuf::from(result["path"].as_str().unwrap());
     assert_eq!(
@@ -761,5 +762,94 @@ fn the_readme_quick_start_shows_the_zip_pack_makes() {
     assert!(
         readme.contains(printed.trim_end()),
         "README's quick start should show:\n{printed}"
+    );
+}
+
+#[test]
+fn every_spelling_of_an_os_is_written_as_ramp_and_rs_name_it_and_the_zip_keeps_redis_naming() {
+    let plain = common::fixture("plain");
+    let work = tempfile::tempdir().unwrap();
+    for (given, written, file_os) in [
+        ("ubuntu22", "ubuntu22", "ubuntu22.04"),
+        ("jammy", "ubuntu22", "ubuntu22.04"),
+        ("ubuntu22.04", "ubuntu22", "ubuntu22.04"),
+        ("rocky9", "rhel9", "rhel9"),
+        ("alma8", "rhel8", "rhel8"),
+    ] {
+        let (result, _) = pack_json(
+            work.path(),
+            &[
+                path_str(&plain),
+                "--no-discover",
+                "--module-name",
+                "plain",
+                "--module-version",
+                "10203",
+                "--os",
+                given,
+                "-o",
+                path_str(work.path()),
+            ],
+        );
+        assert_eq!(
+            result["module_json"]["operating_systems"],
+            serde_json::json!([written]),
+            "{given}"
+        );
+        let path = PathBuf::from(result["path"].as_str().unwrap());
+        assert_eq!(
+            path.file_name().unwrap().to_string_lossy(),
+            format!("plain.Linux-{file_os}-x86_64.1.2.3.zip"),
+            "{given}"
+        );
+    }
+}
+
+#[test]
+fn an_os_rs_cannot_split_and_a_placeholder_redis_version_are_refused_before_anything_is_written() {
+    let plain = common::fixture("plain");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let base = [
+        path_str(&plain),
+        "--no-discover",
+        "--module-name",
+        "plain",
+        "--module-version",
+        "10203",
+        "-o",
+        path_str(&out),
+    ];
+    let output = pack_in(work.path(), &[&base[..], &["--os", "ubuntu"]].concat(), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("`ubuntu` is not a distro id followed by its version")
+            && stderr(&output).contains("module_os_list_invalid"),
+        "{}",
+        stderr(&output)
+    );
+    let output = pack_in(
+        work.path(),
+        &[&base[..], &["--compatible-redis-version", "99.99"]].concat(),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("compatible_redis_version 99.99 is not a Redis feature set"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(common::dir_listing(&out).is_empty(), "nothing written");
+    let output = pack_in(
+        work.path(),
+        &[&base[..], &["--compatible-redis-version", "8.8"]].concat(),
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("newer than every Redis release rmpack knows"),
+        "{}",
+        stderr(&output)
     );
 }

@@ -142,8 +142,23 @@ fn every_field_of_a_ramp_manifest_lands_in_module_json_as_ramp_writes_it() {
                 assert!(mine.is_string(), "{key} is a string: {mine}");
                 assert_eq!(mine.as_str().unwrap(), version_text(theirs), "{key}");
             }
+            // RAMP copies the list as given; rmpack writes each platform as RAMP names the host
+            // it runs on and RS names a node (distro id + major version), sorted.
+            "operating_systems" => {
+                let platform = |name: &String| {
+                    rmpack::manifest::OsNick::parse(name, false)
+                        .unwrap()
+                        .to_string()
+                };
+                let mut expected: Vec<String> =
+                    sorted_strings(theirs).iter().map(platform).collect();
+                expected.sort();
+                assert_eq!(sorted_strings(mine), expected, "{key}");
+                assert!(sorted_strings(theirs).contains(&"ubuntu22.04".to_string()));
+                assert!(sorted_strings(mine).contains(&"ubuntu22".to_string()));
+            }
             // Lists whose order carries no meaning: rmpack sorts them.
-            "operating_systems" | "exclude_commands" => {
+            "exclude_commands" => {
                 assert_eq!(sorted_strings(mine), sorted_strings(theirs), "{key}");
             }
             "overide_command" | "add_command" => {

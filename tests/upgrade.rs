@@ -147,14 +147,14 @@ fn redis_version_moves_only_when_asked_and_only_to_a_version_every_node_offers()
 }
 
 #[test]
-fn an_upgrade_that_completes_on_the_old_module_fails_and_names_what_the_database_runs() {
-    // RS 7.8.2+ picks module versions itself; a build without compatible_redis_version is
-    // not offered to a Redis 7.4 database, so the database stays on the old one.
+fn a_cluster_that_picks_another_build_than_asked_fails_the_read_back_naming_it() {
+    // Reported of RS 7.8.2 and later: `new_module` ignored, the newest fitting build taken.
     let emulator =
         Emulator::start(EmulatorSpec::nodes(1).ignoring_new_module()).expect("emulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
-    add_hello(&emulator, "1.2.2", Some("7.4"), &|_| {});
-    add_hello(&emulator, "1.2.3", None, &|_| {});
+    for version in ["1.2.2", "1.2.3", "1.2.4"] {
+        add_hello(&emulator, version, Some("7.4"), &|_| {});
+    }
     emulator.put_bdb(database(1, "7.4", "1.2.2"));
     let run = rmpack(
         &emulator,
@@ -164,13 +164,10 @@ fn an_upgrade_that_completes_on_the_old_module_fails_and_names_what_the_database
     assert_eq!(run.code, 1, "{}", run.text());
     assert!(run.stdout.contains("completed"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("still runs hello 1.2.2"),
+        run.stdout
+            .contains("the database runs hello 1.2.4, not 1.2.3"),
         "{}",
         run.stdout
-    );
-    assert!(
-        run.text().contains("compatible_redis_version"),
-        "the pre-flight warned"
     );
 }
 
@@ -343,7 +340,7 @@ fn stable(text: &str, emulator: &Emulator) -> String {
 }
 
 #[test]
-fn dry_run_prints_the_plan_with_the_clusters_own_preview_and_changes_nothing() {
+fn dry_run_sends_get_requests_only_and_prints_the_plan() {
     let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
     let run = rmpack(
         &emulator,
@@ -352,13 +349,70 @@ fn dry_run_prints_the_plan_with_the_clusters_own_preview_and_changes_nothing() {
     );
     assert_eq!(run.code, 0, "{}", run.text());
     common::assert_golden("upgrade-plan.txt", &stable(&run.stdout, &emulator));
-    let db = emulator.bdb(1).expect("db1");
-    assert_eq!(db["module_list"][0]["semantic_version"], "1.2.2");
-    assert!(emulator
-        .requests()
-        .iter()
-        .all(|r| r.method == "GET" || r.query.as_deref() == Some("dry_run=true")));
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
     assert!(emulator.actions().is_empty());
+    assert_eq!(
+        emulator.bdb(1).expect("db1")["module_list"][0]["semantic_version"],
+        "1.2.2"
+    );
+}
+
+#[test]
+fn the_clusters_own_preview_is_opt_in_and_shown_when_asked() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &[
+            "upgrade",
+            "--db",
+            "1",
+            "--module",
+            "hello",
+            "--dry-run",
+            "--cluster-preview",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(
+        run.stdout
+            .contains("the cluster's dry run answers:\n    hello 1.2.2 → 1.2.3"),
+        "{}",
+        run.stdout
+    );
+    let posts: Vec<_> = emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].query.as_deref(), Some("dry_run=true"));
+    assert!(emulator.actions().is_empty());
+    // The flag's help says what it risks.
+    let help = rmpack(&emulator, dir.path(), &["upgrade", "--help"]);
+    let help = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("a cluster that does not know it EXECUTES the upgrade"),
+        "{help}"
+    );
+    let alone = rmpack(
+        &emulator,
+        dir.path(),
+        &[
+            "upgrade",
+            "--db",
+            "1",
+            "--module",
+            "hello",
+            "--cluster-preview",
+        ],
+    );
+    assert_eq!(
+        alone.code,
+        2,
+        "--cluster-preview needs --dry-run: {}",
+        alone.text()
+    );
 }
 
 #[test]
@@ -377,8 +431,8 @@ fn executed_rows_are_pinned() {
 }
 
 #[test]
-fn another_module_the_cluster_moved_on_its_own_fails_the_read_back() {
-    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1).ignoring_new_module());
+fn other_modules_rs_moves_are_planned_and_sent_only_when_accepted() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
     for (uid, version) in [("bloom-1.0.0", "1.0.0"), ("bloom-1.1.0", "1.1.0")] {
         let mut module = module_json("bloom", version);
         module["uid"] = json!(uid);
@@ -391,18 +445,170 @@ fn another_module_the_cluster_moved_on_its_own_fails_the_read_back() {
         .unwrap()
         .push(bdb_module("bloom-1.0.0", "bloom", "1.0.0"));
     emulator.put_bdb(db);
+    let args = ["upgrade", "--db", "1", "--module", "hello", "--to", "1.2.3"];
+    let run = rmpack(&emulator, dir.path(), &args);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("upgrade-moves-other-modules")
+            && run.stderr.contains("also moves bloom 1.0.0 → 1.1.0")
+            && run.stderr.contains("--accept-other-modules"),
+        "{}",
+        run.stderr
+    );
+    assert!(upgrade_posts(&emulator).is_empty(), "nothing is sent");
+    let dry = rmpack(&emulator, dir.path(), &[&args[..], &["--dry-run"]].concat());
+    assert_eq!(dry.code, 1, "the plan as it stands would be refused");
+    common::assert_golden("upgrade-plan-moves.txt", &stable(&dry.stdout, &emulator));
+
     let run = rmpack(
         &emulator,
         dir.path(),
-        &["upgrade", "--db", "1", "--module", "hello", "--to", "1.2.3"],
+        &[&args[..], &["--accept-other-modules"]].concat(),
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    let db = emulator.bdb(1).expect("db1");
+    assert_eq!(db["module_list"][1]["semantic_version"], "1.1.0", "{db}");
+    assert!(
+        run.stderr.contains("accepted with --accept-other-modules"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn all_gives_each_database_the_newest_build_for_its_own_redis() {
+    let emulator = Emulator::start(EmulatorSpec {
+        redis_versions: Some(vec!["7.4".into(), "8.0".into(), "8.2".into(), "8.4".into()]),
+        ..EmulatorSpec::nodes(2).rs_version("8.2.0-40")
+    })
+    .expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (version, compatible) in [
+        ("8.0.0", "8.0"),
+        ("8.0.1", "8.0"),
+        ("8.2.0", "8.2"),
+        ("8.2.1", "8.2"),
+        ("8.4.0", "8.4"),
+    ] {
+        add_hello(&emulator, version, Some(compatible), &|m| {
+            m["min_redis_version"] = json!("8.0")
+        });
+    }
+    emulator.put_bdb(database(1, "8.0", "8.0.0"));
+    emulator.put_bdb(database(2, "8.2", "8.2.0"));
+    // A build that does not fit is refused, naming the one that would.
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello", "--to", "8.4.0"],
     );
     assert_eq!(run.code, 1, "{}", run.text());
     assert!(
-        run.stdout
-            .contains("other module bloom moved 1.0.0 → 1.1.0"),
+        run.stderr
+            .contains("The build that fits Redis 8.0 is hello 8.0.1 (for Redis 8.0)"),
         "{}",
-        run.stdout
+        run.stderr
     );
+    assert!(upgrade_posts(&emulator).is_empty());
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--all", "--module", "hello"],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    let runs = |uid: u64| {
+        emulator.bdb(uid).expect("db")["module_list"][0]["semantic_version"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!((runs(1), runs(2)), ("8.0.1".into(), "8.2.1".into()));
+    // Moving the Redis version picks the build for the new one.
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &[
+            "upgrade",
+            "--all",
+            "--module",
+            "hello",
+            "--redis-version",
+            "8.4",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert_eq!((runs(1), runs(2)), ("8.4.0".into(), "8.4.0".into()));
+    // Nothing newer for Redis 8.4: already current, nothing sent.
+    emulator.clear_requests();
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--all", "--module", "hello"],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(emulator.only_gets());
+}
+
+#[test]
+fn the_cluster_wide_refusals_come_before_anything_is_sent() {
+    let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(2));
+    add_hello(&emulator, "1.3.0", Some("7.4"), &|_| {});
+    add_hello(&emulator, "1.4.0", Some("8.2"), &|_| {});
+    let upgrade = |extra: &[&str]| {
+        rmpack(
+            &emulator,
+            dir.path(),
+            &[&["upgrade", "--db", "1", "--module", "hello"][..], extra].concat(),
+        )
+    };
+    // Nodes on different RS versions.
+    emulator.set_node_software_version(2, Some("8.0.2-17"));
+    let run = upgrade(&[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("upgrade-nodes-on-different-rs")
+            && run.stderr.contains("node 1: 8.2.0-40, node 2: 8.0.2-17"),
+        "{}",
+        run.stderr
+    );
+    emulator.set_node_software_version(2, None);
+    // A lower Redis than the database's.
+    emulator.put_bdb(database(1, "7.4", "1.3.0"));
+    let run = upgrade(&["--redis-version", "7.2"]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("upgrade-redis-downgrade"),
+        "{}",
+        run.stderr
+    );
+    // The cluster's upgrade policy, where it reports one.
+    emulator.set_redis_upgrade_policy("major", "8.0");
+    let run = upgrade(&["--redis-version", "8.2"]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("upgrade-redis-policy")
+            && run.stderr.contains("redis_upgrade_policy_mismatch"),
+        "{}",
+        run.stderr
+    );
+    assert!(upgrade_posts(&emulator).is_empty());
+    // Without the policy the same move goes through, and the read-back expects Redis 8's modules.
+    emulator.set_redis_upgrade_policy("latest", "8.2");
+    let run = upgrade(&["--redis-version", "8.2"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(
+        run.stderr.contains("search -") && run.stderr.contains("added: Redis 8 bundles it"),
+        "{}",
+        run.stderr
+    );
+    let db = emulator.bdb(1).expect("db1");
+    let names: Vec<&str> = db["module_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hello", "search", "timeseries", "bf", "ReJSON"]);
 }
 
 #[test]
@@ -468,18 +674,96 @@ fn redis_version_moves_the_database_when_asked_and_the_new_build_fits_it() {
 }
 
 #[test]
-fn a_cluster_that_ignores_dry_run_is_named_loudly() {
+fn a_cluster_that_ignores_dry_run_is_named_loudly_and_a_plain_dry_run_never_reaches_it() {
     let (emulator, dir) = redis_7_2_cluster(EmulatorSpec::nodes(1));
     emulator.set_upgrade_dry_run(false);
+    let args = ["upgrade", "--db", "1", "--module", "hello", "--dry-run"];
+    let run = rmpack(&emulator, dir.path(), &args);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(emulator.only_gets());
+    assert!(emulator.actions().is_empty(), "no upgrade started");
     let run = rmpack(
         &emulator,
         dir.path(),
-        &["upgrade", "--db", "1", "--module", "hello", "--dry-run"],
+        &[&args[..], &["--cluster-preview"]].concat(),
     );
+    assert_eq!(run.code, 1, "{}", run.text());
     assert!(
         run.text()
             .contains("ignored dry_run=true and started an upgrade"),
         "{}",
         run.text()
     );
+}
+
+#[test]
+fn a_custom_module_version_some_node_lacks_is_refused_naming_the_node() {
+    let emulator = Emulator::start(EmulatorSpec::nodes(2)).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let upload = |version: &str, nodes: Option<&str>| {
+        let zip =
+            common::plain_module_zip(dir.path(), "hello", version, module_json("hello", version));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rmpack"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RMPACK_USER", emulator.user())
+            .env("RMPACK_PASSWORD", emulator.password())
+            .env("RMPACK_PROFILES", dir.path().join("no-profiles.toml"))
+            .stdin(std::process::Stdio::null())
+            .arg("upload")
+            .arg(&zip)
+            .args(["--cluster", &emulator.url(), "--ca-cert"])
+            .arg(emulator.ca_cert_path());
+        if let Some(nodes) = nodes {
+            command.args(["--nodes", nodes]);
+        }
+        let output = command.output().expect("rmpack runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    upload("1.2.2", None);
+    upload("1.2.3", Some("1"));
+    let uid_of = |version: &str| {
+        emulator
+            .user_defined_modules()
+            .into_iter()
+            .find(|m| m["semantic_version"] == version)
+            .and_then(|m| m["uid"].as_str().map(str::to_string))
+            .expect("registered")
+    };
+    let mut db = bdb(
+        1,
+        "db1",
+        vec![bdb_module(&uid_of("1.2.2"), "hello", "1.2.2")],
+    );
+    db["redis_version"] = json!("7.4");
+    emulator.put_bdb(db);
+    emulator.clear_requests();
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr.contains("upgrade-node-lacks-artifact")
+            && run
+                .stderr
+                .contains("node 2 (ubuntu22/x86_64) holds no artifact of hello 1.2.3")
+            && run.stderr.contains("rmpack upload ZIP --nodes 2"),
+        "{}",
+        run.stderr
+    );
+    assert!(emulator.only_gets());
+    upload("1.2.3", Some("2"));
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["upgrade", "--db", "1", "--module", "hello"],
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
 }

@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use support::{
-    bdb, bdb_module, module_json, ActionOutcome, Emulator, EmulatorSpec, Fault, RequestMatch,
+    bdb, bdb_module, module_json, ActionOutcome, Emulator, EmulatorSpec, Fault, NodePlatform,
+    RequestMatch,
 };
 
 const ARTIFACTS: &str = "/v2/local/modules/user-defined/artifacts";
@@ -805,7 +806,19 @@ fn the_flow_follows_the_rs_version_unless_forced() {
 #[test]
 fn an_artifact_the_first_node_refuses_goes_nowhere_else_and_the_registration_is_undone() {
     let (emulator, dir) = start(3);
-    // Built for rhel9 only: a warning for the validator, a 406 os_not_supported for an Ubuntu node.
+    // Nodes that do not say which OS they run: the pre-flight cannot tell, and the first node
+    // answers 406 os_not_supported for a build for rhel9.
+    for node in 1..=3 {
+        emulator.set_node_platform(
+            node,
+            NodePlatform {
+                os_name: String::new(),
+                os_family: String::new(),
+                os_version: String::new(),
+                ..NodePlatform::ubuntu("22.04")
+            },
+        );
+    }
     let mut json = module_json("Hello", "1.2.3");
     json["operating_systems"] = serde_json::json!(["rhel9"]);
     let path = common::plain_module_zip(dir.path(), "Hello", "1.2.3", json);
@@ -820,6 +833,44 @@ fn an_artifact_the_first_node_refuses_goes_nowhere_else_and_the_registration_is_
         "the registration was undone"
     );
     assert!(run.stdout.contains("rolled back"), "{}", run.stdout);
+}
+
+#[test]
+fn a_node_of_another_os_is_refused_before_anything_is_sent_and_no_resume_is_offered() {
+    let (emulator, dir) = start(3);
+    emulator.set_node_platform(3, NodePlatform::rhel("9.4"));
+    let mut json = module_json("Hello", "1.2.3");
+    json["operating_systems"] = serde_json::json!(["ubuntu22.04"]);
+    let path = common::plain_module_zip(dir.path(), "Hello", "1.2.3", json);
+    let run = upload(&emulator, dir.path(), &path, &[]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
+    assert!(
+        run.stderr.contains("cluster-node-build-missing")
+            && run.stderr.contains("os_not_supported"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("node 3 runs rhel9/x86_64 (rhel 9.4)")
+            && run.stderr.contains("built for ubuntu22/x86_64"),
+        "names the node, its OS and the build: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Build Hello 1.2.3 for rhel9/x86_64"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.text().contains("resume") && !run.text().contains("--nodes"),
+        "no command that cannot succeed: {}",
+        run.text()
+    );
+    // The nodes that can take it can be served on their own.
+    let run = upload(&emulator, dir.path(), &path, &["--nodes", "1,2"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert_eq!(uploads_to(&emulator, 3), 0);
 }
 
 #[test]

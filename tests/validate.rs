@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rmpack::manifest::{Arch, DottedVersion, ModuleVersion, OsNick};
-use rmpack::validate::{check_path, rules, CheckOptions, ClusterFacts, Report, Severity, Target};
+use rmpack::validate::{
+    check_path, rules, CheckOptions, ClusterFacts, NodeFacts, Report, Severity, Target,
+};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -154,6 +156,15 @@ fn version(text: &str) -> DottedVersion {
     text.parse().unwrap()
 }
 
+fn node_facts(uid: &str, os: &str, arch: Arch) -> NodeFacts {
+    NodeFacts {
+        uid: uid.into(),
+        os: Some(OsNick::parse(os, true).unwrap()),
+        os_reported: os.into(),
+        arch: Some(arch),
+    }
+}
+
 fn check(path: &Path, target: &Target) -> Report {
     check_path(path, target, &CheckOptions::default()).unwrap()
 }
@@ -259,6 +270,8 @@ fn every_rule_triggers_on_its_case_and_passes_on_a_good_module() {
         case("zip-module-sha256-mismatch", Some("invalid_module"), good.clone().set("sha256", json!("0".repeat(64))), target()),
         case("zip-dependency-sha256-mismatch", Some("invalid_dependency_data"), Spec { extra: vec![("deps/gears.tgz".into(), tgz.clone())], ..good.clone().set("dependencies", json!({"gears": {"sha256": "1".repeat(64)}})) }, target()),
         case("zip-dependency-missing", Some("invalid_dependency_data"), good.clone().set("dependencies", json!({"gears": {"sha256": "1".repeat(64)}})), target()),
+        case("zip-dependency-missing", Some("invalid_dependency_data"), good.clone().set("dependencies", json!({"gears": {"url": "https://x.example/g.tgz", "sha256": "1".repeat(64)}})), target()),
+        case("zip-optional-dependency-missing", None, good.clone().set("optional-dependencies", json!({"gears": {"url": "https://x.example/g.tgz", "sha256": "1".repeat(64)}})), target()),
         case("zip-dependency-unlisted", None, Spec { extra: vec![("deps/gears.tgz".into(), tgz.clone())], ..good.clone() }, target()),
         case("json-syntax", Some("invalid_module"), Spec { raw_json: Some(b"{\"module_name\": ".to_vec()), ..good.clone() }, target()),
         case("json-syntax", Some("invalid_module"), Spec { raw_json: Some(b"[1, 2]".to_vec()), ..good.clone() }, target()),
@@ -277,7 +290,10 @@ fn every_rule_triggers_on_its_case_and_passes_on_a_good_module() {
         case("json-versions-inconsistent", None, good.clone().set("min_redis_version", json!("7.6")), target()),
         case("json-capability-unknown", Some("invalid_module"), good.clone().set("capabilities", json!(["types", "multi_exec"])), target()),
         case("json-os-not-linux", Some("os_not_supported"), good.clone().set("os", json!("Windows")), target()),
-        case("json-os-unknown", None, good.clone().set("operating_systems", json!(["rhel9", "windows11"])), target()),
+        case("json-os-invalid", Some("module_os_list_invalid"), good.clone().set("operating_systems", json!(["rhel9", "ubuntu"])), target()),
+        case("json-os-invalid", Some("module_os_list_invalid"), good.clone().set("os_list", json!(["22.04"])), target()),
+        case("json-os-unknown", None, good.clone().set("operating_systems", json!(["rhel9", "windows11"])), target())
+            .passes_with(good.clone().set("operating_systems", json!(["rhel9", "ubuntu22", "ubuntu22.04", "jammy", "rocky8", "amzn2023"])), target()),
         case("json-architecture-invalid", Some("invalid_module"), good.clone().set("architecture", json!("armv7l")), target()),
         case("json-sha256-format", Some("invalid_module"), good.clone().set("sha256", json!("abc")), target()),
         case("json-dependency-invalid", Some("invalid_dependency_data"), good.clone().set("dependencies", json!({"gears": {"url": "ftp://x.example/g.tgz", "sha256": "1".repeat(64)}})), target()),
@@ -297,13 +313,28 @@ fn every_rule_triggers_on_its_case_and_passes_on_a_good_module() {
             .passes_with(good.clone(), Target { architectures: vec![Arch::X86_64], ..Target::default() }),
         case("elf-os-abi", Some("os_not_supported"), good.clone().with_so_bytes(freebsd), target()),
         case("elf-no-onload", Some("invalid_module"), good.clone().with_so_bytes(notmodule), target()),
-        case("target-os-not-listed", Some("os_not_supported"), good.clone().set("operating_systems", json!(["rhel9"])), os(&["ubuntu22.04"])),
-        case("redis-version-too-old", Some("redis_incompatible_version"), good.clone().set("min_redis_version", json!("7.2")), Target { redis_version: Some(version("6.2.14")), ..Target::default() }),
+        case("target-os-not-listed", Some("os_not_supported"), good.clone().set("operating_systems", json!(["rhel9"])), os(&["ubuntu22.04"]))
+            .passes_with(good.clone().set("operating_systems", json!(["ubuntu22"])), os(&["ubuntu22.04"])),
+        case("target-os-not-listed", Some("os_not_supported"), good.clone().set("operating_systems", json!(["ubuntu20"])), os(&["jammy"]))
+            .passes_with(good.clone().set("operating_systems", json!(["ubuntu22.04"])), os(&["ubuntu22"])),
+        case("redis-version-too-old", Some("redis_incompatible_version"), good.clone().set("min_redis_version", json!("7.6")), Target { redis_version: Some(version("7.4.2")), ..Target::default() }),
         case("compatible-redis-version-missing", None, good.clone().remove("compatible_redis_version"), Target::default()),
+        case("compatible-redis-version-impossible", None, good.clone().set("compatible_redis_version", json!("99.99")), target()),
+        case("compatible-redis-version-impossible", None, good.clone().set("compatible_redis_version", json!("7.1")), target()),
+        case("compatible-redis-version-unreleased", None, good.clone().set("compatible_redis_version", json!("8.8")), target()),
+        case("cluster-node-build-missing", Some("os_not_supported"), good.clone().set("operating_systems", json!(["rhel8"])), cluster(ClusterFacts { nodes: vec![node_facts("3", "rhel9", Arch::X86_64)], ..ClusterFacts::default() }))
+            .passes_with(good.clone().set("operating_systems", json!(["rhel8", "rocky9"])), cluster(ClusterFacts { nodes: vec![node_facts("3", "rhel9", Arch::X86_64)], ..ClusterFacts::default() })),
+        case("cluster-node-build-missing", Some("os_not_supported"), good.clone(), cluster(ClusterFacts { nodes: vec![node_facts("2", "ubuntu22", Arch::Aarch64)], ..ClusterFacts::default() }))
+            .passes_with(good.clone(), cluster(ClusterFacts { nodes: vec![node_facts("2", "ubuntu22", Arch::X86_64)], ..ClusterFacts::default() })),
         case("cluster-newer-version-registered", None, good.clone(), cluster(ClusterFacts { modules: vec![("plain".into(), ModuleVersion(10300))], ..ClusterFacts::default() }))
             .passes_with(good.clone(), cluster(ClusterFacts { modules: vec![("plain".into(), ModuleVersion(10100))], ..ClusterFacts::default() })),
-        case("redis-version-not-compatible", None, good.clone(), Target { redis_version: Some(version("7.2.4")), ..Target::default() })
+        case("redis-version-not-compatible", Some("upgrade_bdb_failed"), good.clone(), Target { redis_version: Some(version("7.2.4")), ..Target::default() })
             .passes_with(good.clone(), Target { redis_version: Some(version("7.4.2")), ..Target::default() }),
+        case("redis-version-not-compatible", Some("upgrade_bdb_failed"), good.clone(), Target { redis_version: Some(version("8.4")), ..Target::default() })
+            .passes_with(good.clone().set("compatible_redis_version", json!("8.4")), Target { redis_version: Some(version("8.4.1")), ..Target::default() }),
+        // Without compatible_redis_version: min_redis_version's major version decides.
+        case("redis-version-not-compatible", Some("upgrade_bdb_failed"), good.clone().remove("compatible_redis_version"), Target { redis_version: Some(version("7.4")), ..Target::default() })
+            .passes_with(good.clone().remove("compatible_redis_version"), Target { redis_version: Some(version("6.2.14")), ..Target::default() }),
         case("rs-version-too-old", Some("min_redis_pack_version"), good.clone().set("min_redis_pack_version", json!("7.8.2")), Target { rs_version: Some(version("7.4.2-54")), ..Target::default() }),
         case("rs-version-too-old-for-upgrade", Some("redis_pack_incompatible_version"), good.clone().set("min_redis_pack_version", json!("7.8.2")), Target { rs_version: Some(version("7.4.2")), current_version: Some(ModuleVersion(10000)), ..Target::default() }),
         case("capability-missing", Some("unsupported_module_capabilities"), good.clone(), db(json!({"name": "db1", "data_persistence": "aof"})))
@@ -374,6 +405,14 @@ fn every_rule_triggers_on_its_case_and_passes_on_a_good_module() {
         // are the unit tests of validate::check_module_object.
         "upgrade-redis-version-not-compatible",
         "upgrade-platform-missing",
+        // tests/upgrade.rs and validate::upgrade's unit tests: facts of a live cluster.
+        "upgrade-nodes-on-different-rs",
+        "upgrade-redis-downgrade",
+        "upgrade-redis-policy",
+        "upgrade-moves-other-modules",
+        "upgrade-node-lacks-artifact",
+        // the_zip_rs_takes_at_most_500_mb, below: a sparse zip of that size.
+        "zip-over-rs-limit",
         // tests/load.rs: `validate --load`, one fixture module per way a load fails.
         "load-missing-library",
         "load-redis-too-old",
@@ -392,6 +431,31 @@ fn every_rule_triggers_on_its_case_and_passes_on_a_good_module() {
     }
     // Silence the unused-variable lint for the byte patch kept for documentation.
     let _ = elf32;
+}
+
+#[test]
+fn the_zip_rs_takes_at_most_500_mb() {
+    let good = Spec::plain();
+    let json = serde_json::to_vec_pretty(&good.json).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let limit = 500 * 1024 * 1024;
+    let zip_of_size = |padding: u64| {
+        let path = dir.path().join(format!("plain-{padding}.zip"));
+        common::zip_with_sparse_padding(
+            &path,
+            &[("module.json", &json, 0o644), ("plain.so", &good.so, 0o755)],
+            padding,
+        );
+        path
+    };
+    let over = zip_of_size(limit);
+    assert!(std::fs::metadata(&over).unwrap().len() > limit);
+    let report = check(&over, &target());
+    let message = assert_finding(&report, "zip-over-rs-limit", None);
+    assert!(message.contains("524288000"), "{message}");
+    let under = zip_of_size(limit - 100_000);
+    assert!(std::fs::metadata(&under).unwrap().len() <= limit);
+    assert!(!check(&under, &target()).has("zip-over-rs-limit"));
 }
 
 #[test]
@@ -453,8 +517,12 @@ fn newglibc_fails_rhel8_naming_the_symbols_and_passes_ubuntu24_04() {
 #[test]
 fn needs_ssl11_fails_where_only_openssl3_ships_and_passes_ubuntu20_04() {
     let spec = Spec::of(&common::fixture("needs_ssl11"), "needsssl", 10100);
-    for nick in ["rhel9", "ubuntu22.04"] {
-        let report = check_spec(&spec, &os(&[nick]));
+    for (spelling, nick) in [
+        ("rhel9", "rhel9"),
+        ("ubuntu22.04", "ubuntu22"),
+        ("jammy", "ubuntu22"),
+    ] {
+        let report = check_spec(&spec, &os(&[spelling]));
         let message = assert_finding(&report, "elf-library-missing", None);
         assert!(
             message.contains("libssl.so.1.1") && message.contains(nick),

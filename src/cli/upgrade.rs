@@ -31,7 +31,8 @@ pub struct Args {
     /// The module to upgrade (its module_name).
     #[arg(long, value_name = "NAME")]
     module: String,
-    /// The version to move to (semantic, e.g. 2.4.1); the highest on the cluster when omitted.
+    /// The version to move to (semantic, e.g. 2.4.1); when omitted, each database gets what RS
+    /// gives it: the newest build that fits its (target) Redis version.
     #[arg(long, value_name = "VERSION")]
     to: Option<String>,
     /// Move the databases to this Redis version (one the nodes offer); without it each

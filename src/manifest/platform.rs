@@ -109,9 +109,8 @@ fn nick_table() -> &'static NickTable {
             platforms: std::collections::BTreeMap<String, Entry>,
         }
         // Checked by a unit test; a broken file would fail every test that parses an OS.
-        let data: Data =
-            serde_json::from_str(include_str!("../validate/policy/platforms.json"))
-                .unwrap_or_default();
+        let data: Data = serde_json::from_str(include_str!("../validate/policy/platforms.json"))
+            .unwrap_or_default();
         let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
         let known: Vec<(&'static str, &'static str)> = data
             .platforms
@@ -133,9 +132,9 @@ fn split_name_version(text: &str) -> Option<(&str, &str)> {
     let split = text.find(|c: char| c.is_ascii_digit())?;
     let (name, version) = text.split_at(split);
     let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase());
-    let version_ok = version
-        .split('.')
-        .all(|part| !part.is_empty() && part.len() <= 9 && part.bytes().all(|b| b.is_ascii_digit()));
+    let version_ok = version.split('.').all(|part| {
+        !part.is_empty() && part.len() <= 9 && part.bytes().all(|b| b.is_ascii_digit())
+    });
     (name_ok && version_ok).then_some((name, version))
 }
 
@@ -331,7 +330,16 @@ mod tests {
 
     #[test]
     fn what_rs_cannot_split_is_invalid_and_what_rmpack_does_not_know_is_unknown() {
-        for bad in ["ubuntu", "22.04", "", "ubuntu-22.04", "../etc", "rhel8.", "x86_64", "ubuntu 22"] {
+        for bad in [
+            "ubuntu",
+            "22.04",
+            "",
+            "ubuntu-22.04",
+            "../etc",
+            "rhel8.",
+            "x86_64",
+            "ubuntu 22",
+        ] {
             assert!(
                 matches!(OsNick::parse(bad, true), Err(ManifestError::InvalidOs(_))),
                 "{bad:?}"
@@ -349,7 +357,12 @@ mod tests {
 
     #[test]
     fn zip_file_names_keep_the_longer_spelling() {
-        let spelling = |s: &str| OsNick::parse(s, false).unwrap().file_name_spelling().to_string();
+        let spelling = |s: &str| {
+            OsNick::parse(s, false)
+                .unwrap()
+                .file_name_spelling()
+                .to_string()
+        };
         assert_eq!(spelling("ubuntu22"), "ubuntu22.04");
         assert_eq!(spelling("jammy"), "ubuntu22.04");
         assert_eq!(spelling("rocky8"), "rhel8");
@@ -359,18 +372,28 @@ mod tests {
     #[test]
     fn a_node_names_its_os_as_name_and_major() {
         let of = |name: &str, semantic: &str, text: &str| {
-            OsNick::of_node(Some(name), Some(semantic).filter(|s| !s.is_empty()), Some(text))
-                .map(|n| n.to_string())
+            OsNick::of_node(
+                Some(name),
+                Some(semantic).filter(|s| !s.is_empty()),
+                Some(text),
+            )
+            .map(|n| n.to_string())
         };
         assert_eq!(of("ubuntu", "22.04", "").as_deref(), Some("ubuntu22"));
         assert_eq!(of("Ubuntu", "20.04.6", "").as_deref(), Some("ubuntu20"));
         assert_eq!(of("rhel", "8.9", "").as_deref(), Some("rhel8"));
-        assert_eq!(of("Red Hat Enterprise Linux", "9.4", "").as_deref(), Some("rhel9"));
+        assert_eq!(
+            of("Red Hat Enterprise Linux", "9.4", "").as_deref(),
+            Some("rhel9")
+        );
         assert_eq!(of("Rocky Linux", "9.3", "").as_deref(), Some("rhel9"));
         assert_eq!(of("amzn", "2", "").as_deref(), Some("amzn2"));
         assert_eq!(of("Amazon Linux", "2023", "").as_deref(), Some("amzn2023"));
         assert_eq!(of("rhel8", "", "").as_deref(), Some("rhel8"));
-        assert_eq!(of("ubuntu", "", "Ubuntu 22.04.3 LTS").as_deref(), Some("ubuntu22"));
+        assert_eq!(
+            of("ubuntu", "", "Ubuntu 22.04.3 LTS").as_deref(),
+            Some("ubuntu22")
+        );
         assert_eq!(of("sles", "15", "").as_deref(), Some("sles15"));
         assert_eq!(OsNick::of_node(Some("ubuntu"), None, None), None);
         assert_eq!(OsNick::of_node(None, Some("22.04"), None), None);
@@ -384,9 +407,17 @@ mod tests {
         assert_eq!(OsNick::known().len(), platforms.len());
         for (nick, platform) in platforms {
             let parsed = OsNick::parse(nick, false).unwrap();
-            assert_eq!(parsed.as_str(), nick, "a platform key is its own canonical name");
+            assert_eq!(
+                parsed.as_str(),
+                nick,
+                "a platform key is its own canonical name"
+            );
             let file_name = platform["file_name"].as_str().unwrap();
-            assert_eq!(OsNick::parse(file_name, false).unwrap(), parsed, "{file_name}");
+            assert_eq!(
+                OsNick::parse(file_name, false).unwrap(),
+                parsed,
+                "{file_name}"
+            );
         }
         for (codename, nick) in data["codenames"].as_object().unwrap() {
             assert_eq!(OsNick::parse(codename, false).unwrap().as_str(), nick);

@@ -292,8 +292,8 @@ pub fn redis_feature_sets() -> &'static [(u64, u64)] {
             feature_sets: Vec<String>,
         }
         // Checked by a unit test; an empty list would make every version "unknown", not wrong.
-        let data: Data = serde_json::from_str(include_str!("../validate/policy/redis.json"))
-            .unwrap_or_default();
+        let data: Data =
+            serde_json::from_str(include_str!("../validate/policy/redis.json")).unwrap_or_default();
         data.feature_sets
             .iter()
             .filter_map(|v| v.parse::<DottedVersion>().ok())

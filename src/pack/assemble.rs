@@ -7,8 +7,8 @@ use crate::listener::Listener;
 use crate::manifest::{
     apply_command_edits, redis_feature_set, Arch, CapabilityName, Command, Dependency,
     DottedVersion, FeatureSet, ManifestError, ManifestInput, ModuleJson, ModuleVersion, OsNick,
-    SemanticVersion,
-    DEFAULT_MIN_REDIS_PACK_VERSION, DEFAULT_MIN_REDIS_VERSION, OS_LINUX, RAMP_FORMAT_VERSION,
+    SemanticVersion, DEFAULT_MIN_REDIS_PACK_VERSION, DEFAULT_MIN_REDIS_VERSION, OS_LINUX,
+    RAMP_FORMAT_VERSION,
 };
 
 use super::PackError;
@@ -73,7 +73,9 @@ pub fn check_input(
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(compatible) = &input.compatible_redis_version {
         if redis_feature_set(compatible) == FeatureSet::Impossible {
-            return Err(ManifestError::ImpossibleRedisVersion(compatible.to_string()));
+            return Err(ManifestError::ImpossibleRedisVersion(
+                compatible.to_string(),
+            ));
         }
     }
     let module_args = input.module_args()?;

@@ -16,14 +16,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::{
-    action_uid_of, Bdb, Client, ClusterError, Endpoint, Module, ModuleUpgrade,
-    PollOptions, UpgradeRequest,
+    action_uid_of, Bdb, Client, ClusterError, Endpoint, Module, ModuleUpgrade, PollOptions,
+    UpgradeRequest,
 };
 use crate::manifest::{DottedVersion, ModuleVersion, SemanticVersion};
 use crate::release::{latest_fitting, Build};
 use crate::validate::rules::{
-    UPGRADE_MOVES_OTHER_MODULES, UPGRADE_NODE_LACKS_ARTIFACT,
-    UPGRADE_REDIS_VERSION_NOT_COMPATIBLE,
+    UPGRADE_MOVES_OTHER_MODULES, UPGRADE_NODE_LACKS_ARTIFACT, UPGRADE_REDIS_VERSION_NOT_COMPATIBLE,
 };
 use crate::validate::{self, Diagnostic, Report};
 
@@ -236,7 +235,12 @@ fn candidates(modules: &[Module]) -> Vec<Candidate<'_>> {
     modules
         .iter()
         .filter(|m| !m.uid.0.is_empty())
-        .filter_map(|module| Some(Candidate { module, build: build_of(module)? }))
+        .filter_map(|module| {
+            Some(Candidate {
+                module,
+                build: build_of(module)?,
+            })
+        })
         .collect()
 }
 
@@ -493,7 +497,11 @@ pub fn plan_upgrade(
         }
         findings.extend(report.diagnostics);
         if custom {
-            needed_artifacts.push((uid.clone(), picked.build.module_name.clone(), picked.build.version));
+            needed_artifacts.push((
+                uid.clone(),
+                picked.build.module_name.clone(),
+                picked.build.version,
+            ));
         }
         // What RS does with the database's other modules.
         let mut other_modules = Vec::new();
@@ -571,8 +579,7 @@ pub fn plan_upgrade(
                 }
             }
         }
-        let added_or_removed =
-            redis_8_changes(bdb, &redis_now_v, &redis_after_v, &candidates);
+        let added_or_removed = redis_8_changes(bdb, &redis_now_v, &redis_after_v, &candidates);
         plan.notes.extend(
             findings
                 .iter()
@@ -1109,8 +1116,13 @@ fn verify(plan: &DatabasePlan, now: &Bdb) -> Result<(), String> {
                 .as_ref()
                 .is_none_or(|id| id.0 == plan.new_module_uid);
             if runs != plan.module.version.after || !uid_moved {
+                let still = if runs == plan.module.version.before {
+                    "still "
+                } else {
+                    ""
+                };
                 problems.push(format!(
-                    "the database still runs {} {runs}, not {}",
+                    "the database {still}runs {} {runs}, not {}",
                     plan.module.module_name, plan.module.version.after
                 ));
             }
@@ -1254,7 +1266,11 @@ mod tests {
         );
         let now = bdb(
             "7.2",
-            &[("new", "hello", "1.2.3"), ("x1", "x", "1.0.0"), ("s", "search", "8.0.0")],
+            &[
+                ("new", "hello", "1.2.3"),
+                ("x1", "x", "1.0.0"),
+                ("s", "search", "8.0.0"),
+            ],
         );
         let error = verify(&plan(), &now).unwrap_err();
         assert!(error.contains("search 8.0.0 appeared"), "{error}");
@@ -1271,15 +1287,26 @@ mod tests {
         ];
         let landed = bdb(
             "8.2",
-            &[("new", "hello", "1.2.3"), ("x2", "x", "1.1.0"), ("s", "search", "8.2.0")],
+            &[
+                ("new", "hello", "1.2.3"),
+                ("x2", "x", "1.1.0"),
+                ("s", "search", "8.2.0"),
+            ],
         );
         assert_eq!(verify(&planned, &landed), Ok(()));
         let kept = bdb(
             "8.2",
-            &[("new", "hello", "1.2.3"), ("x1", "x", "1.0.0"), ("l", "searchlight", "2.6.0")],
+            &[
+                ("new", "hello", "1.2.3"),
+                ("x1", "x", "1.0.0"),
+                ("l", "searchlight", "2.6.0"),
+            ],
         );
         let error = verify(&planned, &kept).unwrap_err();
-        assert!(error.contains("other module x runs 1.0.0, not the 1.1.0"), "{error}");
+        assert!(
+            error.contains("other module x runs 1.0.0, not the 1.1.0"),
+            "{error}"
+        );
         assert!(error.contains("module search is not listed"), "{error}");
         assert!(error.contains("searchlight is still listed"), "{error}");
     }

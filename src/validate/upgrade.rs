@@ -257,4 +257,47 @@ mod tests {
         let report = check_module_object(&module(serde_json::json!({})), &with_db, "db 1");
         assert!(report.has("capability-missing"), "{:?}", report.diagnostics);
     }
+
+    #[test]
+    fn mixed_rs_nodes_and_redis_moves_are_named() {
+        let node = |uid: &str| (uid.to_string(), Some("8.2.0-40".to_string()));
+        let same = [node("1"), node("2")];
+        assert!(check_nodes_same_rs(&same).is_empty());
+        let mixed = [
+            ("1".to_string(), Some("8.2.0-40".to_string())),
+            ("2".to_string(), None),
+        ];
+        let found = check_nodes_same_rs(&mixed);
+        assert_eq!(found[0].rule, "upgrade-nodes-on-different-rs");
+        assert!(
+            found[0].message.contains("node 2: not reported"),
+            "{}",
+            found[0].message
+        );
+        let v = |s: &str| s.parse::<DottedVersion>().unwrap();
+        let down = check_redis_move(&v("7.4"), &v("7.2"), None, None, "db 1");
+        assert_eq!(down[0].rule, "upgrade-redis-downgrade");
+        assert!(check_redis_move(
+            &v("7.4"),
+            &v("7.4.2"),
+            Some("major"),
+            Some(&v("7.2")),
+            "db 1"
+        )
+        .is_empty());
+        let policy = check_redis_move(&v("7.4"), &v("8.2"), Some("major"), Some(&v("8.0")), "db 1");
+        assert_eq!(policy[0].code, Some("redis_upgrade_policy_mismatch"));
+        assert!(
+            check_redis_move(&v("7.4"), &v("8.0"), Some("major"), Some(&v("8.0")), "db 1")
+                .is_empty()
+        );
+        assert!(check_redis_move(
+            &v("7.4"),
+            &v("8.2"),
+            Some("latest"),
+            Some(&v("8.0")),
+            "db 1"
+        )
+        .is_empty());
+    }
 }

@@ -114,9 +114,10 @@ pub(crate) fn findings(
 }
 
 fn newest_feature_set() -> String {
-    redis_feature_sets()
-        .last()
-        .map_or_else(|| "?".to_string(), |(major, minor)| format!("{major}.{minor}"))
+    redis_feature_sets().last().map_or_else(
+        || "?".to_string(),
+        |(major, minor)| format!("{major}.{minor}"),
+    )
 }
 
 fn feature_set_list() -> String {

@@ -429,3 +429,90 @@ pub fn assert_golden(name: &str, actual: &str) {
         "{name} differs (BLESS=1 rewrites it):\n{actual}"
     );
 }
+
+/// Writes a zip of stored entries (`name`, bytes, Unix mode) followed by a stored entry
+/// `padding` of `padding_len` zero bytes left as a hole in the file: a zip of any size that
+/// costs no disk and no time to write.
+pub fn zip_with_sparse_padding(path: &Path, entries: &[(&str, &[u8], u32)], padding_len: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    fn local_header(name: &str, crc: u32, size: u32) -> Vec<u8> {
+        let mut h = Vec::new();
+        h.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        h.extend_from_slice(&20u16.to_le_bytes()); // version needed
+        h.extend_from_slice(&0u16.to_le_bytes()); // flags
+        h.extend_from_slice(&0u16.to_le_bytes()); // stored
+        h.extend_from_slice(&0u16.to_le_bytes()); // time
+        h.extend_from_slice(&0x21u16.to_le_bytes()); // date: 1980-01-01
+        h.extend_from_slice(&crc.to_le_bytes());
+        h.extend_from_slice(&size.to_le_bytes());
+        h.extend_from_slice(&size.to_le_bytes());
+        h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        h.extend_from_slice(&0u16.to_le_bytes());
+        h.extend_from_slice(name.as_bytes());
+        h
+    }
+    let padding_len = u32::try_from(padding_len).expect("padding under 4 GiB");
+    let mut zeros = crc32fast::Hasher::new();
+    let block = vec![0u8; 1 << 20];
+    let mut left = padding_len as usize;
+    while left > 0 {
+        let n = left.min(block.len());
+        zeros.update(&block[..n]);
+        left -= n;
+    }
+    let padding_crc = zeros.finalize();
+    let mut file = std::fs::File::create(path).expect("zip created");
+    let mut central = Vec::new();
+    let mut count = 0u16;
+    let mut record =
+        |central: &mut Vec<u8>, name: &str, crc: u32, size: u32, mode: u32, offset: u32| {
+            central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+            central.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes()); // made by Unix
+            central.extend_from_slice(&20u16.to_le_bytes());
+            central.extend_from_slice(&0u16.to_le_bytes());
+            central.extend_from_slice(&0u16.to_le_bytes());
+            central.extend_from_slice(&0u16.to_le_bytes());
+            central.extend_from_slice(&0x21u16.to_le_bytes());
+            central.extend_from_slice(&crc.to_le_bytes());
+            central.extend_from_slice(&size.to_le_bytes());
+            central.extend_from_slice(&size.to_le_bytes());
+            central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            central.extend_from_slice(&[0u8; 8]); // extra, comment, disk, internal attributes
+            central.extend_from_slice(&((0o100000 | mode) << 16).to_le_bytes());
+            central.extend_from_slice(&offset.to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+            count += 1;
+        };
+    for (name, bytes, mode) in entries {
+        let offset = file.stream_position().unwrap() as u32;
+        let crc = crc32fast::hash(bytes);
+        file.write_all(&local_header(name, crc, bytes.len() as u32))
+            .unwrap();
+        file.write_all(bytes).unwrap();
+        record(&mut central, name, crc, bytes.len() as u32, *mode, offset);
+    }
+    let offset = file.stream_position().unwrap() as u32;
+    file.write_all(&local_header("padding", padding_crc, padding_len))
+        .unwrap();
+    file.seek(SeekFrom::Current(i64::from(padding_len)))
+        .unwrap();
+    record(
+        &mut central,
+        "padding",
+        padding_crc,
+        padding_len,
+        0o644,
+        offset,
+    );
+    let central_offset = file.stream_position().unwrap() as u32;
+    file.write_all(&central).unwrap();
+    let mut end = Vec::new();
+    end.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    end.extend_from_slice(&[0u8; 4]);
+    end.extend_from_slice(&count.to_le_bytes());
+    end.extend_from_slice(&count.to_le_bytes());
+    end.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    end.extend_from_slice(&central_offset.to_le_bytes());
+    end.extend_from_slice(&0u16.to_le_bytes());
+    file.write_all(&end).unwrap();
+}

@@ -698,7 +698,9 @@ async fn upload_bundled(
     }
     for node_state in &state.nodes {
         if let Some((code, problem)) = platform_problem(module_json, &node_state.platform) {
-            return Err(ApiError::new(400, code, format!("node {}: {problem}", node_state.uid)).into());
+            return Err(
+                ApiError::new(400, code, format!("node {}: {problem}", node_state.uid)).into(),
+            );
         }
     }
     let unknown: Vec<&String> = capabilities

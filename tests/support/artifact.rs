@@ -273,7 +273,12 @@ pub fn platform_problem(
         .get("operating_systems")
         .or_else(|| module_json.get("os_list"))
         .and_then(Value::as_array)
-        .map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let mut parsed = Vec::new();
     for entry in &entries {
@@ -282,7 +287,9 @@ pub fn platform_problem(
             None => {
                 return Some((
                     "module_os_list_invalid",
-                    format!("cannot parse operating system {entry:?} of the module's operating_systems"),
+                    format!(
+                        "cannot parse operating system {entry:?} of the module's operating_systems"
+                    ),
                 ))
             }
         }

@@ -26,7 +26,7 @@ pub fn module_json(name: &str, semantic_version: &str) -> Value {
         "semantic_version": semantic_version,
         "architecture": "x86_64",
         "os": "Linux",
-        "operating_systems": ["ubuntu22.04", "rhel9"],
+        "operating_systems": ["ubuntu22", "rhel9"],
         "min_redis_version": "7.0",
         "min_redis_pack_version": "7.2",
         "compatible_redis_version": "7.4",
@@ -88,9 +88,26 @@ pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// A module zip: module.json plus the `.so` named by its `module_file` (or `<module_name>.so`).
 pub fn module_zip(module_json: &Value, so_bytes: &[u8]) -> Vec<u8> {
+    module_zip_with_deps(module_json, so_bytes, &[])
+}
+
+/// A module zip that also embeds `deps/<name>.tgz` archives.
+pub fn module_zip_with_deps(
+    module_json: &Value,
+    so_bytes: &[u8],
+    deps: &[(&str, &[u8])],
+) -> Vec<u8> {
     let so_name = so_file_name(module_json);
     let json_bytes = serde_json::to_vec_pretty(module_json).expect("module.json serializes");
-    zip_of(&[("module.json", &json_bytes), (&so_name, so_bytes)])
+    let dep_names: Vec<String> = deps
+        .iter()
+        .map(|(name, _)| format!("deps/{name}.tgz"))
+        .collect();
+    let mut entries: Vec<(&str, &[u8])> = vec![("module.json", &json_bytes), (&so_name, so_bytes)];
+    for (name, (_, bytes)) in dep_names.iter().zip(deps) {
+        entries.push((name, bytes));
+    }
+    zip_of(&entries)
 }
 
 fn so_file_name(module_json: &Value) -> String {

@@ -29,8 +29,8 @@ mod tls;
 // Each test binary uses a different part of the API.
 #[allow(unused_imports)]
 pub use fixtures::{
-    bdb, bdb_module, module_json, module_zip, multipart_body, user_defined_config,
-    write_module_zip, zip_of,
+    bdb, bdb_module, module_json, module_zip, module_zip_with_deps, multipart_body,
+    user_defined_config, write_module_zip, zip_of,
 };
 #[allow(unused_imports)]
 pub use server::basic_authorization;
@@ -81,8 +81,9 @@ pub struct EmulatorSpec {
     /// The Redis versions databases can run (`supported_database_versions`, oldest first);
     /// `None`: what the RS version bundles.
     pub redis_versions: Option<Vec<String>>,
-    /// Ignore `new_module` in upgrades and move every module of the database to the newest
-    /// fitting version, as RS 7.8.2 and later may.
+    /// Ignore `new_module` in upgrades and move the named module to its newest fitting version
+    /// too (reported of RS 7.8.2 and later, which move every other module of the database
+    /// that way in any case).
     pub ignore_new_module: bool,
     /// Requests recorded before further ones are refused (reset), bounding runaway clients.
     pub max_requests: usize,

@@ -929,8 +929,13 @@ impl ClusterState {
     /// fits a database only when it equals the database's Redis major.minor; one without it,
     /// when `min_redis_version` is not above the database's Redis and of the same major.
     fn fits_redis(module: &ModuleRecord, redis: &str) -> bool {
-        let major_minor = |v: &str| parse_version(v).map(|p| (p[0], p.get(1).copied().unwrap_or(0)));
-        match module.object.get("compatible_redis_version").and_then(Value::as_str) {
+        let major_minor =
+            |v: &str| parse_version(v).map(|p| (p[0], p.get(1).copied().unwrap_or(0)));
+        match module
+            .object
+            .get("compatible_redis_version")
+            .and_then(Value::as_str)
+        {
             Some(compatible) => major_minor(compatible) == major_minor(redis),
             None => match module.field("min_redis_version") {
                 None => true,
@@ -1062,7 +1067,8 @@ impl ClusterState {
             (UpgradeStyle::Bdb, None) if !keep => latest_redis,
             _ => current_redis.clone(),
         };
-        let major_minor = |v: &str| parse_version(v).map(|p| (p[0], p.get(1).copied().unwrap_or(0)));
+        let major_minor =
+            |v: &str| parse_version(v).map(|p| (p[0], p.get(1).copied().unwrap_or(0)));
         if major_minor(&target_redis) < major_minor(&current_redis) {
             return Err(ApiError::new(
                 400,
@@ -1333,9 +1339,8 @@ impl ClusterState {
         let to_redis_8 = major_minor(&target_redis).is_some_and(|(major, _)| major >= 8)
             && major_minor(&current_redis).is_some_and(|(major, _)| major < 8);
         if style == UpgradeStyle::Bdb && to_redis_8 && !crdt {
-            module_list.retain(|m| {
-                m.get("module_name").and_then(Value::as_str) != Some("searchlight")
-            });
+            module_list
+                .retain(|m| m.get("module_name").and_then(Value::as_str) != Some("searchlight"));
             for name in REDIS_8_BUNDLED_MODULES {
                 let present = module_list.iter().any(|m| {
                     m.get("module_name")
