@@ -241,6 +241,14 @@ pub fn human(report: &Report, style: Style) -> String {
         style.paint("validating", Color::Bold),
         Shown(&report.subject)
     );
+    out.push_str(&findings(report, style));
+    let _ = writeln!(out, "\n{}", verdict(report.summary(), style));
+    out
+}
+
+/// The findings of `report` grouped by severity, each with its RS error code and fix.
+fn findings(report: &Report, style: Style) -> String {
+    let mut out = String::new();
     for severity in [Severity::Error, Severity::Warning, Severity::Info] {
         let group: Vec<&Diagnostic> = report
             .diagnostics
@@ -280,20 +288,153 @@ pub fn human(report: &Report, style: Style) -> String {
             );
         }
     }
-    let summary = report.summary();
-    let verdict = if summary.errors > 0 {
+    out
+}
+
+/// `OK: 0 errors, 1 warning, 0 infos` (or `FAILED: …`).
+fn verdict(summary: crate::validate::Summary, style: Style) -> String {
+    let word = if summary.errors > 0 {
         style.paint("FAILED", Color::Red)
     } else {
         style.paint("OK", Color::Green)
     };
-    let _ = writeln!(
-        out,
-        "\n{verdict}: {}, {}, {}",
+    format!(
+        "{word}: {}, {}, {}",
         plural(summary.errors, "error"),
         plural(summary.warnings, "warning"),
         plural(summary.infos, "info")
+    )
+}
+
+/// The human rendering of a release set: each zip's findings, the coverage matrix (a row per
+/// OS/architecture, a column per Redis feature set), the set's findings and the totals.
+pub fn set_human(report: &crate::validate::SetReport, style: Style) -> String {
+    let mut out = String::new();
+    let names: std::collections::BTreeSet<&str> = report
+        .zips
+        .iter()
+        .filter_map(|z| z.module_name.as_deref())
+        .collect();
+    let versions: std::collections::BTreeSet<crate::manifest::ModuleVersion> = report
+        .zips
+        .iter()
+        .filter_map(|z| z.semantic_version.as_deref())
+        .filter_map(|v| v.parse().ok())
+        .filter_map(|v| crate::manifest::ModuleVersion::from_semantic(v).ok())
+        .collect();
+    let _ = writeln!(
+        out,
+        "{} {} of {} (versions {})",
+        style.paint("validating release set:", Color::Bold),
+        plural(report.zips.len(), "zip"),
+        shown(names.into_iter().collect::<Vec<_>>().join(", ")),
+        versions
+            .iter()
+            .map(|v| v.semantic().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for zip in &report.zips {
+        let summary = zip.report.summary();
+        let _ = writeln!(
+            out,
+            "\n{}: {}",
+            Shown(&zip.subject),
+            verdict(summary, style)
+        );
+        out.push_str(&indent(&findings(&zip.report, style)));
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.paint(
+            "coverage (a row per OS/architecture, a column per Redis feature set):",
+            Color::Bold
+        )
+    );
+    out.push_str(&matrix(&report.matrix));
+    if !report.set.diagnostics.is_empty() {
+        let _ = writeln!(out, "\n{}", style.paint("the set:", Color::Bold));
+        out.push_str(&indent(&findings(&report.set, style)));
+    }
+    let _ = writeln!(
+        out,
+        "\n{} (in {} and the set)",
+        verdict(report.all_findings().summary(), style),
+        plural(report.zips.len(), "zip")
     );
     out
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("  {l}\n")
+            }
+        })
+        .collect()
+}
+
+/// The coverage matrix as a table; `-` marks a hole.
+pub fn matrix(matrix: &crate::release::Matrix) -> String {
+    let headers: Vec<String> = std::iter::once("PLATFORM".to_string())
+        .chain(matrix.columns.iter().map(|c| {
+            if c == crate::release::NO_FEATURE_SET {
+                "NO compatible_redis_version".to_string()
+            } else {
+                format!("REDIS {c}")
+            }
+        }))
+        .collect();
+    let rows: Vec<Vec<String>> = matrix
+        .rows
+        .iter()
+        .map(|row| {
+            std::iter::once(shown(&row.platform))
+                .chain(row.cells.iter().map(|cell| {
+                    if cell.is_empty() {
+                        "-".to_string()
+                    } else {
+                        shown(cell.join(", "))
+                    }
+                }))
+                .collect()
+        })
+        .collect();
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    table(&headers, &rows)
+}
+
+/// The JSON rendering of a release set: the totals and the set's findings as a report has them,
+/// plus `zips` (each zip's report) and `matrix`; `schema/validate-report.schema.json`.
+pub fn set_json(report: &crate::validate::SetReport) -> Value {
+    let zips: Vec<Value> = report
+        .zips
+        .iter()
+        .map(|zip| {
+            json!({
+                "subject": zip.subject,
+                "sha256": zip.sha256,
+                "module_name": zip.module_name,
+                "semantic_version": zip.semantic_version,
+                "feature_set": zip.feature_set,
+                "platforms": zip.platforms,
+                "summary": zip.report.summary(),
+                "diagnostics": zip.report.diagnostics,
+            })
+        })
+        .collect();
+    json!({
+        "version": JSON_REPORT_VERSION,
+        "subject": report.subject,
+        "summary": report.all_findings().summary(),
+        "diagnostics": report.set.diagnostics,
+        "zips": zips,
+        "matrix": report.matrix,
+    })
 }
 
 fn plural_heading(severity: Severity) -> &'static str {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 /// The file name the Redis module repositories use, e.g. `rejson.Linux-ubuntu18.04-x86_64.2.0.8.zip`.
-pub const DEFAULT_TEMPLATE: &str = "{module_name}.Linux-{os}-{arch}.{semantic_version}.zip";
+pub const DEFAULT_TEMPLATE: &str = crate::manifest::layout::ZIP_NAME_TEMPLATE;
 /// The `{os}` of a module that names no operating system.
 pub const GENERIC_OS: &str = "generic";
 /// The fields a template may use.

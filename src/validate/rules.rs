@@ -272,6 +272,49 @@ rules! {
         "the new version differs from the current one",
         "Raise the module version (RedisModule_Init) before uploading.";
 
+    SET_ZIP_UNREADABLE = "set-zip-unreadable", INVALID_MODULE, Error, "set",
+        "every input of the set is a readable module zip with a module name and version",
+        "Remove the file from the release, or rebuild it (`rmpack pack`).";
+    SET_FILE_IGNORED = "set-file-ignored", None, Info, "set",
+        "notes files in the release folder that are not zips (not part of the set)",
+        "Nothing to fix; keep only the release's zips in the folder to silence it.";
+    SET_MODULE_NAMES = "set-module-names", None, Error, "set",
+        "every zip of the set carries the same module_name",
+        "Validate and upload each module's release on its own; a zip of another module does not belong to this one.";
+    SET_VERSION_CONFIG_DIFFERS = "set-version-config-differs", None, Error, "set",
+        "the builds of one version register the same commands, capabilities, min_redis_version, min_redis_pack_version, compatible_redis_version, command_line_args and dependency names (RS registers one configuration per version and serves it to every node)",
+        "Pack every platform's build of a version from the same manifest and module source; give a build that must differ its own version.";
+    SET_DUPLICATE_BUILD = "set-duplicate-build", None, Error, "set",
+        "each (version, OS, architecture) has one zip",
+        "Keep one zip per version and platform (e.g. the -withdeps one, which RS can install).";
+    SET_SAME_ZIP_TWICE = "set-same-zip-twice", None, Info, "set",
+        "notes the same zip given twice under two names",
+        "Nothing to fix; drop the copy to keep the release tidy.";
+    SET_FILE_NAME_MISMATCH = "set-file-name-mismatch", None, Warning, "set",
+        "a file name that follows Redis's convention ({name}.Linux-{os}-{arch}.{semver}.zip) says what the zip holds",
+        "Rename the zip to what it holds (`rmpack pack` names it), or repack it.";
+    SET_PLATFORM_HOLE = "set-platform-hole", None, Warning, "set",
+        "the release builds every platform it targets for every Redis feature set it targets (no hole in the matrix)",
+        "Build the missing platform for that Redis feature set, or say in the release notes that it is not supported.";
+    SET_FEATURE_SET_TWICE = "set-feature-set-twice", None, Warning, "set",
+        "each Redis feature set has one module version in the release",
+        "Keep the version meant for that Redis; RS gives databases only the highest one that fits (a placeholder or a forgotten --compatible-redis-version often causes this).";
+    SET_TARGET_NOT_COVERED = "set-target-not-covered", OS_NOT_SUPPORTED, Error, "set",
+        "the set has a build for each target OS and architecture, and one that fits the target Redis",
+        "Build the module for the target named, and add the zip to the set.";
+    SET_NODE_BUILD_MISSING = "set-node-build-missing", OS_NOT_SUPPORTED, Error, "set",
+        "every node of the cluster has a build of every version in the set (the node takes only its own OS and architecture)",
+        "Build the version for that node's OS and architecture and add the zip to the set.";
+    SET_CHECKSUM_MISMATCH = "set-checksum-mismatch", None, Error, "set",
+        "each zip hashes to what the checksum file lists",
+        "The zip changed since the checksums were written: rebuild the release or find out who changed it.";
+    SET_CHECKSUM_MISSING = "set-checksum-missing", None, Error, "set",
+        "every zip the checksum file lists is in the set",
+        "Add the missing zip to the set (or the folder), or write the checksums again.";
+    SET_CHECKSUM_UNLISTED = "set-checksum-unlisted", None, Error, "set",
+        "every zip of the set is listed in the checksum file",
+        "Write the checksums again (--write-checksums), or drop the zip that does not belong.";
+
     LOAD_MISSING_LIBRARY = "load-missing-library", None, Error, "load",
         "(--load) every library the module needs is found by the dynamic loader here",
         "Install the library named (or the package that ships it), or link it statically; nodes lacking it fail the same way.";

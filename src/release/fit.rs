@@ -1,14 +1,4 @@
-//! RS's rules for which module build a database and a node may take, as one set of functions that
-//! `validate`, `upload`, `upgrade` and `status` all call.
-//!
-//! * A database takes a build by its Redis version (RS's `is_redis_version_compatible()`): a
-//!   build that declares `compatible_redis_version` fits only a database whose Redis
-//!   major.minor equals it; a build without it fits when `min_redis_version` is not above the
-//!   database's Redis and has the same major version ([`Build::fits_redis`]).
-//! * When an upgrade names no version, RS gives each module the highest semantic version among
-//!   the builds that fit the database (`get_latest_allowed_module()`, [`latest_fitting`]).
-//! * A node takes an artifact built for its own architecture and OS, compared by distro and
-//!   major version (`_verify_module_os_compatibility()`, [`Build::runs_on`]).
+//! RS's rules for which module build a database and a node may take.
 
 use std::fmt;
 
