@@ -50,8 +50,8 @@ impl DependencySpec {
             (None, Some(url), Some(sha)) => {
                 if !super::is_sha256_hex(sha) {
                     Err(bad(&format!("sha256 `{sha}` is not 64 hex digits")))
-                } else if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    Err(bad(&format!("url `{url}` is not an http(s) URL")))
+                } else if let Some(problem) = url_problem(url) {
+                    Err(bad(&format!("url `{url}` {problem}")))
                 } else {
                     Ok(())
                 }
@@ -63,6 +63,29 @@ impl DependencySpec {
                 "give `path` for a local file or directory, or `url` and `sha256`",
             )),
         }
+    }
+}
+
+/// What is wrong with a dependency URL, if anything: it must be `http(s)://host/…`, without
+/// user info (module.json would carry a password), a fragment, or white space.
+fn url_problem(url: &str) -> Option<&'static str> {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return Some("is not an http(s) URL");
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("holds white space or control characters")
+    } else if authority.is_empty() {
+        Some("names no host")
+    } else if authority.contains('@') {
+        Some("carries user info; module.json would hold it for anyone to read, so give a URL without credentials")
+    } else if url.contains('#') {
+        Some("has a fragment (`#…`); in --dep, `#` separates the URL from the sha256")
+    } else {
+        None
     }
 }
 
@@ -606,6 +629,20 @@ mod tests {
             ..remote
         };
         remote.check("lib").unwrap();
+        for (url, problem) in [
+            ("ftp://e.com/a.tgz", "not an http(s) URL"),
+            ("https:///a.tgz", "no host"),
+            ("https://user:secret@e.com/a.tgz", "user info"),
+            ("https://e.com/a.tgz#frag", "fragment"),
+            ("https://e.com/a b.tgz", "white space"),
+        ] {
+            let bad = DependencySpec {
+                url: Some(url.into()),
+                ..remote.clone()
+            };
+            let error = bad.check("lib").unwrap_err().to_string();
+            assert!(error.contains(problem), "{url}: {error}");
+        }
         let no_sha = DependencySpec {
             sha256: None,
             ..remote
