@@ -51,7 +51,7 @@ impl DependencySpec {
                 if !super::is_sha256_hex(sha) {
                     Err(bad(&format!("sha256 `{sha}` is not 64 hex digits")))
                 } else if let Some(problem) = url_problem(url) {
-                    Err(bad(&format!("url `{url}` {problem}")))
+                    Err(bad(&format!("url `{}` {problem}", without_user_info(url))))
                 } else {
                     Ok(())
                 }
@@ -86,6 +86,18 @@ fn url_problem(url: &str) -> Option<&'static str> {
         Some("has a fragment (`#…`); in --dep, `#` separates the URL from the sha256")
     } else {
         None
+    }
+}
+
+/// `url` with any user info (`user:password@`) shown as `***@`, so no message prints a password.
+fn without_user_info(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_string(),
     }
 }
 
@@ -642,6 +654,10 @@ mod tests {
             };
             let error = bad.check("lib").unwrap_err().to_string();
             assert!(error.contains(problem), "{url}: {error}");
+            assert!(
+                !error.contains("secret"),
+                "no password in messages: {error}"
+            );
         }
         let no_sha = DependencySpec {
             sha256: None,

@@ -324,6 +324,9 @@ pub struct Downloader<'a> {
     public: ureq::Agent,
     /// Verifies against the extra CAs, tried when the public roots do not vouch for a server.
     private: Option<ureq::Agent>,
+    /// Origins the public roots did not vouch for and the extra CAs did: asked with the extra
+    /// CAs first from then on (redirects, further dependencies), saving a handshake.
+    private_origins: std::cell::RefCell<Vec<String>>,
     cache: Option<DepCache>,
     spill_dir: PathBuf,
     listener: &'a dyn Listener,
@@ -365,6 +368,7 @@ impl<'a> Downloader<'a> {
             options,
             public: agent(RootCerts::WebPki),
             private,
+            private_origins: std::cell::RefCell::new(Vec::new()),
             cache: options.cache_dir.clone().map(DepCache::new),
             spill_dir: spill_dir.to_path_buf(),
             listener,
@@ -593,9 +597,23 @@ impl<'a> Downloader<'a> {
                 .build()
                 .call()
         };
-        let result = match (call(&self.public), &self.private) {
-            (Err(error), Some(private)) if is_untrusted_certificate(&error) => call(private),
-            (result, _) => result,
+        let origin = Origin::of(url).map(|origin| origin.to_string()).ok();
+        let known_private = origin
+            .as_ref()
+            .is_some_and(|origin| self.private_origins.borrow().contains(origin));
+        let result = match (&self.private, known_private) {
+            (Some(private), true) => call(private),
+            (Some(private), false) => match call(&self.public) {
+                Err(error) if is_untrusted_certificate(&error) => {
+                    let result = call(private);
+                    if result.is_ok() {
+                        self.private_origins.borrow_mut().extend(origin);
+                    }
+                    result
+                }
+                result => result,
+            },
+            (None, _) => call(&self.public),
         };
         result.map_err(|error| self.transport_error(name, url, error))
     }
