@@ -2,16 +2,17 @@
 //! CI matrix of operating systems, architectures and Redis versions) downloads each dependency
 //! once, and `--offline` can pack without the network.
 //!
-//! An entry is `<sha256>.tgz`. It is written only after the download matched its sha256 and
-//! passed the tarball checks, to a temporary file in the cache folder renamed into place (so a
-//! reader never sees half an archive), and it is hashed again on every read: a damaged entry is
-//! removed and downloaded again, never embedded.
+//! An entry is `<sha256>.tgz`. It is written while the download streams, to a temporary file in
+//! the cache folder, and renamed into place only once the download matched its sha256 and passed
+//! the tarball checks (so a reader never sees half an archive or an unchecked one). It is hashed
+//! and checked again on every read: a damaged entry is removed and downloaded again, never
+//! embedded.
 
 use std::fs::File;
-use std::io::{self, Seek};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use crate::interrupt::CleanupGuard;
 
 /// The prefix and suffix of an entry being written.
 const TEMP_PREFIX: &str = ".rmpack-dep-";
@@ -23,8 +24,30 @@ pub(crate) struct DepCache {
     dir: PathBuf,
 }
 
+/// An entry being written: committed under its sha256, or removed when dropped (and when rmpack
+/// is interrupted).
+pub(crate) struct PendingEntry {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+    _on_interrupt: CleanupGuard,
+}
+
+impl PendingEntry {
+    /// The file to write the archive into.
+    pub(crate) fn file(&self) -> &File {
+        self.temp.as_file()
+    }
+
+    /// Makes the written archive the entry.
+    pub(crate) fn commit(self) -> io::Result<()> {
+        self.temp.as_file().sync_all()?;
+        self.temp.persist(&self.target).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
 impl DepCache {
-    /// The cache in `dir` (created when the first entry is stored).
+    /// The cache in `dir` (created when the first entry is written).
     pub(crate) fn new(dir: PathBuf) -> Self {
         DepCache { dir }
     }
@@ -38,59 +61,39 @@ impl DepCache {
         self.dir.join(format!("{sha256}.tgz"))
     }
 
-    /// The cached archive with this (lower-case hex) sha256, open at its start, and its size,
-    /// after hashing it again. A copy whose bytes no longer match is removed, and `damaged` is
-    /// told why; anything that is not a regular file is ignored.
-    pub(crate) fn lookup(&self, sha256: &str, damaged: impl FnOnce(&str)) -> Option<(File, u64)> {
+    /// The entry for this (lower-case hex) sha256, open at its start, and its size; anything but
+    /// a regular file is no entry. The caller verifies the bytes.
+    pub(crate) fn open(&self, sha256: &str) -> Option<(File, u64)> {
         let path = self.entry(sha256);
         let metadata = std::fs::symlink_metadata(&path).ok()?;
         if !metadata.is_file() {
             return None;
         }
-        let mut file = File::open(&path).ok()?;
-        let mut hasher = Sha256::new();
-        let size = io::copy(&mut &file, &mut HashSink(&mut hasher)).ok()?;
-        if hex::encode(hasher.finalize()) != sha256 {
-            let _ = std::fs::remove_file(&path);
-            damaged(&format!(
-                "{} does not match its sha256 (removed)",
-                path.display()
-            ));
-            return None;
-        }
-        file.seek(io::SeekFrom::Start(0)).ok()?;
+        let file = File::open(&path).ok()?;
+        let size = file.metadata().ok()?.len();
         Some((file, size))
     }
 
-    /// Keeps a copy of `file` (whose bytes have this sha256) as the entry for `sha256`.
-    pub(crate) fn store(&self, sha256: &str, file: &mut File) -> io::Result<()> {
+    /// Removes the entry for `sha256` (its bytes no longer match); returns its path.
+    pub(crate) fn discard(&self, sha256: &str) -> PathBuf {
+        let path = self.entry(sha256);
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    /// Starts writing the entry for `sha256`.
+    pub(crate) fn begin(&self, sha256: &str) -> io::Result<PendingEntry> {
         std::fs::create_dir_all(&self.dir)?;
         let temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .suffix(TEMP_SUFFIX)
             .tempfile_in(&self.dir)?;
-        // A run stopped mid-copy leaves no partial entry (dropping `temp` covers errors).
-        let _on_interrupt = crate::interrupt::remove_on_interrupt(temp.path());
-        file.seek(io::SeekFrom::Start(0))?;
-        let mut writer = temp.as_file();
-        io::copy(&mut &*file, &mut writer)?;
-        temp.as_file().sync_all()?;
-        temp.persist(self.entry(sha256)).map_err(|e| e.error)?;
-        Ok(())
-    }
-}
-
-/// Feeds what is written into a hasher.
-struct HashSink<'a>(&'a mut Sha256);
-
-impl io::Write for HashSink<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        let on_interrupt = crate::interrupt::remove_on_interrupt(temp.path());
+        Ok(PendingEntry {
+            temp,
+            target: self.entry(sha256),
+            _on_interrupt: on_interrupt,
+        })
     }
 }
 
@@ -99,39 +102,40 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
 
-    fn spill(bytes: &[u8]) -> File {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(bytes).unwrap();
-        file
-    }
-
-    #[test]
-    fn stored_entries_are_found_and_damaged_ones_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = DepCache::new(dir.path().join("deps"));
-        let bytes = b"archive bytes";
-        let sha = hex::encode(Sha256::digest(bytes));
-        assert!(cache.lookup(&sha, |_| panic!("nothing cached")).is_none());
-        cache.store(&sha, &mut spill(bytes)).unwrap();
-        let (mut file, size) = cache.lookup(&sha, |_| panic!("intact")).unwrap();
-        assert_eq!(size, bytes.len() as u64);
-        let mut read = Vec::new();
-        file.read_to_end(&mut read).unwrap();
-        assert_eq!(read, bytes);
-        // Only the entry is left: no temporary file.
-        let names: Vec<_> = std::fs::read_dir(cache.dir())
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names, [format!("{sha}.tgz")]);
+        names.sort();
+        names
+    }
 
-        std::fs::write(cache.entry(&sha), b"other bytes").unwrap();
-        let mut told = None;
-        assert!(cache
-            .lookup(&sha, |why| told = Some(why.to_string()))
-            .is_none());
-        assert!(told.unwrap().contains("does not match"));
-        assert!(!cache.entry(&sha).exists(), "the damaged copy is removed");
+    #[test]
+    fn an_entry_appears_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DepCache::new(dir.path().join("deps"));
+        let sha = "ab".repeat(32);
+        assert!(cache.open(&sha).is_none());
+
+        let abandoned = cache.begin(&sha).unwrap();
+        abandoned.file().write_all(b"half").unwrap();
+        drop(abandoned);
+        assert!(listing(cache.dir()).is_empty(), "no partial entry");
+        assert!(cache.open(&sha).is_none());
+
+        let pending = cache.begin(&sha).unwrap();
+        pending.file().write_all(b"archive").unwrap();
+        pending.commit().unwrap();
+        assert_eq!(listing(cache.dir()), [format!("{sha}.tgz")]);
+        let (mut file, size) = cache.open(&sha).unwrap();
+        assert_eq!(size, 7);
+        let mut read = Vec::new();
+        file.read_to_end(&mut read).unwrap();
+        assert_eq!(read, b"archive");
+
+        assert_eq!(cache.discard(&sha), cache.entry(&sha));
+        assert!(cache.open(&sha).is_none());
     }
 
     #[cfg(unix)]
@@ -139,11 +143,10 @@ mod tests {
     fn a_link_in_the_cache_is_not_an_entry() {
         let dir = tempfile::tempdir().unwrap();
         let cache = DepCache::new(dir.path().to_path_buf());
-        let bytes = b"linked";
-        let sha = hex::encode(Sha256::digest(bytes));
+        let sha = "cd".repeat(32);
         let target = dir.path().join("elsewhere");
-        std::fs::write(&target, bytes).unwrap();
+        std::fs::write(&target, b"linked").unwrap();
         std::os::unix::fs::symlink(&target, cache.entry(&sha)).unwrap();
-        assert!(cache.lookup(&sha, |_| panic!("not damaged")).is_none());
+        assert!(cache.open(&sha).is_none());
     }
 }

@@ -390,96 +390,202 @@ impl<'a> Downloader<'a> {
                 url: url.to_string(),
             });
         }
-        let cached = match &self.cache {
-            Some(cache) => cache.lookup(&expected, |problem| {
-                self.listener.on_warning(&format!(
-                    "dependency `{name}`: the cached copy {problem}; downloading it again"
+        if let Some(archive) = self.cached(name, url, &expected)? {
+            return Ok(archive);
+        }
+        if self.options.offline {
+            return Err(DownloadError::NotCached {
+                name: name.to_string(),
+                url: url.to_string(),
+                place: match &self.cache {
+                    Some(cache) => format!(" ({})", cache.dir().display()),
+                    None => " (none is set)".to_string(),
+                },
+            });
+        }
+        self.listener
+            .on_status(&format!("downloading dependency {name} from {url}"));
+        self.download(name, url, &origin, &expected)
+    }
+
+    /// The cached archive with sha256 `expected`, after one pass that hashes it and walks it
+    /// as a tarball; a copy that fails either is removed (and downloaded again by the caller).
+    fn cached(
+        &self,
+        name: &str,
+        url: &str,
+        expected: &str,
+    ) -> Result<Option<DepArchive>, DownloadError> {
+        let Some(cache) = &self.cache else {
+            return Ok(None);
+        };
+        let Some((mut file, _)) = cache.open(expected) else {
+            return Ok(None);
+        };
+        let (outcome, size, actual) = {
+            let mut source = &file;
+            let mut pass = Pass::new(&mut source, self.options.max_size);
+            let outcome = pass.run();
+            (outcome, pass.size, pass.sha256())
+        };
+        let problem = match outcome {
+            Ok(None) => {
+                (actual != expected).then(|| format!("does not match its sha256 (it has {actual})"))
+            }
+            Ok(Some(problem)) => Some(format!("is refused: {problem}")),
+            Err(PassFailure::TooLarge) => {
+                return Err(self.too_large(
+                    name,
+                    url,
+                    format!("more than {}", self.options.max_size),
                 ))
-            }),
-            None => None,
-        };
-        let (file, size, from_cache) = match cached {
-            Some((file, size)) => {
-                self.listener
-                    .on_status(&format!("dependency {name}: verified copy from the cache"));
-                (file, size, true)
             }
-            None if self.options.offline => {
-                return Err(DownloadError::NotCached {
-                    name: name.to_string(),
-                    url: url.to_string(),
-                    place: match &self.cache {
-                        Some(cache) => format!(" ({})", cache.dir().display()),
-                        None => " (none is set)".to_string(),
-                    },
-                })
-            }
-            None => {
-                self.listener
-                    .on_status(&format!("downloading dependency {name} from {url}"));
-                let (file, size) = self.download(name, url, &origin, &expected)?;
-                (file, size, false)
+            Err(PassFailure::Read(e) | PassFailure::Spill(e)) => {
+                Some(format!("cannot be read: {e}"))
             }
         };
-        let mut file = file;
-        check_archive(&mut file).map_err(|problem| match problem {
-            Ok(problem) => DownloadError::Archive {
-                name: name.to_string(),
-                url: url.to_string(),
-                problem,
-            },
-            Err(source) => DownloadError::Spill {
-                name: name.to_string(),
-                url: url.to_string(),
-                source,
-            },
-        })?;
-        if !from_cache {
-            if let Some(cache) = &self.cache {
-                if let Err(error) = cache.store(&expected, &mut file) {
-                    self.listener.on_warning(&format!(
-                        "dependency `{name}`: cannot keep a copy in the download cache {}: {error}",
-                        cache.dir().display()
-                    ));
-                }
-            }
+        if let Some(problem) = problem {
+            let path = cache.discard(expected);
+            self.listener.on_warning(&format!(
+                "dependency `{name}`: the cached copy {} {problem}; removed it, downloading {url} again",
+                path.display()
+            ));
+            return Ok(None);
         }
         file.seek(io::SeekFrom::Start(0))
-            .map_err(|source| DownloadError::Spill {
-                name: name.to_string(),
-                url: url.to_string(),
-                source,
-            })?;
-        Ok(DepArchive {
+            .map_err(|source| self.spill_error(name, url, source))?;
+        self.listener.on_status(&format!(
+            "dependency {name}: verified copy from the download cache"
+        ));
+        Ok(Some(DepArchive {
             name: name.to_string(),
             file,
             size,
-            sha256: expected,
-        })
+            sha256: expected.to_string(),
+        }))
     }
 
-    /// Downloads `url` into an unlinked temporary file, following same-origin redirects, and
-    /// checks its size and sha256.
+    /// Downloads `url`, following same-origin redirects, in one pass over the body: it is
+    /// counted against the cap, hashed, walked as a tarball, and written to an unlinked
+    /// temporary file and to a pending cache entry (committed only when everything matched).
     fn download(
         &self,
         name: &str,
         url: &str,
         origin: &Origin,
         expected: &str,
-    ) -> Result<(std::fs::File, u64), DownloadError> {
+    ) -> Result<DepArchive, DownloadError> {
+        let response = self.answer(name, url, origin)?;
+        let max = self.options.max_size;
+        let announced = response
+            .headers()
+            .get("content-length")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok());
+        if let Some(length) = announced.filter(|length| *length > max) {
+            return Err(self.too_large(name, url, length.to_string()));
+        }
+        let spill = tempfile::tempfile_in(&self.spill_dir)
+            .or_else(|_| tempfile::tempfile())
+            .map_err(|source| self.spill_error(name, url, source))?;
+        let pending = self.cache.as_ref().and_then(|cache| {
+            cache
+                .begin(expected)
+                .inspect_err(|error| self.cache_warning(name, cache, error))
+                .ok()
+        });
+        let mut body = response.into_body().into_reader();
+        let mut pass = Pass::new(&mut body, max);
+        pass.spill = Some(io::BufWriter::with_capacity(256 * 1024, spill));
+        pass.cache = pending
+            .as_ref()
+            .map(|entry| io::BufWriter::with_capacity(256 * 1024, entry.file()));
+        pass.progress = Some((self.listener, format!("dependency {name}"), announced));
+        let result = pass.run();
+        let size = pass.size;
+        let problem = result.map_err(|failure| match failure {
+            PassFailure::TooLarge => self.too_large(name, url, format!("more than {max}")),
+            PassFailure::Read(e) => self.read_error(name, url, e, size),
+            PassFailure::Spill(e) => self.spill_error(name, url, e),
+        })?;
+        let actual = pass.sha256();
+        if actual != expected {
+            return Err(DownloadError::Checksum {
+                name: name.to_string(),
+                url: url.to_string(),
+                expected: expected.to_string(),
+                actual,
+            });
+        }
+        if let Some(problem) = problem {
+            return Err(DownloadError::Archive {
+                name: name.to_string(),
+                url: url.to_string(),
+                problem,
+            });
+        }
+        let mut file = pass
+            .spill
+            .take()
+            .map(|writer| writer.into_inner().map_err(io::IntoInnerError::into_error))
+            .transpose()
+            .map_err(|source| self.spill_error(name, url, source))?
+            .ok_or_else(|| self.spill_error(name, url, io::Error::other("no spill file")))?;
+        file.seek(io::SeekFrom::Start(0))
+            .map_err(|source| self.spill_error(name, url, source))?;
+        // The pending entry is complete once its writer is flushed; then it is committed.
+        let cached = match (pass.cache_error.take(), pass.cache.take()) {
+            (Some(error), _) => Err(error),
+            (None, Some(writer)) => writer
+                .into_inner()
+                .map(drop)
+                .map_err(io::IntoInnerError::into_error),
+            (None, None) => Err(io::Error::other("no cache entry was written")),
+        };
+        drop(pass);
+        if let (Some(cache), Some(entry)) = (&self.cache, pending) {
+            if let Err(error) = cached.and_then(|()| entry.commit()) {
+                self.cache_warning(name, cache, &error);
+            }
+        }
+        Ok(DepArchive {
+            name: name.to_string(),
+            file,
+            size,
+            sha256: actual,
+        })
+    }
+
+    /// The 2xx answer for `url`, after following redirects on its origin.
+    fn answer(
+        &self,
+        name: &str,
+        url: &str,
+        origin: &Origin,
+    ) -> Result<ureq::http::Response<ureq::Body>, DownloadError> {
         let deadline = Instant::now() + self.options.timeout;
         let mut current = url.to_string();
         let mut redirects = 0;
-        let response = loop {
+        loop {
             let response = self.get(name, &current, deadline)?;
-            let status = response.status().as_u16();
-            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
-                break response;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Err(DownloadError::Status {
+                    name: name.to_string(),
+                    url: current,
+                    status: match status.canonical_reason() {
+                        Some(reason) => format!("{} {reason}", status.as_u16()),
+                        None => status.as_u16().to_string(),
+                    },
+                });
             }
             let bad_redirect = || DownloadError::BadRedirect {
                 name: name.to_string(),
                 url: current.clone(),
-                status,
+                status: status.as_u16(),
             };
             let location = response
                 .headers()
@@ -504,80 +610,31 @@ impl<'a> Downloader<'a> {
                 });
             }
             current = next;
-        };
-        let status = response.status();
-        if !status.is_success() {
-            return Err(DownloadError::Status {
-                name: name.to_string(),
-                url: current,
-                status: match status.canonical_reason() {
-                    Some(reason) => format!("{} {reason}", status.as_u16()),
-                    None => status.as_u16().to_string(),
-                },
-            });
         }
-        let max = self.options.max_size;
-        let too_large = |size: String| DownloadError::TooLarge {
+    }
+
+    fn too_large(&self, name: &str, url: &str, size: String) -> DownloadError {
+        DownloadError::TooLarge {
             name: name.to_string(),
             url: url.to_string(),
             size,
-            max,
-        };
-        let announced = response
-            .headers()
-            .get("content-length")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok());
-        if let Some(length) = announced.filter(|length| *length > max) {
-            return Err(too_large(length.to_string()));
+            max: self.options.max_size,
         }
-        let spill_err = |source: io::Error| DownloadError::Spill {
+    }
+
+    fn spill_error(&self, name: &str, url: &str, source: io::Error) -> DownloadError {
+        DownloadError::Spill {
             name: name.to_string(),
             url: url.to_string(),
             source,
-        };
-        let file = tempfile::tempfile_in(&self.spill_dir)
-            .or_else(|_| tempfile::tempfile())
-            .map_err(spill_err)?;
-        let mut sink = io::BufWriter::with_capacity(256 * 1024, file);
-        let mut hasher = Sha256::new();
-        let mut body = response.into_body().into_reader();
-        let mut buffer = vec![0u8; 64 * 1024];
-        let mut received: u64 = 0;
-        let task = format!("dependency {name}");
-        let mut reported = 0;
-        self.listener.on_progress(&task, 0, announced);
-        loop {
-            let n = match body.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.read_error(name, url, e, received)),
-            };
-            received += n as u64;
-            if received > max {
-                return Err(too_large(format!("more than {max}")));
-            }
-            hasher.update(&buffer[..n]);
-            sink.write_all(&buffer[..n]).map_err(spill_err)?;
-            if received - reported >= PROGRESS_STEP {
-                reported = received;
-                self.listener.on_progress(&task, received, announced);
-            }
         }
-        self.listener
-            .on_progress(&task, received, Some(announced.unwrap_or(received)));
-        let actual = hex::encode(hasher.finalize());
-        if actual != expected {
-            return Err(DownloadError::Checksum {
-                name: name.to_string(),
-                url: url.to_string(),
-                expected: expected.to_string(),
-                actual,
-            });
-        }
-        let file = sink.into_inner().map_err(|e| spill_err(e.into_error()))?;
-        Ok((file, received))
+    }
+
+    fn cache_warning(&self, name: &str, cache: &DepCache, error: &io::Error) {
+        self.listener.on_warning(&format!(
+            "dependency `{name}`: cannot keep a copy in the download cache {}: {error}",
+            cache.dir().display()
+        ));
     }
 
     /// One GET of `url`, with the time left until `deadline`; a server the public roots do not
@@ -694,18 +751,131 @@ fn certificate_detail(error: &rustls::Error, extra_ca: bool) -> String {
     }
 }
 
-/// Walks the archive in `file` with the checks every `deps/<name>.tgz` gets (`validate`,
-/// `unpack`): `Ok(problem)` for a refused archive, `Err` when the file cannot be read.
-fn check_archive(file: &mut std::fs::File) -> Result<(), Result<TarProblem, io::Error>> {
-    file.seek(io::SeekFrom::Start(0)).map_err(Err)?;
-    let limits = Limits::default();
-    let mut budget = limits.max_total_size;
-    let mut reader = io::BufReader::with_capacity(256 * 1024, &*file);
-    match tarball::walk(&mut reader, &limits, &mut budget, &mut CheckOnly) {
-        Ok(()) => Ok(()),
-        Err(WalkError::Problem(problem)) => Err(Ok(problem)),
-        Err(WalkError::Source(e)) => Err(Err(e)),
-        Err(WalkError::Sink(e)) => Err(Err(io::Error::other(e.to_string()))),
+/// Why a pass over an archive stopped early.
+enum PassFailure {
+    /// More bytes than the cap.
+    TooLarge,
+    /// The source failed (the connection, or the cached file).
+    Read(io::Error),
+    /// The temporary file could not be written.
+    Spill(io::Error),
+}
+
+/// One pass over an archive's bytes: each byte read is counted against the cap, hashed, and
+/// copied to the temporary file and the pending cache entry, while the tarball walk checks what
+/// it reads. So the archive is read once, as it arrives.
+struct Pass<'a> {
+    source: &'a mut dyn Read,
+    max: u64,
+    size: u64,
+    hasher: Sha256,
+    spill: Option<io::BufWriter<std::fs::File>>,
+    /// Best effort: a cache that cannot be written is dropped, with a warning.
+    cache: Option<io::BufWriter<&'a std::fs::File>>,
+    cache_error: Option<io::Error>,
+    progress: Option<(&'a dyn Listener, String, Option<u64>)>,
+    reported: u64,
+    failure: Option<PassFailure>,
+}
+
+impl<'a> Pass<'a> {
+    fn new(source: &'a mut dyn Read, max: u64) -> Self {
+        Pass {
+            source,
+            max,
+            size: 0,
+            hasher: Sha256::new(),
+            spill: None,
+            cache: None,
+            cache_error: None,
+            progress: None,
+            reported: 0,
+            failure: None,
+        }
+    }
+
+    /// Walks the archive with the checks every `deps/<name>.tgz` gets (`validate`, `unpack`),
+    /// then reads what follows it, so every byte is hashed: `Ok(Some(problem))` for an archive
+    /// those checks refuse.
+    fn run(&mut self) -> Result<Option<TarProblem>, PassFailure> {
+        if let Some((listener, task, total)) = &self.progress {
+            listener.on_progress(task, 0, *total);
+        }
+        let limits = Limits::default();
+        let mut budget = limits.max_total_size;
+        let walked = tarball::walk(self, &limits, &mut budget, &mut CheckOnly);
+        if let Some(failure) = self.failure.take() {
+            return Err(failure);
+        }
+        let problem = match walked {
+            Ok(()) => None,
+            Err(WalkError::Problem(problem)) => Some(problem),
+            Err(WalkError::Source(e)) => return Err(PassFailure::Read(e)),
+            Err(WalkError::Sink(e)) => {
+                return Err(PassFailure::Read(io::Error::other(e.to_string())))
+            }
+        };
+        let mut rest = vec![0u8; 64 * 1024];
+        loop {
+            match self.read(&mut rest) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.failure.take().unwrap_or(PassFailure::Read(e))),
+            }
+        }
+        if let Some(spill) = &mut self.spill {
+            spill.flush().map_err(PassFailure::Spill)?;
+        }
+        if let Some((listener, task, total)) = &self.progress {
+            listener.on_progress(task, self.size, Some(total.unwrap_or(self.size)));
+        }
+        Ok(problem)
+    }
+
+    /// The hex sha256 of what was read (call after [`Pass::run`]).
+    fn sha256(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+
+    fn fail(&mut self, failure: PassFailure) -> io::Error {
+        let error = io::Error::other("the download stopped");
+        self.failure.get_or_insert(failure);
+        error
+    }
+}
+
+impl Read for Pass<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.source.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => return Err(self.fail(PassFailure::Read(e))),
+        };
+        self.size += n as u64;
+        if self.size > self.max {
+            return Err(self.fail(PassFailure::TooLarge));
+        }
+        let bytes = &buf[..n];
+        self.hasher.update(bytes);
+        if let Some(spill) = &mut self.spill {
+            if let Err(e) = spill.write_all(bytes) {
+                return Err(self.fail(PassFailure::Spill(e)));
+            }
+        }
+        if let Some(cache) = &mut self.cache {
+            if let Err(e) = cache.write_all(bytes) {
+                self.cache_error = Some(e);
+                self.cache = None;
+            }
+        }
+        if let Some((listener, task, total)) = &self.progress {
+            if self.size - self.reported >= PROGRESS_STEP {
+                self.reported = self.size;
+                listener.on_progress(task, self.size, *total);
+            }
+        }
+        Ok(n)
     }
 }
 
