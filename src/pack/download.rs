@@ -429,9 +429,10 @@ impl<'a> Downloader<'a> {
             (outcome, pass.size, pass.sha256())
         };
         let problem = match outcome {
-            Ok(None) => {
-                (actual != expected).then(|| format!("does not match its sha256 (it has {actual})"))
+            Ok(_) if actual != expected => {
+                Some(format!("does not match its sha256 (it has {actual})"))
             }
+            Ok(None) => None,
             Ok(Some(problem)) => Some(format!("is refused: {problem}")),
             Err(PassFailure::TooLarge) => {
                 return Err(self.too_large(
