@@ -3,7 +3,8 @@
 //! The `.so` is read once: its ELF header is checked, its bytes hashed, and the same bytes are
 //! compressed into the zip (on a second thread, while the module is loaded for discovery). The
 //! zip is hashed as it is written to a temporary file beside the destination, which is renamed
-//! into place only when complete.
+//! into place only when complete. Dependencies are embedded as `deps/<name>.tgz`: local ones
+//! archived ([`deps`]), remote ones downloaded and checked against their sha256 ([`download`]).
 
 mod assemble;
 pub mod deflate;
