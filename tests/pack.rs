@@ -629,6 +629,8 @@ fn local_dependencies_become_reproducible_tarballs_with_recorded_checksums() {
                 &single_arg,
                 "--dep",
                 &remote,
+                // Recorded, not downloaded: tests/pack_deps.rs covers downloads.
+                "--keep-url-dependencies",
             ],
             &[],
         );

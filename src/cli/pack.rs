@@ -110,12 +110,38 @@ pub struct PackArgs {
     /// A command to add: a JSON object or array, or a file holding one.
     #[arg(long = "add-command", value_name = "JSON|FILE")]
     pub add_commands: Vec<String>,
-    /// A dependency: NAME=PATH (a file or folder, embedded as deps/NAME.tgz) or NAME=URL#SHA256.
+    /// A dependency: NAME=PATH (a file or folder, archived as deps/NAME.tgz) or NAME=URL#SHA256
+    /// (downloaded, checked against its sha256, and embedded as deps/NAME.tgz as it is).
     #[arg(long = "dep", value_name = "NAME=PATH|NAME=URL#SHA256")]
     pub deps: Vec<String>,
     /// An optional dependency, in the same forms as --dep.
     #[arg(long = "optional-dep", value_name = "NAME=PATH|NAME=URL#SHA256")]
     pub optional_deps: Vec<String>,
+    /// Record URL dependencies in module.json without downloading them. RS reads dependencies
+    /// only from inside the zip, so it refuses such a zip ("Missing dependency").
+    #[arg(long)]
+    pub keep_url_dependencies: bool,
+    /// Download dependencies from plain http:// URLs too (refused by default).
+    #[arg(long)]
+    pub allow_http_dependencies: bool,
+    /// CA certificates (PEM) trusted for dependency downloads besides the public roots, e.g. a
+    /// private mirror's.
+    #[arg(long, env = "RMPACK_DOWNLOAD_CA_CERT", value_name = "PEM")]
+    pub download_ca_cert: Option<PathBuf>,
+    /// Seconds one dependency's download may take in all.
+    #[arg(long, default_value_t = pack::download::DEFAULT_DOWNLOAD_TIMEOUT.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub download_timeout: u64,
+    /// The largest dependency archive downloaded, in bytes (default and most: 500 MiB, as RS
+    /// takes at most 500 MB for a whole module).
+    #[arg(long, default_value_t = pack::MAX_DEPENDENCY_SIZE, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=pack::MAX_DEPENDENCY_SIZE))]
+    pub max_dependency_size: u64,
+    /// Download nothing: take URL dependencies from the download cache only.
+    #[arg(long, conflicts_with = "no_download_cache")]
+    pub offline: bool,
+    /// Neither read nor keep verified downloads in the cache ($XDG_CACHE_HOME/rmpack/deps, else
+    /// ~/.cache/rmpack/deps).
+    #[arg(long)]
+    pub no_download_cache: bool,
 
     /// redis-server to load the module into for discovery.
     #[arg(long, env = "RMPACK_REDIS_SERVER", value_name = "PATH")]
@@ -222,6 +248,20 @@ pub fn options_from_args(args: &PackArgs) -> anyhow::Result<PackOptions> {
         compression: args.compression,
         timestamp: pack::timestamp_from_env()?,
         threads: args.threads.map(usize::from),
+        downloads: pack::DownloadOptions {
+            keep_urls: args.keep_url_dependencies,
+            allow_http: args.allow_http_dependencies,
+            extra_ca_cert: args.download_ca_cert.clone(),
+            timeout: Duration::from_secs(args.download_timeout),
+            max_size: args.max_dependency_size,
+            cache_dir: if args.no_download_cache {
+                None
+            } else {
+                pack::default_cache_dir()
+            },
+            offline: args.offline,
+            ..pack::DownloadOptions::default()
+        },
     })
 }
 

@@ -50,8 +50,8 @@ impl DependencySpec {
             (None, Some(url), Some(sha)) => {
                 if !super::is_sha256_hex(sha) {
                     Err(bad(&format!("sha256 `{sha}` is not 64 hex digits")))
-                } else if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    Err(bad(&format!("url `{url}` is not an http(s) URL")))
+                } else if let Some(problem) = url_problem(url) {
+                    Err(bad(&format!("url `{}` {problem}", without_user_info(url))))
                 } else {
                     Ok(())
                 }
@@ -63,6 +63,41 @@ impl DependencySpec {
                 "give `path` for a local file or directory, or `url` and `sha256`",
             )),
         }
+    }
+}
+
+/// What is wrong with a dependency URL, if anything: it must be `http(s)://host/…`, without
+/// user info (module.json would carry a password), a fragment, or white space.
+fn url_problem(url: &str) -> Option<&'static str> {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return Some("is not an http(s) URL");
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("holds white space or control characters")
+    } else if authority.is_empty() {
+        Some("names no host")
+    } else if authority.contains('@') {
+        Some("carries user info; module.json would hold it for anyone to read, so give a URL without credentials")
+    } else if url.contains('#') {
+        Some("has a fragment (`#…`); in --dep, `#` separates the URL from the sha256")
+    } else {
+        None
+    }
+}
+
+/// `url` with any user info (`user:password@`) shown as `***@`, so no message prints a password.
+fn without_user_info(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_string(),
     }
 }
 
@@ -606,6 +641,24 @@ mod tests {
             ..remote
         };
         remote.check("lib").unwrap();
+        for (url, problem) in [
+            ("ftp://e.com/a.tgz", "not an http(s) URL"),
+            ("https:///a.tgz", "no host"),
+            ("https://user:secret@e.com/a.tgz", "user info"),
+            ("https://e.com/a.tgz#frag", "fragment"),
+            ("https://e.com/a b.tgz", "white space"),
+        ] {
+            let bad = DependencySpec {
+                url: Some(url.into()),
+                ..remote.clone()
+            };
+            let error = bad.check("lib").unwrap_err().to_string();
+            assert!(error.contains(problem), "{url}: {error}");
+            assert!(
+                !error.contains("secret"),
+                "no password in messages: {error}"
+            );
+        }
         let no_sha = DependencySpec {
             sha256: None,
             ..remote

@@ -3,11 +3,14 @@
 //! The `.so` is read once: its ELF header is checked, its bytes hashed, and the same bytes are
 //! compressed into the zip (on a second thread, while the module is loaded for discovery). The
 //! zip is hashed as it is written to a temporary file beside the destination, which is renamed
-//! into place only when complete.
+//! into place only when complete. Dependencies are embedded as `deps/<name>.tgz`: local ones
+//! archived ([`deps`]), remote ones downloaded and checked against their sha256 ([`download`]).
 
 mod assemble;
 pub mod deflate;
+mod dep_cache;
 pub mod deps;
+pub mod download;
 pub mod naming;
 pub mod zip_writer;
 
@@ -26,6 +29,7 @@ use crate::manifest::{Arch, Dependency, DependencySpec, ManifestError, ManifestI
 
 pub use assemble::{check_input, reconcile_version, CheckedInput, ModuleFacts, ModuleFile};
 pub use deps::{archive_dependency, DepArchive, DepsError};
+pub use download::{default_cache_dir, DownloadError, DownloadOptions, MAX_DEPENDENCY_SIZE};
 pub use naming::{NameFields, NamingError, OutputSpec, DEFAULT_TEMPLATE, GENERIC_OS};
 pub use zip_writer::{
     ZipStyle, ZipWriteError, DATA_MODE, DEFAULT_COMPRESSION, MODULE_MODE, ZIP_EPOCH,
@@ -60,6 +64,8 @@ pub struct PackOptions {
     pub timestamp: Option<u64>,
     /// Compression threads; `None` uses every core. The zip's bytes do not depend on it.
     pub threads: Option<usize>,
+    /// How dependencies given by `url` and `sha256` are fetched (or kept as URLs).
+    pub downloads: DownloadOptions,
 }
 
 impl PackOptions {
@@ -77,6 +83,7 @@ impl PackOptions {
             compression: DEFAULT_COMPRESSION,
             timestamp: None,
             threads: None,
+            downloads: DownloadOptions::default(),
         }
     }
 }
@@ -176,6 +183,9 @@ pub enum PackError {
     /// A local dependency could not be archived.
     #[error(transparent)]
     Deps(#[from] DepsError),
+    /// A remote dependency could not be downloaded and embedded.
+    #[error(transparent)]
+    Download(#[from] DownloadError),
     /// `--output` is unusable.
     #[error(transparent)]
     Naming(#[from] NamingError),
@@ -320,9 +330,19 @@ pub fn pack(options: &PackOptions, listener: &dyn Listener) -> Result<Packed, Pa
         } else {
             Ok(ModuleFacts::default())
         };
-        let deps = facts
-            .is_ok()
-            .then(|| archive_dependencies(&checked.input, style.timestamp, listener));
+        let deps = facts.is_ok().then(|| {
+            archive_dependencies(
+                &checked.input,
+                style.timestamp,
+                &options.downloads,
+                &spill_dir,
+                listener,
+            )
+        });
+        if matches!(deps, Some(Err(_))) {
+            // No zip will be written: stop compressing the module.
+            cancelled.store(true, Ordering::Relaxed);
+        }
         let compressed = compressing
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -626,13 +646,18 @@ type DependencyMaps = (
     Vec<DepArchive>,
 );
 
-/// Archives local dependencies and records remote ones.
+/// Archives local dependencies and downloads remote ones (or, with
+/// [`DownloadOptions::keep_urls`], records their URLs only).
 fn archive_dependencies(
     input: &ManifestInput,
     mtime: u64,
+    downloads: &DownloadOptions,
+    spill_dir: &Path,
     listener: &dyn Listener,
 ) -> Result<DependencyMaps, PackError> {
     let mut archives = Vec::new();
+    // Made on the first download, so a pack without one never reads the CA file.
+    let mut downloader = None;
     let mut record = |specs: &Option<BTreeMap<String, DependencySpec>>| {
         let mut recorded = BTreeMap::new();
         for (name, spec) in specs.iter().flatten() {
@@ -647,10 +672,31 @@ fn archive_dependencies(
                     archives.push(archive);
                     Dependency { url: None, sha256 }
                 }
-                (None, Some(url), Some(sha256)) => Dependency {
-                    url: Some(url.clone()),
-                    sha256: sha256.to_ascii_lowercase(),
-                },
+                (None, Some(url), Some(sha256)) if downloads.keep_urls => {
+                    listener.on_warning(&format!(
+                        "dependency `{name}` is recorded by its URL only (--keep-url-dependencies): RS reads dependencies only from inside the zip, so uploading this zip fails with \"Missing dependency\" for {}; drop the flag to embed it",
+                        crate::manifest::layout::dependency_entry(name)
+                    ));
+                    Dependency {
+                        url: Some(url.clone()),
+                        sha256: sha256.to_ascii_lowercase(),
+                    }
+                }
+                (None, Some(url), Some(sha256)) => {
+                    let downloader = match &mut downloader {
+                        Some(downloader) => downloader,
+                        empty => {
+                            empty.insert(download::Downloader::new(downloads, spill_dir, listener)?)
+                        }
+                    };
+                    let archive = downloader.fetch(name, url, sha256)?;
+                    let sha256 = archive.sha256.clone();
+                    archives.push(archive);
+                    Dependency {
+                        url: Some(url.clone()),
+                        sha256,
+                    }
+                }
                 // check_input refused everything else already.
                 _ => {
                     return Err(PackError::Manifest(ManifestError::BadDependency {
