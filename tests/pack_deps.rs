@@ -1010,3 +1010,77 @@ fn verified_archives_are_cached_by_sha256_and_offline_packs_use_only_the_cache()
         "the cache is untouched"
     );
 }
+
+/// A folder dependency with a link inside: stored as the file it points to, so the zip passes
+/// the checks RS's unpacker makes (no links in a dependency archive).
+#[cfg(unix)]
+#[test]
+fn a_link_inside_a_folder_dependency_is_stored_as_its_file_and_the_zip_validates() {
+    let work = tempfile::tempdir().unwrap();
+    let dep = work.path().join("dep");
+    std::fs::create_dir_all(dep.join("bin")).unwrap();
+    std::fs::write(dep.join("data.txt"), b"payload").unwrap();
+    std::os::unix::fs::symlink("../data.txt", dep.join("bin/link")).unwrap();
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let plain = common::fixture("plain");
+    let dep_arg = format!("data={}", dep.display());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rmpack"))
+        .args(["pack"])
+        .arg(&plain)
+        .args([
+            "--no-discover",
+            "--module-name",
+            "plain",
+            "--module-version",
+            "10203",
+            "--dep",
+            &dep_arg,
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let zip = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let validate = std::process::Command::new(env!("CARGO_BIN_EXE_rmpack"))
+        .arg("validate")
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&validate.stdout);
+    assert!(!text.contains("dependency-link"), "{text}");
+    assert_eq!(validate.status.code(), Some(0), "{text}");
+    std::os::unix::fs::symlink(".", dep.join("loop")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rmpack"))
+        .args(["pack"])
+        .arg(&plain)
+        .args([
+            "--no-discover",
+            "--module-name",
+            "plain",
+            "--module-version",
+            "10204",
+            "--dep",
+            &dep_arg,
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("points to the folder"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -2,8 +2,9 @@
 //!
 //! The same files give the same bytes on every machine: entries sorted by path, owner and group
 //! 0 with empty names, one fixed modification time, modes 0755 for directories and executables and
-//! 0644 for everything else, and a gzip header without name or time. Symbolic links are kept only
-//! when they point inside the dependency.
+//! 0644 for everything else, and a gzip header without name or time. A symbolic link to a file
+//! inside the dependency is stored as that file (RS's unpacker, and `validate`, refuse links in
+//! a dependency archive); a link that leads outside, or to a folder, is refused.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -33,6 +34,17 @@ pub enum DepsError {
     #[error("dependency `{name}`: symbolic link {path} points to `{target}`, outside the dependency; replace it with the file it points to")]
     EscapingSymlink {
         /// Dependency name.
+        name: String,
+        /// The link.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
+    /// A symbolic link to a folder: RS refuses links in dependency archives, and a folder
+    /// cannot be stored in the link's place without copying it twice.
+    #[error("dependency `{name}`: symbolic link {path} points to the folder `{target}`; RS refuses links in dependency archives: replace the link with the folder itself")]
+    LinkToFolder {
+        /// The dependency's name.
         name: String,
         /// The link.
         path: PathBuf,
@@ -207,14 +219,6 @@ pub fn archive_dependency(name: &str, path: &Path, mtime: u64) -> Result<DepArch
                     )
                     .map_err(archive_err)?;
             }
-            Kind::Symlink { target } => {
-                header.set_entry_type(EntryType::Symlink);
-                header.set_mode(0o777);
-                header.set_size(0);
-                builder
-                    .append_link(&mut header, &entry.archive_path, target)
-                    .map_err(archive_err)?;
-            }
         }
     }
     let gzip = builder.into_inner().map_err(archive_err)?;
@@ -236,7 +240,6 @@ pub fn archive_dependency(name: &str, path: &Path, mtime: u64) -> Result<DepArch
 enum Kind {
     Dir,
     File { executable: bool },
-    Symlink { target: PathBuf },
 }
 
 struct Planned {
@@ -296,7 +299,22 @@ fn collect_dir(name: &str, root: &Path, entries: &mut Vec<Planned>) -> Result<()
                     target,
                 });
             }
-            Kind::Symlink { target }
+            // Stored as the file it points to: archives with links are refused by RS.
+            let metadata = std::fs::metadata(item.path()).map_err(|e| DepsError::Read {
+                name: name.to_string(),
+                path: item.path().to_path_buf(),
+                source: e,
+            })?;
+            if !metadata.is_file() {
+                return Err(DepsError::LinkToFolder {
+                    name: name.to_string(),
+                    path: item.path().to_path_buf(),
+                    target,
+                });
+            }
+            Kind::File {
+                executable: is_executable(&metadata),
+            }
         } else {
             return Err(DepsError::SpecialFile {
                 name: name.to_string(),
@@ -360,7 +378,7 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn list(bytes: &[u8]) -> Vec<(String, u32, u64, u64, String)> {
+    fn list(bytes: &[u8]) -> Vec<(String, u32, u64, u64, String, EntryType)> {
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
         archive
             .entries()
@@ -374,6 +392,7 @@ mod tests {
                     h.uid().unwrap(),
                     h.mtime().unwrap(),
                     h.username().unwrap().unwrap_or("").to_string(),
+                    h.entry_type(),
                 )
             })
             .collect()
@@ -424,7 +443,11 @@ mod tests {
             ["a/", "a/z.txt", "b.txt", "bin/", "bin/link", "bin/tool"]
         );
         let modes: Vec<_> = entries.iter().map(|e| e.1).collect();
-        assert_eq!(modes, [0o755, 0o644, 0o644, 0o755, 0o777, 0o755]);
+        assert_eq!(modes, [0o755, 0o644, 0o644, 0o755, 0o644, 0o755]);
+        assert!(
+            entries.iter().all(|e| e.5 != EntryType::Symlink),
+            "the link inside is stored as the file it points to"
+        );
         assert!(entries
             .iter()
             .all(|e| e.2 == 0 && e.3 == 42 && e.4.is_empty()));

@@ -27,7 +27,7 @@ use crate::listener::Listener;
 
 /// The largest dependency archive downloaded: RS takes at most 500 MB for a whole module
 /// (`MAX_MODULE_SIZE_BYTES`), so no dependency of an installable module is larger.
-pub const MAX_DEPENDENCY_SIZE: u64 = 500 * 1024 * 1024;
+pub const MAX_DEPENDENCY_SIZE: u64 = crate::manifest::layout::RS_MAX_MODULE_ZIP_BYTES;
 /// How many redirects (each to the same scheme, host and port) a download follows.
 pub const MAX_REDIRECTS: u32 = 5;
 /// Default wait for a connection to open.
