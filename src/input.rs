@@ -28,6 +28,8 @@ pub enum InputKind {
     Zip,
     /// A dependency archive or file.
     Dependency,
+    /// A checksum file of a release, as `sha256sum` writes it (1 MiB).
+    Checksums,
 }
 
 impl InputKind {
@@ -36,7 +38,7 @@ impl InputKind {
     pub fn cap(self) -> Option<u64> {
         match self {
             InputKind::ModuleJson | InputKind::CommandJson => Some(4 << 20),
-            InputKind::Manifest | InputKind::DatabaseConfig => Some(1 << 20),
+            InputKind::Manifest | InputKind::DatabaseConfig | InputKind::Checksums => Some(1 << 20),
             InputKind::Module | InputKind::Zip | InputKind::Dependency => None,
         }
     }
@@ -51,6 +53,7 @@ impl InputKind {
             InputKind::Module => "module",
             InputKind::Zip => "module zip",
             InputKind::Dependency => "dependency",
+            InputKind::Checksums => "checksum file",
         }
     }
 }

@@ -26,9 +26,18 @@ pub enum Format {
 /// Arguments of `rmpack validate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A module .so, a module.json, a module zip, or a folder holding them.
-    #[arg(required_unless_present = "list_rules")]
-    pub path: Option<PathBuf>,
+    /// A module .so, a module.json, a module zip, or a folder holding them; or the zips of a
+    /// release (several zips, or a folder of zips), checked one by one and then as one set.
+    #[arg(required_unless_present = "list_rules", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Write the set's checksums to FILE as `sha256sum -c` reads them (sorted, names relative
+    /// to FILE's folder), when the set has no errors.
+    #[arg(long, value_name = "FILE")]
+    pub write_checksums: Option<PathBuf>,
+    /// Verify the set against a `sha256sum` file: name every zip that differs, is missing or is
+    /// not listed.
+    #[arg(long, value_name = "FILE")]
+    pub checksums: Option<PathBuf>,
     /// Target OS nicknames the module must load on (e.g. rhel9,ubuntu22.04).
     #[arg(long, value_delimiter = ',', value_name = "OS")]
     pub os: Vec<String>,
@@ -85,18 +94,17 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         print!("{}", report::rules_markdown());
         return Ok(Status::Success);
     }
-    let Some(path) = args.path.clone() else {
-        bail!("give the path of a .so, module.json, module zip or folder to validate");
+    let [path] = args.paths.as_slice() else {
+        return run_set(&args);
     };
-    let target = live_target(&args, offline_target(&args)?)?;
-    let options = CheckOptions {
-        limits: rmpack::bundle::Limits {
-            max_total_size: args.max_size,
-            ..Default::default()
-        },
-    };
-    let bundle = validate::open(&path, &options)
+    if args.write_checksums.is_some() || args.checksums.is_some() || is_folder_of_zips(path) {
+        return run_set(&args);
+    }
+    let options = check_options(&args);
+    let bundle = validate::open(path, &options)
         .with_context(|| format!("cannot validate {}", path.display()))?;
+    let module_name = bundle.manifest().map(|m| m.module_name.clone());
+    let target = live_target(&args, offline_target(&args)?, module_name.as_deref())?;
     let mut report = validate::check_bundle(&bundle, &target, &options);
     if args.load {
         let load = validate::load::LoadOptions {
@@ -111,16 +119,97 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         report.promote_warnings();
     }
     let output = match args.format {
-        Format::Human => {
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            report::human(&report, Style { color })
-        }
+        Format::Human => report::human(&report, human_style()),
         Format::Json => pretty(&report::json(&report)),
         Format::Github => report::github(&report),
         Format::Sarif => pretty(&report::sarif(&report)),
     };
     print!("{output}");
     Ok(if report.failed(args.strict) {
+        Status::Failure
+    } else {
+        Status::Success
+    })
+}
+
+fn check_options(args: &Args) -> CheckOptions {
+    CheckOptions {
+        limits: rmpack::bundle::Limits {
+            max_total_size: args.max_size,
+            ..Default::default()
+        },
+    }
+}
+
+fn human_style() -> Style {
+    Style {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// A folder of zips (a release) rather than an unpacked module (module.json or a .so in it).
+fn is_folder_of_zips(path: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_ascii_lowercase())
+        .collect();
+    !names
+        .iter()
+        .any(|n| n == "module.json" || n.ends_with(".so"))
+}
+
+/// Validates the zips of a release one by one and as a set; writes or verifies checksums.
+fn run_set(args: &Args) -> anyhow::Result<Status> {
+    if args.load {
+        bail!("--load checks one module at a time; run `rmpack validate ZIP --load` for each zip");
+    }
+    let inputs = rmpack::release::collect_inputs(&args.paths)?;
+    let target = live_target(args, offline_target(args)?, None)?;
+    let checksums = args
+        .checksums
+        .as_ref()
+        .map(|path| -> anyhow::Result<validate::ChecksumFile> {
+            let bytes = rmpack::input::read_file(path, rmpack::input::InputKind::Checksums)
+                .with_context(|| format!("cannot read --checksums {}", path.display()))?;
+            Ok(validate::ChecksumFile {
+                path: path.clone(),
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            })
+        })
+        .transpose()?;
+    let (set, mut report) =
+        validate::check_set(&inputs, &target, &check_options(args), checksums.as_ref());
+    if args.strict {
+        report.promote_warnings();
+    }
+    let output = match args.format {
+        Format::Human => report::set_human(&report, human_style()),
+        Format::Json => pretty(&report::set_json(&report)),
+        Format::Github => report::github(&report.all_findings()),
+        Format::Sarif => pretty(&report::sarif(&report.all_findings())),
+    };
+    print!("{output}");
+    let failed = report.failed(args.strict);
+    if let Some(path) = &args.write_checksums {
+        if failed {
+            eprintln!(
+                "checksums not written to {}: the set has errors",
+                path.display()
+            );
+        } else {
+            rmpack::release::write_checksums(path, &set.members)
+                .with_context(|| format!("cannot write checksums to {}", path.display()))?;
+            eprintln!(
+                "wrote the checksums of {} zip(s) to {}",
+                set.members.len(),
+                path.display()
+            );
+        }
+    }
+    Ok(if failed {
         Status::Failure
     } else {
         Status::Success
@@ -193,18 +282,17 @@ pub fn parse_module_version(text: &str) -> anyhow::Result<ModuleVersion> {
 
 /// Completes `target` with facts from a live cluster when `--cluster` or `--profile` is given;
 /// offline it is unchanged. Flags given explicitly win over what the cluster reports.
-pub fn live_target(args: &Args, mut target: Target) -> anyhow::Result<Target> {
+pub fn live_target(
+    args: &Args,
+    mut target: Target,
+    module_name: Option<&str>,
+) -> anyhow::Result<Target> {
     if args.cluster.url.is_none() && args.cluster.profile.is_none() {
         return Ok(target);
     }
     let listener = args.cluster.listener();
     let client = args.cluster.connect(listener)?;
-    let module_name = args
-        .path
-        .as_deref()
-        .and_then(|p| rmpack::validate::open(p, &Default::default()).ok())
-        .and_then(|b| b.manifest().map(|m| m.module_name.clone()));
-    let live = rmpack::rollout::live_target(&client, args.db.as_deref(), module_name.as_deref())
+    let live = rmpack::rollout::live_target(&client, args.db.as_deref(), module_name)
         .map_err(|e| super::connection::cluster_failure(e, "cannot read the cluster"))?
         .target;
     if target.operating_systems.is_empty() {

@@ -331,6 +331,23 @@ pub fn checksums_text(members: &[SetMember], base: &Path) -> String {
         .collect()
 }
 
+/// Writes [`checksums_text`] to `path` atomically (a temp file beside it, then a rename), names
+/// relative to `path`'s folder; returns the text.
+pub fn write_checksums(path: &Path, members: &[SetMember]) -> std::io::Result<String> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let text = checksums_text(members, &folder);
+    let mut temp = tempfile::Builder::new()
+        .prefix(".rmpack-checksums-")
+        .tempfile_in(&folder)?;
+    std::io::Write::write_all(&mut temp, text.as_bytes())?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(text)
+}
+
 /// `path` relative to `base` when it lies inside it.
 pub fn relative_name(path: &Path, base: &Path) -> String {
     let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
