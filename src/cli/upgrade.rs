@@ -10,7 +10,7 @@ use rmpack::manifest::{ModuleVersion, SemanticVersion};
 use rmpack::report;
 use rmpack::rollout::upgrade::{plan_upgrade, Databases, PlanFailure, UpgradeOptions};
 
-use super::connection::{cluster_words, rollout_failure, shell_quote, ClusterArgs};
+use super::connection::{cluster_words, plain_uid, rollout_failure, ClusterArgs};
 use super::{CheckFailed, Status};
 
 /// Arguments of `rmpack upgrade`.
@@ -21,6 +21,7 @@ pub struct Args {
         long,
         value_name = "UIDS",
         value_delimiter = ',',
+        value_parser = plain_uid,
         required_unless_present = "all",
         conflicts_with = "all"
     )]
@@ -136,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if args.dry_run {
         plan.ask_cluster_preview(&client);
         if args.cluster.json {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
+            print!("{}", report::json_pretty(&plan));
         } else {
             print!("{}", report::upgrade_plan(&plan, style));
         }
@@ -161,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 resume.clone().map_or(serde_json::Value::Null, Into::into),
             );
         }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        print!("{}", report::json_pretty(&value));
     } else {
         print!(
             "{}",
@@ -175,7 +176,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     })
 }
 
-/// The command that upgrades the databases left after a failure.
+/// The command that upgrades the databases left after a failure, each word quoted for a shell.
 fn resume_command(args: &Args, remaining: &[String]) -> String {
     let mut words = vec![
         "rmpack".to_string(),
@@ -183,16 +184,16 @@ fn resume_command(args: &Args, remaining: &[String]) -> String {
         "--db".to_string(),
         remaining.join(","),
         "--module".to_string(),
-        shell_quote(&args.module),
+        args.module.clone(),
     ];
     if let Some(to) = &args.to {
-        words.extend(["--to".to_string(), shell_quote(to)]);
+        words.extend(["--to".to_string(), to.clone()]);
     }
     if let Some(redis) = &args.redis_version {
-        words.extend(["--redis-version".to_string(), shell_quote(redis)]);
+        words.extend(["--redis-version".to_string(), redis.clone()]);
     }
     if let Some(module_args) = &args.module_args {
-        words.extend(["--module-args".to_string(), shell_quote(module_args)]);
+        words.extend(["--module-args".to_string(), module_args.clone()]);
     }
     for (on, flag) in [
         (args.preserve_roles, "--preserve-roles"),
@@ -204,5 +205,5 @@ fn resume_command(args: &Args, remaining: &[String]) -> String {
         }
     }
     words.extend(cluster_words());
-    words.join(" ")
+    rmpack::text::command_line(words)
 }
