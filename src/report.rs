@@ -776,8 +776,8 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
     let _ = writeln!(
         out,
         "upgrade plan for {} on RS {} ({route}), one database at a time:",
-        style.paint(&plan.module, Color::Bold),
-        plan.rs_version
+        style.paint(&sanitize(&plan.module), Color::Bold),
+        Shown(&plan.rs_version)
     );
     for db in &plan.databases {
         let name = if db.name.is_empty() {
@@ -785,8 +785,13 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
         } else {
             format!(" ({})", db.name)
         };
-        let _ = writeln!(out, "\ndatabase {}{}", db.uid, shown(&name));
-        let _ = writeln!(out, "  Redis   {}: {}", shown(&db.redis), db.redis_reason);
+        let _ = writeln!(out, "\ndatabase {}{}", Shown(&db.uid), shown(&name));
+        let _ = writeln!(
+            out,
+            "  Redis   {}: {}",
+            shown(&db.redis),
+            Shown(&db.redis_reason)
+        );
         let _ = writeln!(
             out,
             "  module  {} {}   (module uid {})",
@@ -817,7 +822,7 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
             out,
             "  request {} {} ({})",
             db.request.method,
-            db.request.url,
+            Shown(&db.request.url),
             human_bytes(db.request.bytes)
         );
     }
@@ -825,7 +830,7 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
         let _ = writeln!(
             out,
             "\nalready current: database(s) {}",
-            plan.already_current.join(", ")
+            shown(plan.already_current.join(", "))
         );
     }
     for note in &plan.notes {
@@ -858,7 +863,7 @@ pub fn upgrade_rows(
                 DatabaseOutcome::NotAttempted => "not attempted".to_string(),
             };
             vec![
-                db.uid.clone(),
+                shown(&db.uid),
                 shown(&db.name),
                 format!(
                     "{} {}",
@@ -873,22 +878,23 @@ pub fn upgrade_rows(
     out.push_str(&table(&["DB", "NAME", "MODULE", "REDIS", "RESULT"], &rows));
     for db in &outcome.databases {
         if !db.statuses.is_empty() {
+            let statuses: Vec<String> = db.statuses.iter().map(shown).collect();
             let _ = writeln!(
                 out,
                 "  database {}: action {}",
-                db.uid,
-                db.statuses.join(" → ")
+                Shown(&db.uid),
+                statuses.join(" → ")
             );
         }
         if let DatabaseOutcome::Failed { reason } = &db.outcome {
-            let _ = writeln!(out, "  database {}: {}", db.uid, shown(reason));
+            let _ = writeln!(out, "  database {}: {}", Shown(&db.uid), shown(reason));
         }
     }
     if !outcome.already_current.is_empty() {
         let _ = writeln!(
             out,
             "already current: database(s) {}",
-            outcome.already_current.join(", ")
+            shown(outcome.already_current.join(", "))
         );
     }
     let done = outcome
@@ -914,7 +920,7 @@ pub fn upgrade_rows(
             style.paint(
                 &format!(
                     "stopped: {done} of {total} database(s) upgraded; left: {}",
-                    outcome.remaining().join(", ")
+                    shown(outcome.remaining().join(", "))
                 ),
                 Color::Red
             )
@@ -935,7 +941,7 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
     let _ = writeln!(
         out,
         "cluster {}: {} ({})",
-        status.cluster,
+        Shown(&status.cluster),
         plural(status.nodes.len(), "node"),
         shown(status.nodes.join(", "))
     );
@@ -953,7 +959,7 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
             module.versions.iter().map(move |v| {
                 vec![
                     shown(&module.module_name),
-                    v.semantic_version.clone(),
+                    shown(&v.semantic_version),
                     if v.registered.is_empty() {
                         "no".to_string()
                     } else if v.bundled {
@@ -989,7 +995,7 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
             out,
             "{} node {}: {}",
             style.paint("error:", Color::Red),
-            problem.node,
+            Shown(&problem.node),
             shown(&problem.error)
         );
     }
@@ -1006,6 +1012,9 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
         return out;
     }
     for drift in &status.drift {
+        // Each server value is escaped on its own; the heal commands are quoted word by word
+        // (`text::command_line`), so they hold no character to escape and are shown as built.
+        let list = |nodes: &[String]| shown(nodes.join(", "));
         let line = match drift {
             Drift::MissingArtifact {
                 module_name,
@@ -1013,8 +1022,11 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                 nodes,
                 heal,
             } => format!(
-                "{module_name} {semantic_version} is registered but node(s) {} lack its artifact\n  heal: {heal}",
-                nodes.join(", ")
+                "{} {} is registered but node(s) {} lack its artifact\n  heal: {}",
+                Shown(module_name),
+                Shown(semantic_version),
+                list(nodes),
+                Shown(heal)
             ),
             Drift::OrphanArtifact {
                 module_name,
@@ -1022,8 +1034,11 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                 nodes,
                 heal,
             } => format!(
-                "orphan artifact: {module_name} {semantic_version} on node(s) {} has no registered configuration\n  heal: {heal}",
-                nodes.join(", ")
+                "orphan artifact: {} {} on node(s) {} has no registered configuration\n  heal: {}",
+                Shown(module_name),
+                Shown(semantic_version),
+                list(nodes),
+                Shown(heal)
             ),
             Drift::DatabaseOnMissingArtifact {
                 database,
@@ -1031,17 +1046,14 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                 semantic_version,
                 nodes,
             } => format!(
-                "database {database} runs {module_name} {semantic_version}, whose artifact node(s) {} lack",
-                nodes.join(", ")
+                "database {} runs {} {}, whose artifact node(s) {} lack",
+                Shown(database),
+                Shown(module_name),
+                Shown(semantic_version),
+                list(nodes)
             ),
         };
-        let line: Vec<String> = line.lines().map(shown).collect();
-        let _ = writeln!(
-            out,
-            "{} {}",
-            style.paint("drift:", Color::Red),
-            line.join("\n")
-        );
+        let _ = writeln!(out, "{} {line}", style.paint("drift:", Color::Red));
     }
     let _ = writeln!(
         out,
@@ -1064,27 +1076,23 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
 pub fn artifact_lists(lists: &[crate::rollout::artifacts::NodeArtifacts]) -> String {
     let mut rows = Vec::new();
     for node in lists {
+        let (uid, address) = (shown(&node.node), shown(&node.address));
         if let Some(error) = &node.error {
             rows.push(vec![
-                node.node.clone(),
-                node.address.clone(),
-                format!("ERROR: {error}"),
+                uid,
+                address,
+                format!("ERROR: {}", Shown(error)),
                 String::new(),
             ]);
             continue;
         }
         if node.artifacts.is_empty() {
-            rows.push(vec![
-                node.node.clone(),
-                node.address.clone(),
-                "-".into(),
-                "-".into(),
-            ]);
+            rows.push(vec![uid.clone(), address.clone(), "-".into(), "-".into()]);
         }
         for artifact in &node.artifacts {
             rows.push(vec![
-                node.node.clone(),
-                node.address.clone(),
+                uid.clone(),
+                address.clone(),
                 shown(&artifact.module_name),
                 artifact.version.map_or("-".into(), |v| v.to_string()),
             ]);
@@ -1099,10 +1107,10 @@ pub fn artifact_deletions(rows: &[crate::rollout::artifacts::NodeDeletion]) -> S
         .iter()
         .map(|row| {
             let result = match &row.error {
-                Some(error) => format!("{}: {error}", row.result.label()),
+                Some(error) => format!("{}: {}", row.result.label(), Shown(error)),
                 None => row.result.label().to_string(),
             };
-            vec![row.node.clone(), row.address.clone(), result]
+            vec![shown(&row.node), shown(&row.address), result]
         })
         .collect();
     table(&["NODE", "ADDRESS", "RESULT"], &rows)
