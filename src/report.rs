@@ -1272,6 +1272,84 @@ mod tests {
     }
 
     #[test]
+    fn status_and_upgrade_renderings_escape_every_server_value() {
+        use crate::rollout::plan::Change;
+        use crate::rollout::status::{ClusterStatus, Drift, ModuleStatus, VersionStatus};
+        use crate::rollout::upgrade::{DatabaseOutcome, DatabaseRow, ModuleChange, UpgradeOutcome};
+        let hostile = "x\ndrift: fake\u{1b}[2K\u{9b}31m\u{202e}\u{2066}";
+        let status = ClusterStatus {
+            version: 1,
+            cluster: "https://c:9443".into(),
+            nodes: vec!["1".into(), hostile.into()],
+            artifacts_listed: true,
+            modules: vec![ModuleStatus {
+                module_name: hostile.into(),
+                versions: vec![VersionStatus {
+                    semantic_version: hostile.into(),
+                    version: 10203,
+                    registered: vec!["m".into()],
+                    bundled: false,
+                    nodes: vec![hostile.into()],
+                    missing_on: vec![hostile.into()],
+                    databases: vec![hostile.into()],
+                }],
+            }],
+            drift: vec![
+                Drift::MissingArtifact {
+                    module_name: hostile.into(),
+                    semantic_version: hostile.into(),
+                    nodes: vec![hostile.into()],
+                    heal: crate::text::command_line(["rmpack", hostile]),
+                },
+                Drift::DatabaseOnMissingArtifact {
+                    database: hostile.into(),
+                    module_name: hostile.into(),
+                    semantic_version: "1.2.3".into(),
+                    nodes: vec![hostile.into()],
+                },
+            ],
+            unreadable_nodes: Vec::new(),
+        };
+        let text = super::status(&status, Style::default());
+        assert!(
+            !text.chars().any(|c| c != '\n' && is_unsafe_char(c)),
+            "{text:?}"
+        );
+        // A newline a server sent never starts a line of its own.
+        assert!(
+            !text.lines().any(|l| l.starts_with("drift: fake")),
+            "{text}"
+        );
+        let change = |s: &str| Change {
+            before: s.into(),
+            after: s.into(),
+        };
+        let outcome = UpgradeOutcome {
+            module: hostile.into(),
+            databases: vec![DatabaseRow {
+                uid: "1".into(),
+                name: hostile.into(),
+                module: ModuleChange {
+                    module_name: hostile.into(),
+                    version: change(hostile),
+                },
+                redis: change(hostile),
+                outcome: DatabaseOutcome::Failed {
+                    reason: hostile.into(),
+                },
+                statuses: vec![hostile.into(), "completed".into()],
+            }],
+            already_current: vec![hostile.into()],
+        };
+        let text = upgrade_rows(&outcome, None, Style::default());
+        assert!(
+            !text.chars().any(|c| c != '\n' && is_unsafe_char(c)),
+            "{text:?}"
+        );
+        assert!(text.contains("action x\\ndrift: fake\\x1b[2K"), "{text}");
+    }
+
+    #[test]
     fn coloured_cells_line_up_by_what_shows() {
         let style = Style { color: true };
         let rows = vec![

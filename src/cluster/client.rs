@@ -907,6 +907,57 @@ mod tests {
     }
 
     #[test]
+    fn a_url_with_user_information_is_quoted_without_it() {
+        let error = BaseUrl::parse("https://admin:hunter2@cluster:9443/").unwrap_err();
+        let text = error.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("https://<redacted>@cluster:9443/"), "{text}");
+        assert_eq!(without_user_info("https://h:1/a@b"), "https://h:1/a@b");
+        assert_eq!(without_user_info("no scheme@x"), "no scheme@x");
+    }
+
+    #[test]
+    fn answers_are_redacted_after_decoding_and_cut() {
+        let client = client_of("http://127.0.0.1:9");
+        let redactor = Redactor::new("p\u{e4}ss", "dTpwXHUwMGU0c3M=");
+        let client = Client {
+            redactor: Arc::new(redactor),
+            ..client
+        };
+        let long = "x".repeat(2000);
+        let answer = Answer {
+            body: format!(
+                r#"[{{"uid":"1","module_name":"p\u00e4ss","description":"{long}","p\u00E4ss":1,
+                    "module_list":[{{"module_args":"p\u00e4ss {long}"}}]}}]"#
+            ),
+        };
+        let value: Value = client.decode("GET", "/v1/modules", &answer).unwrap();
+        let text = value.to_string();
+        assert!(!text.contains("p\u{e4}ss"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+        assert!(text.contains("… (1.5 kB more)"), "{text}");
+        // Database answers keep each module's arguments as sent.
+        let databases: Value = client
+            .decode_keeping("GET", "/v1/bdbs", &answer, Verbatim::ModuleArgs)
+            .unwrap();
+        assert_eq!(
+            databases[0]["module_list"][0]["module_args"],
+            format!("p\u{e4}ss {long}")
+        );
+        assert!(!databases[0]["module_name"]
+            .to_string()
+            .contains("p\u{e4}ss"));
+        // A uid that is not a plain token names its field.
+        let answer = Answer {
+            body: r#"[{"uid":"1;touch${IFS}pwned"}]"#.to_string(),
+        };
+        let error = client
+            .decode::<Vec<super::super::Node>>("GET", "/v1/nodes", &answer)
+            .unwrap_err();
+        assert!(error.to_string().contains("at `[0].uid`"), "{error}");
+    }
+
+    #[test]
     fn node_addresses_are_host_and_optional_port() {
         let ok = |a: &str| check_node_address(a);
         assert_eq!(ok("10.0.0.2"), Some(("10.0.0.2".into(), None)));

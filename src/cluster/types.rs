@@ -402,7 +402,9 @@ impl<'de> Deserialize<'de> for Bdb {
             status: Option<String>,
         }
         let raw = Value::deserialize(deserializer)?;
-        let fields = Fields::deserialize(&raw).map_err(serde::de::Error::custom)?;
+        // Keep the field's name in the message: `uid`, `module_list[0].module_id`.
+        let fields: Fields = serde_path_to_error::deserialize(&raw)
+            .map_err(|e| serde::de::Error::custom(format_args!("`{}`: {}", e.path(), e.inner())))?;
         Ok(Bdb {
             uid: fields.uid,
             name: fields.name,
@@ -699,6 +701,38 @@ mod tests {
         assert_eq!(bdb.redis_version.as_deref(), Some("7.2.4"));
         assert_eq!(bdb.module_list[0].module_id, Some(Uid("ab".into())));
         assert_eq!(bdb.raw["replication"], Value::Bool(true));
+    }
+
+    #[test]
+    fn uids_are_plain_tokens() {
+        for good in [
+            "1",
+            "a1b2c3d4e5f6",
+            "3e0c2f9a-1b2c-4d5e-8f90-1234567890ab",
+            "x:y.z_w",
+        ] {
+            assert_eq!(Uid::parse(good).unwrap().0, good);
+        }
+        for bad in [
+            "",
+            "..",
+            ".",
+            "1;touch${IFS}pwned",
+            "a b",
+            "a\u{1b}",
+            "x/y",
+            "é",
+        ] {
+            assert!(Uid::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Uid::parse(&"1".repeat(Uid::MAX_LEN + 1)).is_err());
+        let node: Result<Node, _> = serde_json::from_str(r#"{"uid":"1$(id)"}"#);
+        assert!(node.unwrap_err().to_string().contains("refusing"));
+        let action: Result<Action, _> =
+            serde_json::from_str(r#"{"action_uid":"a`id`","status":"queued"}"#);
+        assert!(action.is_err());
+        let empty: Node = serde_json::from_str(r#"{"uid":""}"#).unwrap();
+        assert_eq!(empty.uid, Uid::default());
     }
 
     #[test]
