@@ -174,6 +174,27 @@ fn a_uid_from_the_server_that_is_not_a_plain_token_is_a_bad_response_naming_the_
 }
 
 #[test]
+fn a_node_uid_holding_a_command_never_reaches_an_upload_or_its_resume_command() {
+    let (emulator, dir) = start(2);
+    let zip = module_zip(dir.path(), "Hello", "1.2.3");
+    let zip_arg = zip.to_string_lossy().into_owned();
+    emulator.set_node_reported_uid(2, json!(INJECTION));
+    emulator.set_fault(2, Fault::Down);
+    let run = on_emulator(&emulator, dir.path(), &["upload", &zip_arg]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(!run.stdout.contains("resume with:"), "{}", run.stdout);
+    assert!(run.stderr.contains("`[1].uid`"), "{}", run.stderr);
+    assert!(emulator.only_gets(), "{:?}", emulator.requests());
+    let printed: Vec<String> = run
+        .text()
+        .lines()
+        .filter(|l| l.trim_start().starts_with("rmpack "))
+        .map(|l| l.trim().to_string())
+        .collect();
+    words_as_the_shell_reads_them("sh", &printed);
+}
+
+#[test]
 fn uids_on_the_command_line_must_be_plain_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let server = HostileServer::start(1, 100, |_| Answer::not_found());
