@@ -917,8 +917,8 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
     let _ = writeln!(
         out,
         "upgrade plan for {} on RS {} ({route}), one database at a time:",
-        style.paint(&plan.module, Color::Bold),
-        plan.rs_version
+        style.paint(&sanitize(&plan.module), Color::Bold),
+        Shown(&plan.rs_version)
     );
     for db in &plan.databases {
         let name = if db.name.is_empty() {
@@ -926,8 +926,13 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
         } else {
             format!(" ({})", db.name)
         };
-        let _ = writeln!(out, "\ndatabase {}{}", db.uid, shown(&name));
-        let _ = writeln!(out, "  Redis   {}: {}", shown(&db.redis), db.redis_reason);
+        let _ = writeln!(out, "\ndatabase {}{}", Shown(&db.uid), shown(&name));
+        let _ = writeln!(
+            out,
+            "  Redis   {}: {}",
+            shown(&db.redis),
+            Shown(&db.redis_reason)
+        );
         let why = match db.module.reason {
             ChangeReason::NewestFitting => {
                 format!("the newest build for Redis {}", shown(&db.redis.after))
@@ -987,7 +992,7 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
             out,
             "  request {} {} ({})",
             db.request.method,
-            db.request.url,
+            Shown(&db.request.url),
             human_bytes(db.request.bytes)
         );
     }
@@ -995,7 +1000,7 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
         let _ = writeln!(
             out,
             "\nalready current: database(s) {}",
-            plan.already_current.join(", ")
+            shown(plan.already_current.join(", "))
         );
     }
     for note in &plan.notes {
@@ -1028,7 +1033,7 @@ pub fn upgrade_rows(
                 DatabaseOutcome::NotAttempted => "not attempted".to_string(),
             };
             vec![
-                db.uid.clone(),
+                shown(&db.uid),
                 shown(&db.name),
                 format!(
                     "{} {}",
@@ -1043,22 +1048,23 @@ pub fn upgrade_rows(
     out.push_str(&table(&["DB", "NAME", "MODULE", "REDIS", "RESULT"], &rows));
     for db in &outcome.databases {
         if !db.statuses.is_empty() {
+            let statuses: Vec<String> = db.statuses.iter().map(shown).collect();
             let _ = writeln!(
                 out,
                 "  database {}: action {}",
-                db.uid,
-                db.statuses.join(" → ")
+                Shown(&db.uid),
+                statuses.join(" → ")
             );
         }
         if let DatabaseOutcome::Failed { reason } = &db.outcome {
-            let _ = writeln!(out, "  database {}: {}", db.uid, shown(reason));
+            let _ = writeln!(out, "  database {}: {}", Shown(&db.uid), shown(reason));
         }
     }
     if !outcome.already_current.is_empty() {
         let _ = writeln!(
             out,
             "already current: database(s) {}",
-            outcome.already_current.join(", ")
+            shown(outcome.already_current.join(", "))
         );
     }
     let done = outcome
@@ -1084,7 +1090,7 @@ pub fn upgrade_rows(
             style.paint(
                 &format!(
                     "stopped: {done} of {total} database(s) upgraded; left: {}",
-                    outcome.remaining().join(", ")
+                    shown(outcome.remaining().join(", "))
                 ),
                 Color::Red
             )
@@ -1105,7 +1111,7 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
     let _ = writeln!(
         out,
         "cluster {}: {} ({})",
-        status.cluster,
+        Shown(&status.cluster),
         plural(status.nodes.len(), "node"),
         shown(status.nodes.join(", "))
     );
@@ -1123,7 +1129,7 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
             module.versions.iter().map(move |v| {
                 vec![
                     shown(&module.module_name),
-                    v.semantic_version.clone(),
+                    shown(&v.semantic_version),
                     if v.registered.is_empty() {
                         "no".to_string()
                     } else if v.bundled {
@@ -1159,7 +1165,7 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
             out,
             "{} node {}: {}",
             style.paint("error:", Color::Red),
-            problem.node,
+            Shown(&problem.node),
             shown(&problem.error)
         );
     }
@@ -1176,6 +1182,9 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
         return out;
     }
     for drift in &status.drift {
+        // Each server value is escaped on its own; the heal commands are quoted word by word
+        // (`text::command_line`), so they hold no character to escape and are shown as built.
+        let list = |nodes: &[String]| shown(nodes.join(", "));
         let line = match drift {
             Drift::MissingArtifact {
                 module_name,
@@ -1183,8 +1192,11 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                 nodes,
                 heal,
             } => format!(
-                "{module_name} {semantic_version} is registered but node(s) {} lack its artifact\n  heal: {heal}",
-                nodes.join(", ")
+                "{} {} is registered but node(s) {} lack its artifact\n  heal: {}",
+                Shown(module_name),
+                Shown(semantic_version),
+                list(nodes),
+                Shown(heal)
             ),
             Drift::OrphanArtifact {
                 module_name,
@@ -1192,8 +1204,11 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                 nodes,
                 heal,
             } => format!(
-                "orphan artifact: {module_name} {semantic_version} on node(s) {} has no registered configuration\n  heal: {heal}",
-                nodes.join(", ")
+                "orphan artifact: {} {} on node(s) {} has no registered configuration\n  heal: {}",
+                Shown(module_name),
+                Shown(semantic_version),
+                list(nodes),
+                Shown(heal)
             ),
             Drift::DatabaseOnMissingArtifact {
                 database,
@@ -1201,17 +1216,14 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                 semantic_version,
                 nodes,
             } => format!(
-                "database {database} runs {module_name} {semantic_version}, whose artifact node(s) {} lack",
-                nodes.join(", ")
+                "database {} runs {} {}, whose artifact node(s) {} lack",
+                Shown(database),
+                Shown(module_name),
+                Shown(semantic_version),
+                list(nodes)
             ),
         };
-        let line: Vec<String> = line.lines().map(shown).collect();
-        let _ = writeln!(
-            out,
-            "{} {}",
-            style.paint("drift:", Color::Red),
-            line.join("\n")
-        );
+        let _ = writeln!(out, "{} {line}", style.paint("drift:", Color::Red));
     }
     let _ = writeln!(
         out,
@@ -1234,27 +1246,23 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
 pub fn artifact_lists(lists: &[crate::rollout::artifacts::NodeArtifacts]) -> String {
     let mut rows = Vec::new();
     for node in lists {
+        let (uid, address) = (shown(&node.node), shown(&node.address));
         if let Some(error) = &node.error {
             rows.push(vec![
-                node.node.clone(),
-                node.address.clone(),
-                format!("ERROR: {error}"),
+                uid,
+                address,
+                format!("ERROR: {}", Shown(error)),
                 String::new(),
             ]);
             continue;
         }
         if node.artifacts.is_empty() {
-            rows.push(vec![
-                node.node.clone(),
-                node.address.clone(),
-                "-".into(),
-                "-".into(),
-            ]);
+            rows.push(vec![uid.clone(), address.clone(), "-".into(), "-".into()]);
         }
         for artifact in &node.artifacts {
             rows.push(vec![
-                node.node.clone(),
-                node.address.clone(),
+                uid.clone(),
+                address.clone(),
                 shown(&artifact.module_name),
                 artifact.version.map_or("-".into(), |v| v.to_string()),
             ]);
@@ -1269,10 +1277,10 @@ pub fn artifact_deletions(rows: &[crate::rollout::artifacts::NodeDeletion]) -> S
         .iter()
         .map(|row| {
             let result = match &row.error {
-                Some(error) => format!("{}: {error}", row.result.label()),
+                Some(error) => format!("{}: {}", row.result.label(), Shown(error)),
                 None => row.result.label().to_string(),
             };
-            vec![row.node.clone(), row.address.clone(), result]
+            vec![shown(&row.node), shown(&row.address), result]
         })
         .collect();
     table(&["NODE", "ADDRESS", "RESULT"], &rows)
@@ -1431,6 +1439,86 @@ mod tests {
         assert!(text.contains("m\\x1b[2J.zip"), "{text}");
         let annotations = github(&report);
         assert!(!annotations.contains('\x1b'), "{annotations}");
+    }
+
+    #[test]
+    fn status_and_upgrade_renderings_escape_every_server_value() {
+        use crate::rollout::plan::Change;
+        use crate::rollout::status::{ClusterStatus, Drift, ModuleStatus, VersionStatus};
+        use crate::rollout::upgrade::{DatabaseOutcome, DatabaseRow, ModuleChange, UpgradeOutcome};
+        let hostile = "x\ndrift: fake\u{1b}[2K\u{9b}31m\u{202e}\u{2066}";
+        let status = ClusterStatus {
+            version: 1,
+            cluster: "https://c:9443".into(),
+            nodes: vec!["1".into(), hostile.into()],
+            artifacts_listed: true,
+            modules: vec![ModuleStatus {
+                module_name: hostile.into(),
+                versions: vec![VersionStatus {
+                    semantic_version: hostile.into(),
+                    version: 10203,
+                    registered: vec!["m".into()],
+                    bundled: false,
+                    nodes: vec![hostile.into()],
+                    missing_on: vec![hostile.into()],
+                    databases: vec![hostile.into()],
+                }],
+            }],
+            drift: vec![
+                Drift::MissingArtifact {
+                    module_name: hostile.into(),
+                    semantic_version: hostile.into(),
+                    nodes: vec![hostile.into()],
+                    heal: crate::text::command_line(["rmpack", hostile]),
+                },
+                Drift::DatabaseOnMissingArtifact {
+                    database: hostile.into(),
+                    module_name: hostile.into(),
+                    semantic_version: "1.2.3".into(),
+                    nodes: vec![hostile.into()],
+                },
+            ],
+            unreadable_nodes: Vec::new(),
+        };
+        let text = super::status(&status, Style::default());
+        assert!(
+            !text.chars().any(|c| c != '\n' && is_unsafe_char(c)),
+            "{text:?}"
+        );
+        // A newline a server sent never starts a line of its own.
+        assert!(
+            !text.lines().any(|l| l.starts_with("drift: fake")),
+            "{text}"
+        );
+        let change = |s: &str| Change {
+            before: s.into(),
+            after: s.into(),
+        };
+        let outcome = UpgradeOutcome {
+            module: hostile.into(),
+            databases: vec![DatabaseRow {
+                uid: "1".into(),
+                name: hostile.into(),
+                module: ModuleChange {
+                    module_name: hostile.into(),
+                    version: change(hostile),
+                    reason: crate::rollout::upgrade::ChangeReason::Asked,
+                    module_uid: None,
+                },
+                redis: change(hostile),
+                outcome: DatabaseOutcome::Failed {
+                    reason: hostile.into(),
+                },
+                statuses: vec![hostile.into(), "completed".into()],
+            }],
+            already_current: vec![hostile.into()],
+        };
+        let text = upgrade_rows(&outcome, None, Style::default());
+        assert!(
+            !text.chars().any(|c| c != '\n' && is_unsafe_char(c)),
+            "{text:?}"
+        );
+        assert!(text.contains("action x\\ndrift: fake\\x1b[2K"), "{text}");
     }
 
     #[test]

@@ -110,7 +110,7 @@ fn a_node_lacking_an_artifact_is_drift_with_the_command_that_heals_it() {
         .lines()
         .find_map(|l| l.trim().strip_prefix("heal: "))
         .expect("a healing command")
-        .split("   (ZIP")
+        .split("   # ZIP")
         .next()
         .unwrap_or_default()
         .replace(" ZIP ", &format!(" {} ", zip.display()));

@@ -3,8 +3,9 @@
 use rmpack::manifest::{ModuleVersion, SemanticVersion};
 use rmpack::report;
 use rmpack::rollout::artifacts::{self, DeleteResult};
+use rmpack::text::command_line;
 
-use super::connection::{rollout_failure, ClusterArgs};
+use super::connection::{cluster_words, plain_uid, rollout_failure, ClusterArgs};
 use super::{CheckFailed, Status};
 
 /// Arguments of `rmpack artifacts`.
@@ -15,7 +16,13 @@ pub struct Args {
     #[command(flatten)]
     cluster: ClusterArgs,
     /// Only these nodes (uids, comma separated).
-    #[arg(long, global = true, value_delimiter = ',', value_name = "UIDS")]
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        value_name = "UIDS",
+        value_parser = plain_uid
+    )]
     nodes: Option<Vec<String>>,
     /// Reach nodes by their external_addr instead of addr.
     #[arg(long, global = true)]
@@ -58,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             let rows = artifacts::delete_everywhere(&nodes, name, version)
                 .map_err(|e| rollout_failure(e, "cannot delete the artifact"))?;
             if args.cluster.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                print!("{}", report::json_pretty(&rows));
             } else {
                 print!("{}", report::artifact_deletions(&rows));
             }
@@ -70,17 +77,25 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             if failed.is_empty() {
                 Ok(Status::Success)
             } else {
+                let semantic = version.semantic().to_string();
+                let retry = command_line(
+                    ["rmpack", "artifacts", "delete", name.as_str(), &semantic]
+                        .into_iter()
+                        .map(str::to_string)
+                        .chain(["--nodes".to_string(), failed.join(",")])
+                        .chain(args.external.then(|| "--external".to_string()))
+                        .chain(cluster_words()),
+                );
                 Err(anyhow::Error::new(CheckFailed(format!(
-                    "{name} {version} could not be deleted from node(s) {}; run again with --nodes {}",
+                    "{name} {semantic} could not be deleted from node(s) {}; try again with: {retry}",
                     failed.join(", "),
-                    failed.join(",")
                 ))))
             }
         }
         _ => {
             let lists = artifacts::list(&nodes);
             if args.cluster.json {
-                println!("{}", serde_json::to_string_pretty(&lists)?);
+                print!("{}", report::json_pretty(&lists));
             } else {
                 print!("{}", report::artifact_lists(&lists));
             }

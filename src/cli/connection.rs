@@ -137,7 +137,8 @@ pub fn rollout_failure(error: RolloutError, what: &str) -> anyhow::Error {
 }
 
 /// The words of this command line that reach the cluster again (`--cluster URL --ca-cert PEM`
-/// …), for commands printed to resume or heal; never the password.
+/// …), unquoted, for commands printed to resume or heal (quote them with
+/// [`rmpack::text::command_line`]); never the password.
 pub fn cluster_words() -> Vec<String> {
     let mut words = Vec::new();
     let mut args = std::env::args_os()
@@ -155,28 +156,22 @@ pub fn cluster_words() -> Vec<String> {
         if with_value.contains(&arg.as_str()) {
             if let Some(value) = args.next() {
                 words.push(arg);
-                words.push(shell_quote(&value));
+                words.push(value);
             }
-        } else if with_value.iter().any(|f| arg.starts_with(&format!("{f}="))) {
-            words.push(shell_quote(&arg));
-        } else if arg == "--insecure" || arg == "--allow-http" {
+        } else if with_value.iter().any(|f| arg.starts_with(&format!("{f}=")))
+            || arg == "--insecure"
+            || arg == "--allow-http"
+        {
             words.push(arg);
         }
     }
     words
 }
 
-/// Quotes a word for a POSIX shell when it needs it.
-pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
+/// Checks a uid given on the command line (`--db`, `--nodes`, a module uid): a plain token, as
+/// the cluster's own uids are, so it can go into a REST path and a printed command unchanged.
+pub fn plain_uid(text: &str) -> Result<String, String> {
+    rmpack::cluster::Uid::parse(text).map(|uid| uid.0)
 }
 
 #[cfg(test)]
@@ -184,13 +179,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quoting_leaves_plain_words_alone() {
-        assert_eq!(shell_quote("--cluster"), "--cluster");
-        assert_eq!(
-            shell_quote("https://127.0.0.1:9443"),
-            "https://127.0.0.1:9443"
-        );
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    fn uids_on_the_command_line_are_plain_tokens() {
+        assert_eq!(plain_uid("12").unwrap(), "12");
+        assert_eq!(plain_uid("a1b2-c3:d.e_f").unwrap(), "a1b2-c3:d.e_f");
+        for bad in ["1;touch${IFS}pwned", "..", "", "a b", "1\u{1b}[2J", "x/y"] {
+            let error = plain_uid(bad).unwrap_err();
+            assert!(error.contains("uid"), "{bad:?}: {error}");
+        }
+        assert!(plain_uid("..").unwrap_err().contains("refusing"));
     }
 }

@@ -1,11 +1,14 @@
 //! `rmpack modules`: list, show or delete the modules registered with a cluster.
 
 use anyhow::Context;
-use rmpack::cluster::{Module, PollOptions};
-use rmpack::rollout::artifacts::{self, DeleteResult};
+use rmpack::cluster::{action_uid_of, Client, Module, PollOptions};
+use rmpack::report;
+use rmpack::rollout::artifacts::{self, answer_error_of, DeleteResult};
 use rmpack::rollout::status::databases_running;
+use rmpack::text::command_line;
+use serde_json::{json, Value};
 
-use super::connection::{cluster_failure, rollout_failure, ClusterArgs};
+use super::connection::{cluster_failure, cluster_words, plain_uid, rollout_failure, ClusterArgs};
 use super::{CheckFailed, Status};
 
 /// Arguments of `rmpack modules`.
@@ -24,11 +27,13 @@ enum ModulesCommand {
     /// Show one module as the cluster stores it (GET /v1/modules/UID).
     Get {
         /// The module's uid.
+        #[arg(value_parser = plain_uid)]
         uid: String,
     },
     /// Delete a module (DELETE /v2/modules/UID, followed to its end).
     Delete {
         /// The module's uid.
+        #[arg(value_parser = plain_uid)]
         uid: String,
         /// A user-defined module: DELETE /v2/modules/user-defined/UID.
         #[arg(long)]
@@ -52,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 .modules()
                 .map_err(|e| cluster_failure(e, "cannot list modules"))?;
             if args.cluster.json {
-                println!("{}", serde_json::to_string_pretty(&modules)?);
+                print!("{}", report::json_pretty(&modules));
             } else {
                 print_modules(&modules);
             }
@@ -62,7 +67,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             let module = client
                 .module_raw(&uid)
                 .map_err(|e| cluster_failure(e, "cannot show the module"))?;
-            println!("{}", serde_json::to_string_pretty(&module)?);
+            if !is_a_module(&module) {
+                return Err(anyhow::Error::new(CheckFailed(format!(
+                    "the cluster answered GET /v1/modules/{uid} without a module ({}); it holds no module {uid}",
+                    describe_empty(&module)
+                ))));
+            }
+            print!("{}", report::json_pretty(&module));
             Ok(Status::Success)
         }
         ModulesCommand::Delete {
@@ -74,6 +85,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             let module = client
                 .module(&uid)
                 .map_err(|e| cluster_failure(e, "cannot read the module"))?;
+            if module.uid.0.is_empty() && module.module_name.is_empty() {
+                return Err(anyhow::Error::new(CheckFailed(format!(
+                    "the cluster answered GET /v1/modules/{uid} without a module; nothing was deleted"
+                ))));
+            }
             if let Some(version) = module.module_version() {
                 let users = databases_running(&client, &module.module_name, version)
                     .map_err(|e| cluster_failure(e, "cannot list the databases"))?;
@@ -98,15 +114,16 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                     )),
                     None => None,
                 };
-                client
-                    .delete_user_defined(&uid)
+                let answer = client
+                    .delete_user_defined_answer(&uid)
                     .map_err(|e| cluster_failure(e, "cannot delete the module"))?;
+                confirm_gone(&client, &uid, &answer)?;
                 // stdout carries only the JSON with --json.
-                eprintln!("deleted user-defined module {uid}");
+                eprintln!("deleted user-defined module {uid} (the cluster no longer lists it)");
                 if args.cluster.json && artifact.is_none() {
-                    println!(
+                    print!(
                         "{}",
-                        serde_json::json!({ "deleted": uid, "user_defined": true })
+                        report::json_pretty(&json!({ "deleted": uid, "user_defined": true }))
                     );
                 }
                 if let Some((name, version)) = artifact {
@@ -115,9 +132,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                     let rows = artifacts::delete_everywhere(&nodes, &name, version)
                         .map_err(|e| rollout_failure(e, "cannot delete the artifacts"))?;
                     if args.cluster.json {
-                        println!("{}", serde_json::to_string_pretty(&rows)?);
+                        print!("{}", report::json_pretty(&rows));
                     } else {
-                        print!("{}", rmpack::report::artifact_deletions(&rows));
+                        print!("{}", report::artifact_deletions(&rows));
                     }
                     let failed: Vec<&str> = rows
                         .iter()
@@ -125,27 +142,36 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                         .map(|r| r.node.as_str())
                         .collect();
                     if !failed.is_empty() {
+                        let semantic = version.semantic().to_string();
+                        let nodes = failed.join(",");
+                        let retry = command_line(
+                            ["rmpack", "artifacts", "delete", name.as_str(), &semantic]
+                                .into_iter()
+                                .map(str::to_string)
+                                .chain(["--nodes".to_string(), nodes])
+                                .chain(cluster_words()),
+                        );
                         return Err(anyhow::Error::new(CheckFailed(format!(
-                            "{name} {version} could not be deleted from node(s) {}; delete it there with `rmpack artifacts delete {name} {version} --nodes {}`",
+                            "{name} {semantic} could not be deleted from node(s) {}; delete it there with: {retry}",
                             failed.join(", "),
-                            failed.join(",")
                         ))));
                     }
                 }
             } else {
-                let action = client
-                    .delete_module(&uid)
+                let answer = client
+                    .delete_module_answer(&uid)
                     .map_err(|e| cluster_failure(e, "cannot delete the module"))?;
-                if let Some(action) = action {
+                if let Some(action) = action_uid_of(&answer) {
                     client
                         .follow_action(&action, &PollOptions::default())
                         .map_err(|e| cluster_failure(e, "module deletion did not complete"))?;
                 }
-                eprintln!("deleted module {uid}");
+                confirm_gone(&client, &uid, &answer)?;
+                eprintln!("deleted module {uid} (the cluster no longer lists it)");
                 if args.cluster.json {
-                    println!(
+                    print!(
                         "{}",
-                        serde_json::json!({ "deleted": uid, "user_defined": false })
+                        report::json_pretty(&json!({ "deleted": uid, "user_defined": false }))
                     );
                 }
             }
@@ -154,14 +180,58 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     }
 }
 
+/// Whether a module object answered by the cluster is one: an object naming a uid or a name.
+fn is_a_module(value: &Value) -> bool {
+    let named = |key: &str| match value.get(key) {
+        Some(Value::String(text)) => !text.is_empty(),
+        Some(Value::Number(_)) => true,
+        _ => false,
+    };
+    value.is_object() && (named("uid") || named("module_name"))
+}
+
+fn describe_empty(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "an empty body or null",
+        Value::Object(map) if map.is_empty() => "an empty object",
+        Value::Object(_) => "an object with neither uid nor module_name",
+        _ => "no JSON object",
+    }
+}
+
+/// A delete is done when the cluster no longer lists the module (GET /v1/modules), not when it
+/// answers: a node or proxy may answer 200 with an error in the body.
+fn confirm_gone(client: &Client, uid: &str, answer: &Value) -> anyhow::Result<()> {
+    let still_listed = client
+        .modules()
+        .map_err(|e| {
+            cluster_failure(
+                e,
+                "the delete was answered, but the module list cannot be read to confirm it",
+            )
+        })?
+        .iter()
+        .any(|m| m.uid.0 == uid);
+    if !still_listed {
+        return Ok(());
+    }
+    let said = match answer_error_of(answer) {
+        Some(error) => format!("the cluster answered {error}"),
+        None => "the cluster answered that it deleted it".to_string(),
+    };
+    Err(anyhow::Error::new(CheckFailed(format!(
+        "module {uid} was not deleted: {said}, but GET /v1/modules still lists it"
+    ))))
+}
+
 fn print_modules(modules: &[Module]) {
     let rows: Vec<Vec<String>> = modules
         .iter()
         .map(|m| {
             vec![
-                m.uid.to_string(),
-                m.module_name.clone(),
-                m.semantic_version.clone().unwrap_or_else(|| "-".into()),
+                report::shown(&m.uid),
+                report::shown(&m.module_name),
+                report::shown(m.semantic_version.as_deref().unwrap_or("-")),
                 m.module_version().map_or("-".into(), |v| v.to_string()),
                 match m.is_bundled {
                     Some(true) => "yes",
@@ -174,6 +244,6 @@ fn print_modules(modules: &[Module]) {
         .collect();
     print!(
         "{}",
-        rmpack::report::table(&["UID", "NAME", "VERSION", "NUMBER", "BUNDLED"], &rows)
+        report::table(&["UID", "NAME", "VERSION", "NUMBER", "BUNDLED"], &rows)
     );
 }

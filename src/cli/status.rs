@@ -27,10 +27,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if args.external {
         flags.push("--external".to_string());
     }
-    let status = cluster_status(&client, args.external, &flags.join(" "))
+    let status = cluster_status(&client, args.external, &flags)
         .map_err(|e| rollout_failure(e, "cannot read the cluster"))?;
     if args.cluster.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        print!("{}", report::json_pretty(&status));
     } else {
         let style = report::Style {
             color: std::io::stdout().is_terminal(),

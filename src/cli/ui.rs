@@ -31,7 +31,8 @@ impl TermListener {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
             bar.set_style(style);
-            bar.set_prefix(task.to_string());
+            // Task names quote node addresses and action uids: escape control characters.
+            bar.set_prefix(rmpack::report::sanitize(task).into_owned());
             bar
         });
         Some(bar.clone())

@@ -10,7 +10,7 @@ use rmpack::manifest::{ModuleVersion, SemanticVersion};
 use rmpack::report;
 use rmpack::rollout::upgrade::{plan_upgrade, Databases, PlanFailure, UpgradeOptions};
 
-use super::connection::{cluster_words, rollout_failure, shell_quote, ClusterArgs};
+use super::connection::{cluster_words, plain_uid, rollout_failure, ClusterArgs};
 use super::{CheckFailed, Status};
 
 /// Arguments of `rmpack upgrade`.
@@ -21,6 +21,7 @@ pub struct Args {
         long,
         value_name = "UIDS",
         value_delimiter = ',',
+        value_parser = plain_uid,
         required_unless_present = "all",
         conflicts_with = "all"
     )]
@@ -139,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             plan.ask_cluster_preview(&client);
         }
         if args.cluster.json {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
+            print!("{}", report::json_pretty(&plan));
         } else {
             print!("{}", report::upgrade_plan(&plan, style));
         }
@@ -169,7 +170,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 resume.clone().map_or(serde_json::Value::Null, Into::into),
             );
         }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        print!("{}", report::json_pretty(&value));
     } else {
         print!(
             "{}",
@@ -203,7 +204,7 @@ fn plan_failure(failure: PlanFailure) -> anyhow::Error {
     }
 }
 
-/// The command that upgrades the databases left after a failure.
+/// The command that upgrades the databases left after a failure, each word quoted for a shell.
 fn resume_command(args: &Args, remaining: &[String]) -> String {
     let mut words = vec![
         "rmpack".to_string(),
@@ -211,16 +212,16 @@ fn resume_command(args: &Args, remaining: &[String]) -> String {
         "--db".to_string(),
         remaining.join(","),
         "--module".to_string(),
-        shell_quote(&args.module),
+        args.module.clone(),
     ];
     if let Some(to) = &args.to {
-        words.extend(["--to".to_string(), shell_quote(to)]);
+        words.extend(["--to".to_string(), to.clone()]);
     }
     if let Some(redis) = &args.redis_version {
-        words.extend(["--redis-version".to_string(), shell_quote(redis)]);
+        words.extend(["--redis-version".to_string(), redis.clone()]);
     }
     if let Some(module_args) = &args.module_args {
-        words.extend(["--module-args".to_string(), shell_quote(module_args)]);
+        words.extend(["--module-args".to_string(), module_args.clone()]);
     }
     for (on, flag) in [
         (args.accept_other_modules, "--accept-other-modules"),
@@ -233,5 +234,5 @@ fn resume_command(args: &Args, remaining: &[String]) -> String {
         }
     }
     words.extend(cluster_words());
-    words.join(" ")
+    rmpack::text::command_line(words)
 }

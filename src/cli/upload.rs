@@ -10,7 +10,7 @@ use rmpack::cluster::PollOptions;
 use rmpack::report;
 use rmpack::rollout::{self, Rollout, RolloutError, UploadFlow, UploadOptions};
 
-use super::connection::{rollout_failure, shell_quote, ClusterArgs};
+use super::connection::{plain_uid, rollout_failure, ClusterArgs};
 use super::{CheckFailed, Status};
 
 /// Arguments of `rmpack upload`.
@@ -21,7 +21,7 @@ pub struct Args {
     #[command(flatten)]
     cluster: ClusterArgs,
     /// Only these nodes (uids, comma separated), e.g. to resume a partial rollout.
-    #[arg(long, value_delimiter = ',', value_name = "UIDS")]
+    #[arg(long, value_delimiter = ',', value_name = "UIDS", value_parser = plain_uid)]
     nodes: Option<Vec<String>>,
     /// Reach nodes by their external_addr instead of addr.
     #[arg(long)]
@@ -108,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 resume.clone().map_or(serde_json::Value::Null, Into::into),
             );
         }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        print!("{}", report::json_pretty(&value));
     } else {
         let style = report::Style {
             color: std::io::stdout().is_terminal(),
@@ -145,11 +145,10 @@ fn resume_command(rollout: &Rollout) -> Option<String> {
         if arg == "--rollback-on-failure" || arg == "--json" {
             continue;
         }
-        words.push(shell_quote(&arg));
+        words.push(arg);
     }
-    Some(format!(
-        "rmpack {} --nodes {}",
-        words.join(" "),
-        missing.join(",")
+    words.extend(["--nodes".to_string(), missing.join(",")]);
+    Some(rmpack::text::command_line(
+        std::iter::once("rmpack".to_string()).chain(words),
     ))
 }

@@ -44,6 +44,17 @@ impl Client {
         uid: &str,
         options: &PollOptions,
     ) -> Result<ActionOutcome, ClusterError> {
+        // The uid came in an answer: it becomes a path and a progress task only as a plain token.
+        if !super::Uid::is_plain(uid) {
+            return Err(ClusterError::BadResponse {
+                method: "GET",
+                url: self.base().origin(),
+                detail: format!(
+                    "the action uid `{}` is not a uid (letters, digits, `-`, `_`, `.`, `:`)",
+                    crate::text::cut(uid).escape_debug()
+                ),
+            });
+        }
         let started = Instant::now();
         let task = format!("action {uid}");
         let mut statuses: Vec<ActionStatus> = Vec::new();

@@ -9,11 +9,12 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::credentials::{ConnectionSettings, Credentials};
+use super::credentials::{ConnectionSettings, Credentials, Redactor};
 use super::multipart::MultipartBody;
 use super::types::ErrorBody;
 use super::{tls, CertificateProblem, ClusterError};
 use crate::listener::Listener;
+use crate::text::cut;
 
 /// The port RS serves its REST API on.
 pub const DEFAULT_API_PORT: u16 = 9443;
@@ -33,7 +34,7 @@ impl BaseUrl {
     /// Parses `https://host[:port][/]`.
     pub fn parse(url: &str) -> Result<BaseUrl, ClusterError> {
         let bad = |problem: &str| ClusterError::BadUrl {
-            url: url.to_string(),
+            url: without_user_info(url),
             problem: problem.to_string(),
         };
         let trimmed = url.trim();
@@ -94,6 +95,19 @@ impl BaseUrl {
     /// Whether credentials would cross the network unencrypted.
     pub fn is_plain_http(&self) -> bool {
         self.scheme == "http"
+    }
+}
+
+/// `url` with the user information of its authority (`user:password@`) replaced by
+/// `<redacted>@`: a URL quoted in a message never shows a password pasted into it.
+fn without_user_info(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>{}", &rest[at..]),
+        None => url.to_string(),
     }
 }
 
@@ -229,8 +243,20 @@ pub struct Client {
     agent: ureq::Agent,
     base: BaseUrl,
     credentials: Arc<Credentials>,
+    redactor: Arc<Redactor>,
     options: Arc<ClientOptions>,
     listener: Arc<dyn Listener>,
+}
+
+/// What a decoded answer keeps exactly as the server sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verbatim {
+    /// Nothing: every string is redacted and cut.
+    Nothing,
+    /// A database object or a list of them: each `module_list[].module_args` is kept, because
+    /// an upgrade sends the database's current module arguments back as `new_module_args`
+    /// (a cut or redacted copy would load the module with other arguments). It is never shown.
+    ModuleArgs,
 }
 
 impl std::fmt::Debug for Client {
@@ -250,7 +276,8 @@ impl Client {
         options: ClientOptions,
         listener: Arc<dyn Listener>,
     ) -> Result<Client, ClusterError> {
-        let base = BaseUrl::parse(&settings.url)?;
+        let redactor = settings.credentials.redactor();
+        let base = BaseUrl::parse(&settings.url).map_err(|e| scrub_error(e, &redactor))?;
         if base.is_plain_http() {
             if !settings.allow_http {
                 return Err(ClusterError::PlainHttp { url: base.origin() });
@@ -281,6 +308,7 @@ impl Client {
             agent: config.new_agent(),
             base,
             credentials: Arc::new(settings.credentials.clone()),
+            redactor: Arc::new(redactor),
             options: Arc::new(options),
             listener,
         })
@@ -326,6 +354,13 @@ impl Client {
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClusterError> {
         let answer = self.send("GET", path, Body::Empty, true)?;
         self.decode("GET", path, &answer)
+    }
+
+    /// `GET path` of a database or the database list, decoded with each module's
+    /// `module_args` kept as sent (see [`Verbatim::ModuleArgs`]).
+    pub(super) fn get_databases<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClusterError> {
+        let answer = self.send("GET", path, Body::Empty, true)?;
+        self.decode_keeping("GET", path, &answer, Verbatim::ModuleArgs)
     }
 
     /// `POST path` with a JSON body, decoded.
@@ -386,17 +421,73 @@ impl Client {
         path: &str,
         answer: &Answer,
     ) -> Result<T, ClusterError> {
-        let text = if answer.body.trim().is_empty() {
-            "null"
+        self.decode_keeping(method, path, answer, Verbatim::Nothing)
+    }
+
+    /// Decodes an answer: JSON to a value, every string of it (keys too) redacted and cut,
+    /// then the typed value from that. So the password reaches no typed value in any of the
+    /// forms a JSON encoder may have escaped it to, and no server string is longer than
+    /// [`crate::text::MAX_SERVER_TEXT_CHARS`].
+    fn decode_keeping<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        path: &str,
+        answer: &Answer,
+        verbatim: Verbatim,
+    ) -> Result<T, ClusterError> {
+        let text = answer.body.trim();
+        let value = if text.is_empty() {
+            Value::Null
         } else {
-            answer.body.as_str()
+            // serde_json's message names the line and column, never the text.
+            serde_json::from_str(text).map_err(|e| ClusterError::BadResponse {
+                method,
+                url: self.url(path),
+                detail: format!("the answer is not JSON: {e}"),
+            })?
         };
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| ClusterError::BadResponse {
+        let value = self.scrub_json(value, verbatim);
+        self.typed(method, path, value)
+    }
+
+    /// The typed value of an answer already scrubbed by [`Client::decode_keeping`].
+    pub(super) fn typed<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        path: &str,
+        value: Value,
+    ) -> Result<T, ClusterError> {
+        serde_path_to_error::deserialize(value).map_err(|e| ClusterError::BadResponse {
             method,
             url: self.url(path),
-            detail: format!("at `{}`: {}", e.path(), e.inner()),
+            detail: self.scrub_text(&format!("at `{}`: {}", e.path(), e.inner())),
         })
+    }
+
+    /// `value` with the password redacted from every string and key, and every string and key
+    /// cut to the stated length.
+    fn scrub_json(&self, mut value: Value, verbatim: Verbatim) -> Value {
+        let kept = match verbatim {
+            Verbatim::Nothing => Vec::new(),
+            Verbatim::ModuleArgs => take_module_args(&mut value),
+        };
+        self.redactor.redact_json(&mut value);
+        cut_json(&mut value);
+        put_module_args(&mut value, kept);
+        value
+    }
+
+    /// Server text for a message: the password redacted, then cut to the stated length.
+    fn scrub_text(&self, text: &str) -> String {
+        cut(&self.redactor.redact(text)).into_owned()
+    }
+
+    /// The fields of an error answer, scrubbed like a decoded answer (JSON) or as text.
+    fn error_body(&self, text: &str) -> ErrorBody {
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => ErrorBody::from_json(&self.scrub_json(value, Verbatim::Nothing)),
+            Err(_) => ErrorBody::from_text(&self.scrub_text(text.trim())),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -522,12 +613,12 @@ impl Client {
             .limit(64 * 1024 * 1024)
             .read_to_string()
             .map_err(|e| self.transport_error(&url, e, body))?;
-        // A server or proxy may echo the credentials back; they never reach an error message.
-        let text = self.credentials.redact(&text);
+        // A server or proxy may echo the credentials back: answers are redacted when decoded
+        // (after JSON unescaping), error bodies here; neither reaches a message otherwise.
         if (200..300).contains(&status) {
             return Ok(Answer { body: text });
         }
-        Err(status_error(method, url, status, &text))
+        Err(status_error(method, url, status, self.error_body(&text)))
     }
 
     fn upload_timeout(&self, length: u64) -> Duration {
@@ -542,13 +633,135 @@ impl Client {
                 .unwrap_or(self.options.request_timeout),
             _ => self.options.request_timeout,
         };
-        classify_transport(url, error, timeout)
+        // A transport error's words may quote what the server sent (a header, a status line).
+        scrub_error(classify_transport(url, error, timeout), &self.redactor)
     }
 }
 
-/// Maps a non-2xx answer to its error.
-fn status_error(method: &'static str, url: String, status: u16, body: &str) -> ClusterError {
-    let parsed = ErrorBody::parse(body);
+/// Removes each database's `module_list[].module_args` from `value` (a database or a list of
+/// them), to be put back by [`put_module_args`]: (database, module, arguments).
+fn take_module_args(value: &mut Value) -> Vec<(usize, usize, Value)> {
+    let mut kept = Vec::new();
+    for (db, bdb) in databases_of(value).enumerate() {
+        let modules = bdb.get_mut("module_list").and_then(Value::as_array_mut);
+        for (slot, module) in modules.into_iter().flatten().enumerate() {
+            if let Some(args) = module.as_object_mut().and_then(|m| m.remove("module_args")) {
+                kept.push((db, slot, args));
+            }
+        }
+    }
+    kept
+}
+
+fn put_module_args(value: &mut Value, kept: Vec<(usize, usize, Value)>) {
+    if kept.is_empty() {
+        return;
+    }
+    let mut databases: Vec<&mut Value> = databases_of(value).collect();
+    for (db, slot, args) in kept {
+        let module = databases
+            .get_mut(db)
+            .and_then(|bdb| bdb.get_mut("module_list"))
+            .and_then(|list| list.get_mut(slot))
+            .and_then(Value::as_object_mut);
+        if let Some(module) = module {
+            module.insert("module_args".to_string(), args);
+        }
+    }
+}
+
+/// The database objects of an answer: the object itself, or the objects of a list.
+fn databases_of(value: &mut Value) -> Box<dyn Iterator<Item = &mut Value> + '_> {
+    match value {
+        Value::Array(items) => Box::new(items.iter_mut()),
+        other => Box::new(std::iter::once(other)),
+    }
+}
+
+/// Cuts every string and key of `value` to the stated length.
+fn cut_json(value: &mut Value) {
+    match value {
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(short) = cut(text) {
+                *text = short;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(cut_json),
+        Value::Object(map) => {
+            if map
+                .keys()
+                .any(|k| k.len() > crate::text::MAX_SERVER_TEXT_CHARS)
+            {
+                let entries = std::mem::take(map);
+                for (key, item) in entries {
+                    map.insert(cut(&key).into_owned(), item);
+                }
+            }
+            map.values_mut().for_each(cut_json);
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// `error` with the password redacted from, and the stated length applied to, each text it
+/// carries (URLs the user gave, words of the TLS library, what the server sent).
+fn scrub_error(error: ClusterError, redactor: &Redactor) -> ClusterError {
+    let scrub = |text: String| cut(&redactor.redact(&text)).into_owned();
+    let scrub_option = |text: Option<String>| text.map(scrub);
+    match error {
+        ClusterError::BadUrl { url, problem } => ClusterError::BadUrl {
+            url: scrub(url),
+            problem,
+        },
+        ClusterError::Certificate {
+            url,
+            problem,
+            detail,
+        } => ClusterError::Certificate {
+            url,
+            problem,
+            detail: scrub(detail),
+        },
+        ClusterError::Tls { url, detail } => ClusterError::Tls {
+            url,
+            detail: scrub(detail),
+        },
+        ClusterError::ConnectionLost { url, detail } => ClusterError::ConnectionLost {
+            url,
+            detail: scrub(detail),
+        },
+        ClusterError::Transport { url, detail } => ClusterError::Transport {
+            url,
+            detail: scrub(detail),
+        },
+        ClusterError::BadResponse {
+            method,
+            url,
+            detail,
+        } => ClusterError::BadResponse {
+            method,
+            url,
+            detail: scrub(detail),
+        },
+        ClusterError::Api {
+            method,
+            url,
+            status,
+            error_code,
+            message,
+        } => ClusterError::Api {
+            method,
+            url,
+            status,
+            error_code: scrub_option(error_code),
+            message: scrub_option(message),
+        },
+        other => other,
+    }
+}
+
+/// Maps a non-2xx answer (its body already scrubbed) to its error.
+fn status_error(method: &'static str, url: String, status: u16, parsed: ErrorBody) -> ClusterError {
     let error_code = parsed.error_code.clone();
     let message = parsed.text().map(str::to_string);
     match status {
@@ -694,6 +907,57 @@ mod tests {
     }
 
     #[test]
+    fn a_url_with_user_information_is_quoted_without_it() {
+        let error = BaseUrl::parse("https://admin:hunter2@cluster:9443/").unwrap_err();
+        let text = error.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("https://<redacted>@cluster:9443/"), "{text}");
+        assert_eq!(without_user_info("https://h:1/a@b"), "https://h:1/a@b");
+        assert_eq!(without_user_info("no scheme@x"), "no scheme@x");
+    }
+
+    #[test]
+    fn answers_are_redacted_after_decoding_and_cut() {
+        let client = client_of("http://127.0.0.1:9");
+        let redactor = Redactor::new("p\u{e4}ss", "dTpwXHUwMGU0c3M=");
+        let client = Client {
+            redactor: Arc::new(redactor),
+            ..client
+        };
+        let long = "x".repeat(2000);
+        let answer = Answer {
+            body: format!(
+                r#"[{{"uid":"1","module_name":"p\u00e4ss","description":"{long}","p\u00E4ss":1,
+                    "module_list":[{{"module_args":"p\u00e4ss {long}"}}]}}]"#
+            ),
+        };
+        let value: Value = client.decode("GET", "/v1/modules", &answer).unwrap();
+        let text = value.to_string();
+        assert!(!text.contains("p\u{e4}ss"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+        assert!(text.contains("… (1.5 kB more)"), "{text}");
+        // Database answers keep each module's arguments as sent.
+        let databases: Value = client
+            .decode_keeping("GET", "/v1/bdbs", &answer, Verbatim::ModuleArgs)
+            .unwrap();
+        assert_eq!(
+            databases[0]["module_list"][0]["module_args"],
+            format!("p\u{e4}ss {long}")
+        );
+        assert!(!databases[0]["module_name"]
+            .to_string()
+            .contains("p\u{e4}ss"));
+        // A uid that is not a plain token names its field.
+        let answer = Answer {
+            body: r#"[{"uid":"1;touch${IFS}pwned"}]"#.to_string(),
+        };
+        let error = client
+            .decode::<Vec<super::super::Node>>("GET", "/v1/nodes", &answer)
+            .unwrap_err();
+        assert!(error.to_string().contains("at `[0].uid`"), "{error}");
+    }
+
+    #[test]
     fn node_addresses_are_host_and_optional_port() {
         let ok = |a: &str| check_node_address(a);
         assert_eq!(ok("10.0.0.2"), Some(("10.0.0.2".into(), None)));
@@ -777,19 +1041,24 @@ mod tests {
             "POST",
             "u".into(),
             403,
-            r#"{"error_code":"modules_upload_disabled"}"#,
+            ErrorBody::parse(r#"{"error_code":"modules_upload_disabled"}"#),
         );
         assert!(matches!(e, ClusterError::ModulesUploadDisabled { .. }));
         assert!(e.to_string().contains("allow_modules_upload"));
-        let e = status_error("GET", "u".into(), 401, "");
+        let e = status_error("GET", "u".into(), 401, ErrorBody::parse(""));
         assert!(e.to_string().contains("user and password"));
-        let e = status_error("POST", "u".into(), 409, r#"{"error_code":"busy"}"#);
+        let e = status_error(
+            "POST",
+            "u".into(),
+            409,
+            ErrorBody::parse(r#"{"error_code":"busy"}"#),
+        );
         assert!(e.is_transient());
         let e = status_error(
             "POST",
             "u".into(),
             406,
-            r#"{"error_code":"invalid_module","description":"bad"}"#,
+            ErrorBody::parse(r#"{"error_code":"invalid_module","description":"bad"}"#),
         );
         assert!(!e.is_transient());
         assert!(e.to_string().contains("invalid_module: bad"), "{e}");

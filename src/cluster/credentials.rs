@@ -6,11 +6,13 @@
 //! `REDIS_ENTERPRISE_INSECURE`, `REDIS_ENTERPRISE_CA_CERT`); the `default` profile; and, for the
 //! password only, a prompt supplied by the caller.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::ClusterError;
 use crate::listener::Listener;
@@ -60,27 +62,220 @@ impl Credentials {
 
     fn basic_auth_token(&self) -> String {
         let raw = format!("{}:{}", self.user, self.password.expose());
-        base64(raw.as_bytes())
+        base64(raw.as_bytes(), STANDARD_ALPHABET)
     }
 
-    /// `text` (a server's answer) with the password and the basic-auth token replaced by
-    /// `<redacted>`: a server or proxy that echoes them back does not get them printed.
+    /// `text` (a server's answer) with the password in every form listed by [`Redactor`]
+    /// replaced by `<redacted>`: a server or proxy that echoes them back does not get them
+    /// printed.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        // Longest first, so the header value goes as a whole before its parts.
-        let token = self.basic_auth_token();
-        let secrets = [token.as_str(), self.password.expose()];
-        for secret in secrets {
-            if !secret.is_empty() && out.contains(secret) {
-                out = out.replace(secret, "<redacted>");
-            }
-        }
-        out
+        self.redactor().redact(text).into_owned()
+    }
+
+    /// What hides this password in server text; build it once per client.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(self.password.expose(), &self.basic_auth_token())
     }
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Hides a password in text from a server, in every form an echo can take:
+///
+/// * the password itself, and the basic-auth token (`base64(user:password)`);
+/// * the password as JSON encoders write it inside a string: `\"`, `\\`, `\t`, `\uXXXX` for
+///   control and (ASCII-only encoders) non-ASCII characters, `\/`, lower- or upper-case hex;
+/// * base64 of the password, standard and URL-safe, padded, and at each of the three byte
+///   alignments it can have inside a longer base64 string (the characters that depend on the
+///   password alone);
+/// * percent-encoded (upper- and lower-case hex), and as [`crate::text::sanitize`] shows it.
+///
+/// Text from a JSON answer is redacted after decoding (every string, keys included), so an
+/// escaped echo is caught in its decoded form as well.
+#[derive(Clone)]
+pub struct Redactor {
+    /// Every form, longest first, so a longer form goes as a whole before its parts.
+    secrets: Vec<String>,
+    /// The replacement: `<redacted>`, or another word when that one holds a secret.
+    marker: &'static str,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} forms)", self.secrets.len())
+    }
+}
+
+/// Base64 of the password at an alignment is ambiguous below this many characters (it would
+/// match ordinary text), so shorter ones are not looked for.
+const MIN_BASE64_FORM: usize = 4;
+
+impl Redactor {
+    /// The forms of `password` (and of the whole `basic_auth_token`) to hide.
+    pub fn new(password: &str, basic_auth_token: &str) -> Redactor {
+        let mut secrets: Vec<String> = Vec::new();
+        if !password.is_empty() {
+            secrets.push(password.to_string());
+            secrets.push(basic_auth_token.to_string());
+            secrets.extend(json_escaped_forms(password));
+            for alphabet in [STANDARD_ALPHABET, URL_SAFE_ALPHABET] {
+                secrets.push(base64(password.as_bytes(), alphabet));
+                secrets.extend(
+                    (0..3)
+                        .map(|alignment| base64_core(password.as_bytes(), alignment, alphabet))
+                        .filter(|core| core.len() >= MIN_BASE64_FORM),
+                );
+            }
+            secrets.push(percent_encoded(password, false));
+            secrets.push(percent_encoded(password, true));
+            secrets.push(crate::text::sanitize(password).into_owned());
+        }
+        secrets.retain(|s| !s.is_empty());
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        secrets.dedup();
+        let marker = ["<redacted>", "<hidden>", "[redacted]", "***", "#"]
+            .into_iter()
+            .find(|marker| !secrets.iter().any(|s| marker.contains(s.as_str())))
+            .unwrap_or("<redacted>");
+        Redactor { secrets, marker }
+    }
+
+    /// Whether `text` holds any form of the password.
+    pub fn holds_secret(&self, text: &str) -> bool {
+        self.secrets.iter().any(|s| text.contains(s.as_str()))
+    }
+
+    /// `text` with every form of the password replaced; borrowed when it holds none.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !self.holds_secret(text) {
+            return Cow::Borrowed(text);
+        }
+        let mut out = text.to_string();
+        // A replacement can bring two pieces of a secret together: repeat, a bounded number of
+        // times, and give up on the text rather than show a secret.
+        for _ in 0..8 {
+            for secret in &self.secrets {
+                if out.contains(secret.as_str()) {
+                    out = out.replace(secret.as_str(), self.marker);
+                }
+            }
+            if !self.holds_secret(&out) {
+                return Cow::Owned(out);
+            }
+        }
+        Cow::Owned(format!(
+            "{} (text holding the password left out)",
+            self.marker
+        ))
+    }
+
+    /// Redacts every string of `value` in place: values, object keys, and numbers whose digits
+    /// hold the password (they become the marker string).
+    pub fn redact_json(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => {
+                if let Cow::Owned(redacted) = self.redact(text) {
+                    *text = redacted;
+                }
+            }
+            Value::Number(number) => {
+                if self.holds_secret(&number.to_string()) {
+                    *value = Value::String(self.marker.to_string());
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.redact_json(item)),
+            Value::Object(map) => {
+                if map.keys().any(|key| self.holds_secret(key)) {
+                    let entries = std::mem::take(map);
+                    for (key, item) in entries {
+                        map.insert(self.redact(&key).into_owned(), item);
+                    }
+                }
+                map.values_mut().for_each(|item| self.redact_json(item));
+            }
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+}
+
+/// The password as JSON encoders write it inside a string, with each optional escape chosen
+/// one way or the other: non-ASCII as `\uXXXX` or not, `\/` or `/`, upper- or lower-case hex,
+/// `\t`-style short escapes or `\u0009`.
+fn json_escaped_forms(password: &str) -> Vec<String> {
+    let mut forms = Vec::new();
+    for choices in 0..16u8 {
+        let ascii_only = choices & 1 != 0;
+        let escape_slash = choices & 2 != 0;
+        let upper_hex = choices & 4 != 0;
+        let short_escapes = choices & 8 != 0;
+        let mut out = String::new();
+        for c in password.chars() {
+            let short = match c {
+                '\n' => Some("\\n"),
+                '\r' => Some("\\r"),
+                '\t' => Some("\\t"),
+                '\u{8}' => Some("\\b"),
+                '\u{c}' => Some("\\f"),
+                _ => None,
+            };
+            match (c, short) {
+                ('"', _) => out.push_str("\\\""),
+                ('\\', _) => out.push_str("\\\\"),
+                ('/', _) if escape_slash => out.push_str("\\/"),
+                (_, Some(short)) if short_escapes => out.push_str(short),
+                (c, _) if (c as u32) < 0x20 || (ascii_only && !c.is_ascii()) => {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        if upper_hex {
+                            out.push_str(&format!("\\u{unit:04X}"));
+                        } else {
+                            out.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                }
+                (c, _) => out.push(c),
+            }
+        }
+        forms.push(out);
+    }
+    forms
+}
+
+fn percent_encoded(text: &str, upper_hex: bool) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else if upper_hex {
+            out.push_str(&format!("%{byte:02X}"));
+        } else {
+            out.push_str(&format!("%{byte:02x}"));
+        }
+    }
+    out
+}
+
+/// The base64 characters that depend on `bytes` alone when they start `alignment` bytes (0, 1
+/// or 2) into a 3-byte group of a longer encoded string: what shows of them whatever surrounds
+/// them.
+fn base64_core(bytes: &[u8], alignment: usize, alphabet: &[u8; 64]) -> String {
+    let mut shifted = vec![0u8; alignment];
+    shifted.extend_from_slice(bytes);
+    let encoded = base64(&shifted, alphabet);
+    // Characters before the password's first bit hang on the bytes before it.
+    let skip = [0, 2, 3][alignment % 3];
+    // Characters past its last whole 6-bit group hang on the bytes after it.
+    let end = shifted.len() * 8 / 6;
+    encoded
+        .get(skip..end.max(skip))
+        .unwrap_or_default()
+        .to_string()
+}
+
+const STANDARD_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_SAFE_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn base64(bytes: &[u8], table: &[u8; 64]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -89,15 +284,15 @@ fn base64(bytes: &[u8]) -> String {
             chunk.get(2).copied().unwrap_or(0),
         ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(TABLE[(n >> 18) as usize & 63] as char);
-        out.push(TABLE[(n >> 12) as usize & 63] as char);
+        out.push(table[(n >> 18) as usize & 63] as char);
+        out.push(table[(n >> 12) as usize & 63] as char);
         out.push(if chunk.len() > 1 {
-            TABLE[(n >> 6) as usize & 63] as char
+            table[(n >> 6) as usize & 63] as char
         } else {
             '='
         });
         out.push(if chunk.len() > 2 {
-            TABLE[n as usize & 63] as char
+            table[n as usize & 63] as char
         } else {
             '='
         });
@@ -359,9 +554,87 @@ mod tests {
 
     #[test]
     fn base64_pads() {
-        assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(b"a", STANDARD_ALPHABET), "YQ==");
+        assert_eq!(base64(b"ab", STANDARD_ALPHABET), "YWI=");
+        assert_eq!(base64(b"abc", STANDARD_ALPHABET), "YWJj");
+    }
+
+    const PASSWORD: &str = "p\u{e4}ss\"w/o\\rd\t\u{1F511}-42";
+
+    fn redactor() -> Redactor {
+        Credentials {
+            user: "admin@example.com".into(),
+            password: Password::new(PASSWORD),
+        }
+        .redactor()
+    }
+
+    #[test]
+    fn every_json_escaped_echo_is_redacted() {
+        let redactor = redactor();
+        // As serde_json, Python (ASCII-only, upper- and lower-case hex) and PHP (`\/`) write it.
+        let escaped = [
+            serde_json::to_string(PASSWORD).unwrap(),
+            r#""p\u00e4ss\"w/o\\rd\t\ud83d\udd11-42""#.to_string(),
+            r#""p\u00E4ss\"w\/o\\rd\t\uD83D\uDD11-42""#.to_string(),
+            r#""p\u00e4ss\"w\/o\\rd\u0009\ud83d\udd11-42""#.to_string(),
+        ];
+        for form in &escaped {
+            let inner = &form[1..form.len() - 1];
+            let text = format!("the server says {inner}!");
+            let shown = redactor.redact(&text);
+            assert!(!shown.contains(inner), "{form}: {shown}");
+            // And decoded, as the client sees a JSON answer's strings.
+            let mut value: Value =
+                serde_json::from_str(&format!(r#"{{"description": {form}, {form}: 1}}"#))
+                    .unwrap_or_else(|e| panic!("{form}: {e}"));
+            redactor.redact_json(&mut value);
+            let text = value.to_string();
+            assert!(!text.contains("ss\\\"w"), "{form}: {text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
+    }
+
+    #[test]
+    fn base64_of_the_password_is_redacted_at_every_alignment() {
+        let redactor = redactor();
+        for prefix in ["", "x", "xy", "xyz", "user:"] {
+            let encoded = base64(
+                format!("{prefix}{PASSWORD} and more").as_bytes(),
+                STANDARD_ALPHABET,
+            );
+            let shown = redactor.redact(&encoded);
+            assert!(shown.contains("<redacted>"), "{prefix:?}: {shown}");
+            for alignment in 0..3 {
+                let core = base64_core(PASSWORD.as_bytes(), alignment, STANDARD_ALPHABET);
+                assert!(!shown.contains(&core), "{prefix:?} {alignment}: {shown}");
+            }
+            let url_safe = base64(format!("{prefix}{PASSWORD}").as_bytes(), URL_SAFE_ALPHABET);
+            assert!(
+                redactor.redact(&url_safe).contains("<redacted>"),
+                "{url_safe}"
+            );
+        }
+        let token = Credentials {
+            user: "admin@example.com".into(),
+            password: Password::new(PASSWORD),
+        }
+        .basic_auth_header();
+        assert_eq!(redactor.redact(&token), "Basic <redacted>");
+    }
+
+    #[test]
+    fn numbers_keys_and_the_marker_itself_are_handled() {
+        let digits = Redactor::new("31337", "dTozMTMzNw==");
+        let mut value = serde_json::json!({"uid": 31337, "31337": [1, "x31337x"]});
+        digits.redact_json(&mut value);
+        assert!(!value.to_string().contains("31337"), "{value}");
+        // A password that the usual marker holds gets another marker.
+        let red = Redactor::new("red", "dTpyZWQ=");
+        assert_eq!(red.redact("a red car"), "a <hidden> car");
+        // Pieces brought together by a replacement are caught too.
+        let odd = Redactor::new("x<", "dTp4PA==");
+        assert!(!odd.redact("xxxx<<").contains("x<"));
     }
 
     #[test]

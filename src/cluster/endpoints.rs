@@ -223,8 +223,12 @@ impl Client {
 
     /// `DELETE /v2/modules/{uid}`: returns the action tracking the deletion, if any.
     pub fn delete_module(&self, uid: &str) -> Result<Option<String>, ClusterError> {
-        let answer = self.delete(&Endpoint::delete_module(uid)?.path)?;
-        Ok(action_uid_of(&answer))
+        Ok(action_uid_of(&self.delete_module_answer(uid)?))
+    }
+
+    /// `DELETE /v2/modules/{uid}`, returning the answer's JSON (`null` for an empty body).
+    pub fn delete_module_answer(&self, uid: &str) -> Result<Value, ClusterError> {
+        self.delete(&Endpoint::delete_module(uid)?.path)
     }
 
     /// `POST /v2/modules/user-defined` with a module's configuration.
@@ -234,8 +238,12 @@ impl Client {
 
     /// `DELETE /v2/modules/user-defined/{uid}`.
     pub fn delete_user_defined(&self, uid: &str) -> Result<(), ClusterError> {
+        self.delete_user_defined_answer(uid).map(|_| ())
+    }
+
+    /// [`Client::delete_user_defined`], returning the answer's JSON (`null` for an empty body).
+    pub fn delete_user_defined_answer(&self, uid: &str) -> Result<Value, ClusterError> {
         self.delete(&Endpoint::delete_user_defined(uid)?.path)
-            .map(|_| ())
     }
 
     /// `GET /v2/local/modules/user-defined/artifacts` on this client's node.
@@ -251,29 +259,33 @@ impl Client {
 
     /// `DELETE /v2/local/modules/user-defined/artifacts/{name}/{version}` on this client's node.
     pub fn delete_artifact(&self, name: &str, version: ModuleVersion) -> Result<(), ClusterError> {
+        self.delete_artifact_answer(name, version).map(|_| ())
+    }
+
+    /// [`Client::delete_artifact`], returning the answer's JSON (`null` for an empty body).
+    pub fn delete_artifact_answer(
+        &self,
+        name: &str,
+        version: ModuleVersion,
+    ) -> Result<Value, ClusterError> {
         self.delete(&Endpoint::delete_artifact(name, version)?.path)
-            .map(|_| ())
     }
 
     /// `POST /v2/modules`: bundled upload; the module object with its `action_uid`.
     pub fn upload_bundled(&self, file: &UploadFile) -> Result<Module, ClusterError> {
         let path = Endpoint::upload_bundled().path;
         let answer = self.post_file(&path, file, false)?;
-        serde_json::from_value(answer).map_err(|e| ClusterError::BadResponse {
-            method: "POST",
-            url: format!("{}{path}", self.base().origin()),
-            detail: e.to_string(),
-        })
+        self.typed("POST", &path, answer)
     }
 
     /// `GET /v1/bdbs`.
     pub fn bdbs(&self) -> Result<Vec<Bdb>, ClusterError> {
-        self.get(&Endpoint::bdbs().path)
+        self.get_databases(&Endpoint::bdbs().path)
     }
 
     /// `GET /v1/bdbs/{uid}`.
     pub fn bdb(&self, uid: &str) -> Result<Bdb, ClusterError> {
-        self.get(&Endpoint::bdb(uid)?.path)
+        self.get_databases(&Endpoint::bdb(uid)?.path)
     }
 
     /// `GET /v1/actions/{uid}`; a 404 becomes [`ClusterError::UnknownAction`].

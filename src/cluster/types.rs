@@ -13,9 +13,68 @@ use serde_json::Value;
 use crate::manifest::{module_version_from_json, ModuleVersion};
 
 /// A uid that RS sends as a number or a string (nodes, databases, modules, actions).
+///
+/// A uid goes into REST paths and into the commands rmpack prints to resume or heal, so only
+/// a plain token is one: letters, digits, `-`, `_`, `.` and `:`, at most [`Uid::MAX_LEN`]
+/// characters, not only dots. An answer holding another value where a uid belongs is refused
+/// as a bad response naming the field; `--db` and `--nodes` refuse one as a usage error.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
 #[serde(transparent)]
 pub struct Uid(pub String);
+
+impl Uid {
+    /// The longest uid accepted (RS's are numbers, 32 hex digits or UUIDs).
+    pub const MAX_LEN: usize = 128;
+
+    /// Whether `text` is a plain token a uid may be (the empty uid, meaning "none sent", is
+    /// not).
+    pub fn is_plain(text: &str) -> bool {
+        !text.is_empty()
+            && text.len() <= Uid::MAX_LEN
+            && !text.bytes().all(|b| b == b'.')
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    }
+
+    /// `text` as a uid, or why it cannot be one.
+    pub fn parse(text: &str) -> Result<Uid, String> {
+        if Uid::is_plain(text) {
+            return Ok(Uid(text.to_string()));
+        }
+        let shown = crate::text::cut(text).escape_debug().to_string();
+        Err(if text.is_empty() {
+            "a uid cannot be empty".to_string()
+        } else if text.bytes().all(|b| b == b'.') {
+            format!("refusing `{shown}` as a uid: `.` and `..` name another route")
+        } else if text.len() > Uid::MAX_LEN {
+            format!(
+                "refusing `{shown}` as a uid: it is longer than {} characters",
+                Uid::MAX_LEN
+            )
+        } else {
+            format!(
+                "refusing `{shown}` as a uid: a uid holds only letters, digits, `-`, `_`, `.` and `:`"
+            )
+        })
+    }
+
+    /// A uid as the server sent it: empty (not sent) or a plain token.
+    fn from_server<E: serde::de::Error>(text: String) -> Result<Uid, E> {
+        if text.is_empty() {
+            return Ok(Uid(text));
+        }
+        Uid::parse(&text).map_err(E::custom)
+    }
+}
+
+impl std::str::FromStr for Uid {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Uid::parse(text)
+    }
+}
 
 impl fmt::Display for Uid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -26,22 +85,24 @@ impl fmt::Display for Uid {
 impl<'de> Deserialize<'de> for Uid {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match Value::deserialize(deserializer)? {
-            Value::String(s) => Ok(Uid(s)),
-            Value::Number(n) => Ok(Uid(n.to_string())),
+            Value::String(s) => Uid::from_server(s),
+            Value::Number(n) => Uid::from_server(n.to_string()),
             Value::Null => Ok(Uid::default()),
             other => Err(serde::de::Error::custom(format!(
-                "expected a uid (number or string), got {other}"
+                "expected a uid (number or string), got {}",
+                crate::text::cut(&other.to_string())
             ))),
         }
     }
 }
 
+/// An optional uid: absent, null, empty or of another type is `None`; a string or number that
+/// is not a plain token is refused (see [`Uid`]).
 fn lenient_uid<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Uid>, D::Error> {
     match Value::deserialize(deserializer)? {
-        Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
-        Value::String(s) => Ok(Some(Uid(s))),
-        Value::Number(n) => Ok(Some(Uid(n.to_string()))),
+        Value::String(s) => Uid::from_server(s).map(Some),
+        Value::Number(n) => Uid::from_server(n.to_string()).map(Some),
         _ => Ok(None),
     }
 }
@@ -351,7 +412,9 @@ impl<'de> Deserialize<'de> for Bdb {
             status: Option<String>,
         }
         let raw = Value::deserialize(deserializer)?;
-        let fields = Fields::deserialize(&raw).map_err(serde::de::Error::custom)?;
+        // Keep the field's name in the message: `uid`, `module_list[0].module_id`.
+        let fields: Fields = serde_path_to_error::deserialize(&raw)
+            .map_err(|e| serde::de::Error::custom(format_args!("`{}`: {}", e.path(), e.inner())))?;
         Ok(Bdb {
             uid: fields.uid,
             name: fields.name,
@@ -483,24 +546,42 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// Parses an error answer's body; text that is not JSON becomes the description.
     pub fn parse(body: &str) -> ErrorBody {
-        let parsed: ErrorBody = serde_json::from_str(body).unwrap_or_else(|_| {
-            let text = body.trim();
-            ErrorBody {
-                description: (!text.is_empty()).then(|| text.chars().take(500).collect()),
-                ..ErrorBody::default()
-            }
-        });
-        // Server text reaches the terminal: escape sequences in it are shown, not run.
+        match serde_json::from_str::<Value>(body) {
+            Ok(value) => ErrorBody::from_json(&value),
+            Err(_) => ErrorBody::from_text(body),
+        }
+    }
+
+    /// The fields of a decoded error answer; a JSON object of another shape becomes the
+    /// description, as text.
+    pub fn from_json(value: &Value) -> ErrorBody {
+        match ErrorBody::deserialize(value) {
+            Ok(parsed) => parsed.escaped(),
+            Err(_) => match value {
+                Value::String(text) => ErrorBody::from_text(text),
+                other => ErrorBody::from_text(&other.to_string()),
+            },
+        }
+    }
+
+    /// An error answer that is not JSON: its text (cut to the stated length) is the
+    /// description.
+    pub fn from_text(body: &str) -> ErrorBody {
+        let text = body.trim();
         ErrorBody {
-            error_code: parsed
-                .error_code
-                .map(|t| crate::text::sanitize(&t).into_owned()),
-            description: parsed
-                .description
-                .map(|t| crate::text::sanitize(&t).into_owned()),
-            message: parsed
-                .message
-                .map(|t| crate::text::sanitize(&t).into_owned()),
+            description: (!text.is_empty()).then(|| crate::text::cut(text).into_owned()),
+            ..ErrorBody::default()
+        }
+        .escaped()
+    }
+
+    /// Server text reaches the terminal: escape sequences in it are shown, not run.
+    fn escaped(self) -> ErrorBody {
+        let escape = |text: Option<String>| text.map(|t| crate::text::sanitize(&t).into_owned());
+        ErrorBody {
+            error_code: escape(self.error_code),
+            description: escape(self.description),
+            message: escape(self.message),
         }
     }
 
@@ -630,6 +711,38 @@ mod tests {
         assert_eq!(bdb.redis_version.as_deref(), Some("7.2.4"));
         assert_eq!(bdb.module_list[0].module_id, Some(Uid("ab".into())));
         assert_eq!(bdb.raw["replication"], Value::Bool(true));
+    }
+
+    #[test]
+    fn uids_are_plain_tokens() {
+        for good in [
+            "1",
+            "a1b2c3d4e5f6",
+            "3e0c2f9a-1b2c-4d5e-8f90-1234567890ab",
+            "x:y.z_w",
+        ] {
+            assert_eq!(Uid::parse(good).unwrap().0, good);
+        }
+        for bad in [
+            "",
+            "..",
+            ".",
+            "1;touch${IFS}pwned",
+            "a b",
+            "a\u{1b}",
+            "x/y",
+            "é",
+        ] {
+            assert!(Uid::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Uid::parse(&"1".repeat(Uid::MAX_LEN + 1)).is_err());
+        let node: Result<Node, _> = serde_json::from_str(r#"{"uid":"1$(id)"}"#);
+        assert!(node.unwrap_err().to_string().contains("refusing"));
+        let action: Result<Action, _> =
+            serde_json::from_str(r#"{"action_uid":"a`id`","status":"queued"}"#);
+        assert!(action.is_err());
+        let empty: Node = serde_json::from_str(r#"{"uid":""}"#).unwrap();
+        assert_eq!(empty.uid, Uid::default());
     }
 
     #[test]

@@ -117,7 +117,10 @@ pub struct NodeDeletion {
 }
 
 /// Deletes `name` `version` from every given node; a node that does not hold it counts as done.
-/// The path is built (and a hostile name refused) before any node is asked.
+/// Each node's own artifact list is read afterwards, and only a node that no longer lists it is
+/// `deleted` (or `absent`): an answer is not taken for the deed (a node or proxy may answer 200
+/// with an error in the body, or answer for a request it never carried out). The path is built
+/// (and a hostile name refused) before any node is asked.
 pub fn delete_everywhere(
     nodes: &[NodeClient],
     name: &str,
@@ -128,11 +131,7 @@ pub fn delete_everywhere(
         nodes,
         NODE_CONCURRENCY,
         |node| {
-            let (result, error) = match node.client.delete_artifact(name, version) {
-                Ok(()) => (DeleteResult::Deleted, None),
-                Err(ClusterError::NotFound { .. }) => (DeleteResult::Absent, None),
-                Err(error) => (DeleteResult::Failed, Some(error.to_string())),
-            };
+            let (result, error) = delete_on(node, name, version);
             (
                 NodeDeletion {
                     node: node.uid.clone(),
@@ -150,4 +149,56 @@ pub fn delete_everywhere(
             error: Some("not attempted".into()),
         },
     ))
+}
+
+/// One node: the delete, then its own list as the proof.
+fn delete_on(
+    node: &NodeClient,
+    name: &str,
+    version: ModuleVersion,
+) -> (DeleteResult, Option<String>) {
+    let (claimed, answer_error) = match node.client.delete_artifact_answer(name, version) {
+        Ok(answer) => (DeleteResult::Deleted, answer_error_of(&answer)),
+        Err(ClusterError::NotFound { .. }) => (DeleteResult::Absent, None),
+        Err(error) => return (DeleteResult::Failed, Some(error.to_string())),
+    };
+    let listed = node.client.artifacts().map(|artifacts| {
+        artifacts
+            .iter()
+            .any(|a| a.module_name == name && a.version == Some(version))
+    });
+    match listed {
+        Ok(false) => (claimed, None),
+        Ok(true) => {
+            let said = match answer_error {
+                Some(error) => format!("the node answered {error}"),
+                None => "the node answered that it deleted it".to_string(),
+            };
+            (
+                DeleteResult::Failed,
+                Some(format!(
+                    "{said}, but its artifact list still holds {name} {}",
+                    version.semantic()
+                )),
+            )
+        }
+        Err(error) => (
+            DeleteResult::Failed,
+            Some(format!(
+                "the delete was answered, but the node's artifact list cannot be read to confirm it: {error}"
+            )),
+        ),
+    }
+}
+
+/// The error a success answer carries in its body (`{"error_code": …, "description": …}`),
+/// if any: a proxy or a failing node may answer 200 with one.
+pub fn answer_error_of(answer: &serde_json::Value) -> Option<String> {
+    answer.get("error_code")?;
+    let body = crate::cluster::types::ErrorBody::from_json(answer);
+    let code = body.error_code.as_deref().unwrap_or("?");
+    Some(match body.text() {
+        Some(text) => format!("200 with the error {code}: {text}"),
+        None => format!("200 with the error {code}"),
+    })
 }

@@ -236,13 +236,15 @@ pub struct NodeClient {
     pub client: Client,
 }
 
-/// Clients for `nodes`; an address that is not host[:port] is refused before anything is sent.
+/// Clients for `nodes`; an address that is not host[:port] is refused before anything is sent,
+/// and so are two nodes with one uid or one address: a rollout would count one node twice
+/// ("3 of 3 nodes hold the artifact" when all three are one machine).
 pub fn node_clients(
     client: &Client,
     nodes: &[Node],
     external: bool,
 ) -> Result<Vec<NodeClient>, RolloutError> {
-    nodes
+    let clients = nodes
         .iter()
         .map(|node| {
             let address = node_address(node, external);
@@ -253,7 +255,39 @@ pub fn node_clients(
                 client: node_client,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, RolloutError>>()?;
+    refuse_duplicate_nodes(&clients)?;
+    Ok(clients)
+}
+
+fn refuse_duplicate_nodes(clients: &[NodeClient]) -> Result<(), RolloutError> {
+    // One host spelled two ways (`::1` and `0::1`, upper- and lower-case names) is one host.
+    let endpoint = |node: &NodeClient| {
+        let base = node.client.base();
+        let host = match base.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.to_string(),
+            Err(_) => base.host.trim_end_matches('.').to_ascii_lowercase(),
+        };
+        (host, base.port)
+    };
+    for (index, node) in clients.iter().enumerate() {
+        for earlier in &clients[..index] {
+            let problem = if earlier.uid == node.uid {
+                format!("two nodes have the uid `{}`", node.uid)
+            } else if endpoint(earlier) == endpoint(node) {
+                format!(
+                    "nodes {} and {} have the same address ({} and {})",
+                    earlier.uid, node.uid, earlier.address, node.address
+                )
+            } else {
+                continue;
+            };
+            return Err(RolloutError::Refused(format!(
+                "the cluster's node list is inconsistent: {problem}; nothing was sent to the nodes (check GET /v1/nodes)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A planned request: `endpoint` at `client`'s node, with a body of `bytes`.

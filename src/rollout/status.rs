@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::cluster::{Client, ClusterError};
 use crate::manifest::ModuleVersion;
+use crate::text::{command_line, shell_quote};
 
 use super::artifacts::{list, selected};
 use super::RolloutError;
@@ -129,13 +130,13 @@ struct Entry {
     databases: Vec<String>,
 }
 
-/// Reads modules, nodes' artifacts and databases and finds the drift. `upload_hint` is the
-/// command prefix that reaches this cluster (`rmpack upload ZIP --cluster URL`), for the
-/// healing commands.
+/// Reads modules, nodes' artifacts and databases and finds the drift. `cluster_words` are the
+/// command-line words that reach this cluster again (`--cluster URL --ca-cert PEM`, unquoted),
+/// for the healing commands, which [`crate::text::command_line`] quotes word by word.
 pub fn cluster_status(
     client: &Client,
     external: bool,
-    cluster_flags: &str,
+    cluster_words: &[String],
 ) -> Result<ClusterStatus, RolloutError> {
     let modules = client.modules()?;
     let nodes = selected(client, None, external)?;
@@ -225,11 +226,7 @@ pub fn cluster_status(
                 module_name: name.clone(),
                 semantic_version: entry.semantic.clone(),
                 nodes: missing_on.clone(),
-                heal: format!(
-                    "rmpack upload ZIP {cluster_flags} --nodes {}   (ZIP: the zip of {name} {})",
-                    missing_on.join(","),
-                    entry.semantic
-                ),
+                heal: upload_heal(&name, &entry.semantic, &missing_on, cluster_words),
             });
             for database in &entry.databases {
                 drift.push(Drift::DatabaseOnMissingArtifact {
@@ -245,9 +242,16 @@ pub fn cluster_status(
                 module_name: name.clone(),
                 semantic_version: entry.semantic.clone(),
                 nodes: entry.nodes.clone(),
-                heal: format!(
-                    "rmpack artifacts delete {name} {} {cluster_flags}",
-                    entry.semantic
+                heal: command_line(
+                    [
+                        "rmpack",
+                        "artifacts",
+                        "delete",
+                        name.as_str(),
+                        &entry.semantic,
+                    ]
+                    .into_iter()
+                    .chain(cluster_words.iter().map(String::as_str)),
                 ),
             });
         }
@@ -276,6 +280,22 @@ pub fn cluster_status(
         drift,
         unreadable_nodes: unreadable,
     })
+}
+
+/// The command that puts a module's artifact on `nodes`: `ZIP` stands for the zip, which the
+/// cluster does not keep; a shell comment after the command names the one meant.
+fn upload_heal(name: &str, semantic: &str, nodes: &[String], cluster_words: &[String]) -> String {
+    let nodes = nodes.join(",");
+    let words = ["rmpack", "upload", "ZIP"]
+        .into_iter()
+        .chain(cluster_words.iter().map(String::as_str))
+        .chain(["--nodes", nodes.as_str()]);
+    format!(
+        "{}   # ZIP: the zip of {} {}",
+        command_line(words),
+        shell_quote(name),
+        shell_quote(semantic)
+    )
 }
 
 /// The databases that run `name` at `version` (for refusing to delete a module in use).

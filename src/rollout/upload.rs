@@ -380,7 +380,10 @@ impl UploadPlan {
         if let Some(action) = &module.action_uid {
             client.follow_action(&action.0, &self.options.poll)?;
         }
-        rollout.config = ConfigOutcome::Registered(module.uid.0);
+        // Read back: the module counts as registered when the cluster lists it (the answer may
+        // lack the uid, or carry an error in a 200 body), under the uid it lists.
+        let uid = self.find_registered(client)?;
+        rollout.config = ConfigOutcome::Registered(uid);
         Ok(())
     }
 

@@ -271,6 +271,7 @@ impl Emulator {
                 artifacts: BTreeMap::new(),
                 epoch: 0,
                 reported_addr: None,
+                reported_uid: None,
                 dir,
             });
         }
@@ -648,6 +649,12 @@ impl Emulator {
     pub fn set_node_reported_addr(&self, node: usize, addr: &str) {
         self.check_node(node);
         self.state().nodes[node - 1].reported_addr = Some(addr.to_owned());
+    }
+
+    /// Makes one node report `uid` as its uid in `GET /v1/nodes` (it keeps its own number).
+    pub fn set_node_reported_uid(&self, node: usize, uid: Value) {
+        self.check_node(node);
+        self.state().nodes[node - 1].reported_uid = Some(uid);
     }
 
     /// Makes one node report another `software_version` (a cluster mid-upgrade).

@@ -278,6 +278,17 @@ async fn handle(
                 "The node is temporarily unavailable; try again later",
             )
         }),
+        Admission::Fault(CountedFault::OkWithErrorBody) => {
+            drain(&mut body, &shared).await.then(|| {
+                Reply::json(
+                    200,
+                    serde_json::json!({
+                        "error_code": "internal_error",
+                        "description": "the request was not carried out",
+                    }),
+                )
+            })
+        }
         Admission::Fault(CountedFault::Busy409) => drain(&mut body, &shared).await.then(|| {
             Reply::error(
                 409,

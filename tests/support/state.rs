@@ -34,6 +34,12 @@ pub enum Fault {
     },
     /// The node serves a certificate signed by a CA that clients do not trust.
     WrongCertificate,
+    /// The next `times` matching requests are not carried out and are answered `200 OK` with
+    /// an error object in the body, as a failing node or a proxy in front of it may answer.
+    OkWithErrorBody {
+        /// How many requests are answered this way before the node recovers.
+        times: u32,
+    },
 }
 
 impl Fault {
@@ -113,6 +119,7 @@ pub enum CountedFault {
     Status503,
     Busy409,
     DropMidUpload,
+    OkWithErrorBody,
 }
 
 /// One request as the emulator saw it.
@@ -449,6 +456,8 @@ pub struct NodeState {
     pub dir: PathBuf,
     /// An `addr` to report instead of the node's address (a hostile or broken cluster).
     pub reported_addr: Option<String>,
+    /// A `uid` to report instead of the node's own (a hostile or broken cluster).
+    pub reported_uid: Option<Value>,
 }
 
 /// A module in the cluster configuration store.
@@ -639,6 +648,10 @@ impl ClusterState {
                     *times -= 1;
                     counted = Some(CountedFault::DropMidUpload);
                 }
+                Fault::OkWithErrorBody { times } if counted.is_none() && *times > 0 => {
+                    *times -= 1;
+                    counted = Some(CountedFault::OkWithErrorBody);
+                }
                 _ => {}
             }
         }
@@ -649,6 +662,7 @@ impl ClusterState {
                 Fault::Status503 { times: 0 }
                     | Fault::Busy409 { times: 0 }
                     | Fault::DropMidUpload { times: 0 }
+                    | Fault::OkWithErrorBody { times: 0 }
             )
         });
         match counted {
@@ -693,7 +707,7 @@ impl ClusterState {
     pub fn node_json(&self, node: &NodeState) -> Value {
         let external: Vec<String> = node.external_ip.iter().map(|ip| ip.to_string()).collect();
         json!({
-            "uid": self.node_uid_json(node.uid),
+            "uid": node.reported_uid.clone().unwrap_or_else(|| self.node_uid_json(node.uid)),
             "addr": node.reported_addr.clone().unwrap_or_else(|| node.ip.to_string()),
             "external_addr": external,
             "status": node.status,
