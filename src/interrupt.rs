@@ -7,12 +7,18 @@
 //! kills and reaps every registered process, removes every registered path, and exits with
 //! `128 + signal`, the shell's convention for "killed by a signal".
 //!
+//! A rollout that changes a cluster cannot stop just anywhere: it must say what is done, what is
+//! in flight and how to resume. While it holds a [`StopGuard`] (from [`defer_stop`]), the first
+//! signal only asks it to stop ([`stop_requested`]): it stops sending new requests, waits for
+//! nothing it cannot bound, reports, and exits with `128 + signal` ([`stop_signal`]). A second
+//! signal exits at once, as without a guard.
+//!
 //! Without [`install`] (a library caller that handles signals itself) registering is harmless:
 //! nothing runs on a signal.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
@@ -36,6 +42,10 @@ enum Cleanup {
 }
 
 static REGISTRY: Mutex<BTreeMap<u64, Cleanup>> = Mutex::new(BTreeMap::new());
+/// How many [`StopGuard`]s are held.
+static DEFERRING: AtomicUsize = AtomicUsize::new(0);
+/// The signal that asked a deferring rollout to stop (0: none).
+static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static INSTALL: Once = Once::new();
 
@@ -57,7 +67,18 @@ pub fn install() -> std::io::Result<()> {
             std::thread::Builder::new()
                 .name("rmpack-interrupt".into())
                 .spawn(move || {
-                    if let Some(signal) = signals.forever().next() {
+                    for signal in signals.forever() {
+                        let first = STOP_SIGNAL
+                            .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+                            .is_ok();
+                        if first && DEFERRING.load(Ordering::SeqCst) > 0 {
+                            // The rollout stops at its next step and reports; a second signal
+                            // does not wait for that.
+                            eprintln!(
+                                "rmpack: stopping: finishing what is in flight, then reporting what is done and how to resume (send the signal again to exit at once)"
+                            );
+                            continue;
+                        }
                         run_cleanups();
                         std::process::exit(128 + signal);
                     }
@@ -66,6 +87,40 @@ pub fn install() -> std::io::Result<()> {
         });
     });
     result
+}
+
+/// Asks the signal handler to let the caller stop on its own at the first signal (see the module
+/// docs) for as long as the guard is held.
+pub fn defer_stop() -> StopGuard {
+    DEFERRING.fetch_add(1, Ordering::SeqCst);
+    StopGuard { _private: () }
+}
+
+/// Whether a signal asked the running rollout to stop.
+pub fn stop_requested() -> bool {
+    STOP_SIGNAL.load(Ordering::SeqCst) != 0
+}
+
+/// The signal that asked to stop, if one did: the caller exits with `128 + signal` after
+/// reporting.
+pub fn stop_signal() -> Option<i32> {
+    match STOP_SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
+/// While held, the first signal asks to stop instead of exiting; see [`defer_stop`].
+#[derive(Debug)]
+#[must_use = "dropping the guard ends the deferral at once"]
+pub struct StopGuard {
+    _private: (),
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        DEFERRING.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Registers `path` (a file or a folder) to be removed if rmpack is interrupted. Register before

@@ -8,7 +8,6 @@ use std::fmt::{self, Write as _};
 use serde_json::{json, Value};
 
 use crate::diff::{Action, ChangeKind, Detail, Direction, ReleaseDiff};
-use crate::rollout::{ConfigOutcome, Rollout};
 use crate::validate::{rules, Diagnostic, Report, Severity};
 
 // Terminal safety: every human rendering shows text from outside through `sanitize`
@@ -595,40 +594,24 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// The human rendering of a rollout: the module, what became of its configuration, a row per
-/// node (node, address, result, bytes, time) with each failure's reason under the table, the
-/// outcome, and `resume_command` when the rollout is partial.
-pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) -> String {
+/// The human rendering of a rollout's outcome (executed or planned): a line per step (what it
+/// acts on, what it puts there, where it stands), the errors and details under it, then what the
+/// rollout amounts to and the command that resumes it.
+pub fn outcome(outcome: &crate::rollout::Outcome, style: Style) -> String {
+    use crate::rollout::StepState;
     let mut out = String::new();
-    let mode = if rollout.dry_run { " (dry run)" } else { "" };
+    let mode = if outcome.dry_run {
+        " (dry run: only GET requests were sent)"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "{} {} (version {}) from {} ({}){mode}",
-        style.paint(&sanitize(&rollout.module_name), Color::Bold),
-        Shown(&rollout.semantic_version),
-        rollout.version,
-        shown(rollout.zip.display()),
-        human_bytes(rollout.zip_bytes)
+        "{} on {}{mode}",
+        style.paint(outcome.operation.name(), Color::Bold),
+        Shown(&outcome.cluster)
     );
-    let what = if rollout.bundled {
-        "module"
-    } else {
-        "configuration"
-    };
-    let _ = match &rollout.config {
-        ConfigOutcome::Registered(uid) => {
-            writeln!(out, "{what}: registered (uid {})", Shown(uid))
-        }
-        ConfigOutcome::AlreadyRegistered(uid) => {
-            writeln!(out, "{what}: already registered (uid {})", Shown(uid))
-        }
-        ConfigOutcome::WouldRegister => writeln!(out, "{what}: would register"),
-        ConfigOutcome::RolledBack(uid) => {
-            writeln!(out, "{what}: registered, then deleted (uid {})", Shown(uid))
-        }
-        ConfigOutcome::NotAttempted => writeln!(out, "{what}: not registered"),
-    };
-    for note in &rollout.notes {
+    for note in &outcome.notes {
         let _ = writeln!(
             out,
             "{} {}",
@@ -636,48 +619,60 @@ pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) ->
             Shown(note)
         );
     }
-    if !rollout.nodes.is_empty() {
-        let rows: Vec<Vec<String>> = rollout
-            .nodes
+    if !outcome.steps.is_empty() {
+        let rows: Vec<Vec<String>> = outcome
+            .steps
             .iter()
-            .map(|node| {
-                let result = node.outcome.label();
-                let result = if node.outcome.holds_artifact() {
-                    style.paint(result, Color::Green)
-                } else if node.error.is_some() {
-                    style.paint(result, Color::Red)
-                } else {
-                    result.to_string()
+            .map(|step| {
+                let label = step.label();
+                let result = match step.state {
+                    StepState::Done | StepState::AlreadyDone => style.paint(label, Color::Green),
+                    StepState::Failed | StepState::Unknown | StepState::InFlight => {
+                        style.paint(label, Color::Red)
+                    }
+                    _ => label.to_string(),
                 };
                 vec![
-                    sanitize(&node.uid).into_owned(),
-                    sanitize(&node.address).into_owned(),
+                    shown(&step.target),
+                    step.address.as_deref().map(shown).unwrap_or_default(),
+                    shown(&step.subject),
                     result,
-                    node.bytes.to_string(),
-                    format!("{:.2}s", node.elapsed.as_secs_f64()),
+                    if step.bytes > 0 {
+                        human_bytes(step.bytes)
+                    } else {
+                        String::new()
+                    },
+                    if step.elapsed.is_zero() {
+                        String::new()
+                    } else {
+                        format!("{:.2}s", step.elapsed.as_secs_f64())
+                    },
                 ]
             })
             .collect();
         out.push('\n');
         out.push_str(&table(
-            &["NODE", "ADDRESS", "RESULT", "BYTES", "TIME"],
+            &["TARGET", "ADDRESS", "WHAT", "RESULT", "BYTES", "TIME"],
             &rows,
         ));
-        for node in &rollout.nodes {
-            if let Some(error) = &node.error {
-                let _ = writeln!(out, "  node {}: {}", Shown(&node.uid), Shown(error));
+        for step in &outcome.steps {
+            if let Some(action) = &step.action {
+                let _ = writeln!(out, "  {}: action {}", Shown(&step.target), Shown(action));
+            }
+            for detail in &step.details {
+                let _ = writeln!(out, "  {}: {}", Shown(&step.target), Shown(detail));
+            }
+            if let Some(error) = &step.error {
+                let _ = writeln!(out, "  {}: {}", Shown(&step.target), Shown(error));
             }
         }
     }
-    if rollout.dry_run {
-        let _ = writeln!(out, "\nplan (only GET requests were sent):");
-        if rollout.plan.is_empty() {
-            let _ = writeln!(
-                out,
-                "  nothing to send: every node already holds the artifact"
-            );
+    if outcome.dry_run {
+        let _ = writeln!(out, "\nrequests to send:");
+        if outcome.requests.is_empty() {
+            let _ = writeln!(out, "  none: everything is already in place");
         }
-        for request in &rollout.plan {
+        for request in &outcome.requests {
             let _ = writeln!(
                 out,
                 "  {} {} ({})",
@@ -686,54 +681,111 @@ pub fn rollout(rollout: &Rollout, resume_command: Option<&str>, style: Style) ->
                 human_bytes(request.bytes)
             );
         }
-        let total: u64 = rollout.plan.iter().map(|r| r.bytes).sum();
+        let total: u64 = outcome.requests.iter().map(|r| r.bytes).sum();
         let _ = writeln!(
             out,
             "  total: {} in {}",
             human_bytes(total),
-            plural(rollout.plan.len(), "request")
+            plural(outcome.requests.len(), "request")
         );
         return out;
     }
     out.push('\n');
-    let nodes = rollout.nodes.len();
-    let held = rollout
-        .nodes
-        .iter()
-        .filter(|n| n.outcome.holds_artifact())
-        .count();
-    let outcome = if rollout.rolled_back {
-        style.paint(
-            "rolled back: a node failed, and everything this run uploaded or registered was deleted",
-            Color::Red,
-        )
-    } else if rollout.is_complete() && !rollout.changed_anything() {
-        if rollout.bundled {
-            "nothing changed: the module is already on the cluster".to_string()
-        } else {
-            format!("nothing changed: the configuration is registered and all {nodes} node(s) already hold the artifact")
-        }
-    } else if rollout.is_complete() {
-        let text = if rollout.bundled {
-            "complete: the module is on the cluster".to_string()
-        } else {
-            format!("complete: {held} of {nodes} node(s) hold the artifact")
-        };
-        style.paint(&text, Color::Green)
-    } else {
-        style.paint(
-            &format!(
-                "partial rollout: {held} of {nodes} node(s) hold the artifact; missing on node(s) {}",
-                sanitize(&rollout.unfinished_nodes().join(", "))
-            ),
-            Color::Red,
-        )
-    };
-    let _ = writeln!(out, "{outcome}");
-    if let Some(command) = resume_command {
-        let _ = writeln!(out, "resume with:\n  {command}");
+    let _ = writeln!(out, "{}", outcome_summary(outcome, style));
+    if let Some(command) = &outcome.resume_command {
+        let _ = writeln!(out, "resume with:\n  {}", command.0);
     }
     out
+}
+
+/// The closing line: what the rollout amounts to.
+fn outcome_summary(outcome: &crate::rollout::Outcome, style: Style) -> String {
+    use crate::rollout::{Operation, StepKind, StepState};
+    let count = |state: StepState| outcome.count(state);
+    if outcome.count(StepState::RolledBack) > 0 {
+        return style.paint(
+            "rolled back: a node refused the artifact (or --rollback-on-failure), and what this run uploaded or registered was deleted",
+            Color::Red,
+        );
+    }
+    let what = match outcome.operation {
+        Operation::Upload => "upload",
+        Operation::Upgrade => "database upgrade",
+        Operation::Delete => "delete",
+    };
+    if outcome.is_complete() && !outcome.changed_anything() {
+        return "nothing changed: everything was already in place".to_string();
+    }
+    let nodes: std::collections::BTreeSet<&str> = outcome
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::Artifact)
+        .map(|s| s.target.as_str())
+        .collect();
+    let whole = match outcome.operation {
+        Operation::Upload if !nodes.is_empty() => {
+            let holding = nodes
+                .iter()
+                .filter(|n| {
+                    outcome
+                        .steps
+                        .iter()
+                        .filter(|s| s.kind == StepKind::Artifact && s.target == **n)
+                        .all(|s| s.state.is_settled())
+                })
+                .count();
+            format!(
+                "{holding} of {} node(s) hold every version uploaded",
+                nodes.len()
+            )
+        }
+        Operation::Upgrade => format!(
+            "{} of {} database(s) upgraded",
+            count(StepState::Done) + count(StepState::AlreadyDone),
+            outcome.steps.len()
+        ),
+        _ => format!(
+            "{} of {} step(s) in place",
+            outcome
+                .steps
+                .iter()
+                .filter(|s| s.state.is_settled())
+                .count(),
+            outcome.steps.len()
+        ),
+    };
+    if outcome.is_complete() {
+        return style.paint(&format!("complete: {whole}"), Color::Green);
+    }
+    let mut open = Vec::new();
+    for (state, word) in [
+        (StepState::Failed, "failed"),
+        (StepState::Unknown, "unknown (the cluster may have done it)"),
+        (StepState::InFlight, "still running on the cluster"),
+        (StepState::NotStarted, "not started"),
+    ] {
+        let n = count(state);
+        if n > 0 {
+            open.push(format!("{n} {word}"));
+        }
+    }
+    let head = if outcome.interrupted {
+        format!("interrupted: the {what} stopped on a signal")
+    } else {
+        format!("stopped: the {what} is partial")
+    };
+    style.paint(&format!("{head}; {whole}; {}", open.join(", ")), Color::Red)
+}
+
+/// The JSON rendering of an outcome (`schema/rollout.schema.json`): the outcome itself, plus
+/// whether it is complete and whether it changed the cluster.
+pub fn outcome_json(outcome: &crate::rollout::Outcome) -> Value {
+    let mut value = serde_json::to_value(outcome).unwrap_or(Value::Null);
+    if let Some(object) = value.as_object_mut() {
+        object.insert("complete".into(), outcome.is_complete().into());
+        object.insert("changed".into(), outcome.changed_anything().into());
+    }
+    value
 }
 
 /// The `version` of the JSON diff format (`schema/diff.schema.json`); bumped on incompatible
@@ -1288,63 +1340,49 @@ pub fn artifact_deletions(rows: &[crate::rollout::artifacts::NodeDeletion]) -> S
 
 #[cfg(test)]
 mod tests {
-    use crate::manifest::ModuleVersion;
-    use crate::rollout::{NodeOutcome, NodeReport};
+    use crate::rollout::{Operation, Outcome, Resume, Step, StepKind, StepState};
     use std::time::Duration;
 
-    fn node(uid: &str, outcome: NodeOutcome, error: Option<&str>) -> NodeReport {
-        NodeReport {
-            uid: uid.into(),
-            address: format!("127.0.0.{uid}"),
-            outcome,
-            bytes: if outcome == NodeOutcome::Uploaded {
-                4096
-            } else {
-                0
-            },
-            elapsed: Duration::from_millis(250),
-            error: error.map(str::to_string),
+    fn node(uid: &str, state: StepState, error: Option<&str>) -> Step {
+        let mut step = Step::new(
+            StepKind::Artifact,
+            format!("node {uid}"),
+            "plain 1.2.3 rhel9/x86_64 (plain.zip)",
+        )
+        .at(format!("127.0.0.{uid}"))
+        .with_state(state);
+        if state == StepState::Done {
+            step.bytes = 4096;
         }
+        step.elapsed = Duration::from_millis(250);
+        step.error = error.map(str::to_string);
+        step
     }
 
     #[test]
     fn a_partial_rollout_names_the_failed_node_and_how_to_resume() {
-        let rollout = Rollout {
-            zip: "plain.zip".into(),
-            module_name: "plain".into(),
-            version: ModuleVersion(10203),
-            semantic_version: "1.2.3".into(),
-            zip_bytes: 4096,
-            bundled: false,
-            dry_run: false,
-            config: ConfigOutcome::Registered("7".into()),
-            nodes: vec![
-                node("1", NodeOutcome::Uploaded, None),
-                node("2", NodeOutcome::Failed, Some("connection refused")),
-                node("3", NodeOutcome::AlreadyPresent, None),
-            ],
-            plan: Vec::new(),
-            rolled_back: false,
-            notes: Vec::new(),
-        };
-        let text = super::rollout(
-            &rollout,
-            Some("rmpack upload plain.zip --nodes 2"),
-            Style::default(),
-        );
+        let mut outcome = Outcome::new(Operation::Upload, "https://c:9443");
+        outcome.steps = vec![
+            Step::new(StepKind::Register, "cluster", "plain 1.2.3").with_state(StepState::Done),
+            node("1", StepState::Done, None),
+            node("2", StepState::Failed, Some("connection refused")),
+            node("3", StepState::AlreadyDone, None),
+        ];
+        outcome.resume_command = Some(Resume("rmpack upload plain.zip --nodes 2".into()));
+        let text = super::outcome(&outcome, Style::default());
         assert_eq!(
             text,
-            "plain 1.2.3 (version 10203) from plain.zip (4.0 KiB)\n\
-             configuration: registered (uid 7)\n\
+            "upload on https://c:9443\n\
              \n\
-             NODE  ADDRESS    RESULT           BYTES  TIME\n\
-             ----  ---------  ---------------  -----  -----\n\
-             1     127.0.0.1  uploaded         4096   0.25s\n\
-             2     127.0.0.2  FAILED           0      0.25s\n\
-             3     127.0.0.3  already present  0      0.25s\n\
+             TARGET   ADDRESS    WHAT                                  RESULT           BYTES    TIME\n\
+             -------  ---------  ------------------------------------  ---------------  -------  -----\n\
+             cluster             plain 1.2.3                           registered\n\
+             node 1   127.0.0.1  plain 1.2.3 rhel9/x86_64 (plain.zip)  uploaded         4.0 KiB  0.25s\n\
+             node 2   127.0.0.2  plain 1.2.3 rhel9/x86_64 (plain.zip)  FAILED                    0.25s\n\
+             node 3   127.0.0.3  plain 1.2.3 rhel9/x86_64 (plain.zip)  already present           0.25s\n\
              \x20 node 2: connection refused\n\
              \n\
-             partial rollout: 2 of 3 node(s) hold the artifact; missing on node(s) 2\n\
+             stopped: the upload is partial; 2 of 3 node(s) hold every version uploaded; 1 failed\n\
              resume with:\n\
              \x20 rmpack upload plain.zip --nodes 2\n"
         );
@@ -1385,25 +1423,16 @@ mod tests {
 
     #[test]
     fn a_server_error_with_escapes_is_shown_escaped_in_the_rollout_table() {
-        let rollout = Rollout {
-            zip: "plain.zip".into(),
-            module_name: "plain\x1b]0;owned\x07".into(),
-            version: ModuleVersion(10203),
-            semantic_version: "1.2.3".into(),
-            zip_bytes: 4096,
-            bundled: false,
-            dry_run: false,
-            config: ConfigOutcome::Registered("7".into()),
-            nodes: vec![node(
-                "1",
-                NodeOutcome::Failed,
-                Some("400: bad artifact\x1b[2K\x1b[1Acomplete"),
-            )],
-            plan: Vec::new(),
-            rolled_back: false,
-            notes: vec!["server says \u{9b}2J".into()],
-        };
-        let text = super::rollout(&rollout, None, Style::default());
+        let mut outcome = Outcome::new(Operation::Upload, "https://c:9443");
+        let mut step = node(
+            "1",
+            StepState::Failed,
+            Some("400: bad artifact\x1b[2K\x1b[1Acomplete"),
+        );
+        step.subject = "plain\x1b]0;owned\x07 1.2.3".into();
+        outcome.steps = vec![step];
+        outcome.notes = vec!["server says \u{9b}2J".into()];
+        let text = super::outcome(&outcome, Style::default());
         assert!(
             !text.chars().any(|c| c.is_control() && c != '\n'),
             "{text:?}"

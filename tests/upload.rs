@@ -151,8 +151,14 @@ fn json_output_lists_every_node_without_the_password() {
     assert_eq!(run.code, 0, "{}", run.text());
     let value: Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
     assert_eq!(value["complete"], Value::Bool(true));
-    assert_eq!(value["nodes"].as_array().map(Vec::len), Some(2));
-    assert_eq!(value["nodes"][0]["outcome"], "uploaded");
+    assert_eq!(value["operation"], "upload");
+    let steps = value["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 3, "a registration and two nodes: {value}");
+    assert_eq!(steps[0]["kind"], "register");
+    assert_eq!(steps[0]["state"], "done");
+    assert_eq!(steps[1]["kind"], "artifact");
+    assert_eq!(steps[1]["target"], "node 1");
+    assert_eq!(steps[1]["state"], "done");
     assert_no_secret(&emulator, &run);
 }
 
@@ -183,7 +189,7 @@ fn a_node_down_gives_a_partial_rollout_that_the_printed_command_resumes() {
     let failed_line = run
         .stdout
         .lines()
-        .find(|l| l.starts_with("2 "))
+        .find(|l| l.starts_with("node 2 "))
         .unwrap_or_default();
     assert!(failed_line.contains("FAILED"), "{}", run.stdout);
     assert!(run.stdout.contains("refused"), "{}", run.stdout);
@@ -687,7 +693,8 @@ fn a_cluster_with_an_aarch64_node_refuses_an_x86_64_module_before_sending() {
     let run = upload(&emulator, dir.path(), &zip, &[]);
     assert_eq!(run.code, 1, "{}", run.text());
     assert!(
-        run.stderr.contains("target-architecture-mismatch") && run.stderr.contains("aarch64"),
+        run.stderr.contains("set-node-build-missing")
+            && run.stderr.contains("node 2 runs ubuntu22/aarch64"),
         "{}",
         run.stderr
     );
@@ -804,7 +811,7 @@ fn the_flow_follows_the_rs_version_unless_forced() {
 }
 
 #[test]
-fn an_artifact_the_first_node_refuses_goes_nowhere_else_and_the_registration_is_undone() {
+fn an_artifact_a_node_refuses_is_removed_everywhere_and_the_registration_undone() {
     let (emulator, dir) = start(3);
     // Nodes that do not say which OS they run: the pre-flight cannot tell, and the first node
     // answers 406 os_not_supported for a build for rhel9.
@@ -826,8 +833,10 @@ fn an_artifact_the_first_node_refuses_goes_nowhere_else_and_the_registration_is_
     let run = upload(&emulator, dir.path(), &path, &[]);
     assert_eq!(run.code, 1, "{}", run.text());
     assert!(run.text().contains("os_not_supported"), "{}", run.text());
-    let sent: usize = (1..=3).map(|n| uploads_to(&emulator, n)).sum();
-    assert_eq!(sent, 1, "the zip went to one node only");
+    // Every node at once; the first refusal stops the others, and what this run placed goes.
+    for node in 1..=3 {
+        assert!(emulator.artifacts(node).is_empty(), "node {node}");
+    }
     assert!(
         emulator.user_defined_modules().is_empty(),
         "the registration was undone"
@@ -846,20 +855,20 @@ fn a_node_of_another_os_is_refused_before_anything_is_sent_and_no_resume_is_offe
     assert_eq!(run.code, 1, "{}", run.text());
     assert!(emulator.only_gets(), "{:?}", emulator.requests());
     assert!(
-        run.stderr.contains("cluster-node-build-missing")
-            && run.stderr.contains("os_not_supported"),
+        run.stderr.contains("set-node-build-missing") && run.stderr.contains("os_not_supported"),
         "{}",
         run.stderr
     );
     assert!(
         run.stderr.contains("node 3 runs rhel9/x86_64 (rhel 9.4)")
-            && run.stderr.contains("built for ubuntu22/x86_64"),
+            && run.stderr.contains("built for ubuntu22/x86_64 only"),
         "names the node, its OS and the build: {}",
         run.stderr
     );
     assert!(
-        run.stderr.contains("Build Hello 1.2.3 for rhel9/x86_64"),
-        "{}",
+        run.stderr
+            .contains("Build Hello 1.2.3 for rhel9/x86_64 (Hello.Linux-rhel9-x86_64.1.2.3.zip)"),
+        "names the zip to build: {}",
         run.stderr
     );
     assert!(

@@ -161,16 +161,26 @@ pub struct Bundle {
 pub struct Archive {
     file: std::sync::Arc<std::fs::File>,
     size: u64,
+    modified: Option<std::time::SystemTime>,
     sha256: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Archive {
     pub(crate) fn new(file: std::fs::File, size: u64) -> Archive {
+        let modified = file.metadata().and_then(|m| m.modified()).ok();
         Archive {
             file: std::sync::Arc::new(file),
             size,
+            modified,
             sha256: Default::default(),
         }
+    }
+
+    /// Whether the open file is as it was when read: same size and modification time. A zip
+    /// replaced by a rename leaves the open file as it was; one rewritten in place does not.
+    pub fn unchanged(&self) -> std::io::Result<bool> {
+        let metadata = self.file.metadata()?;
+        Ok(metadata.len() == self.size && metadata.modified().ok() == self.modified)
     }
 
     /// The zip's size in bytes, when it was opened.

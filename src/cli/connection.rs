@@ -126,10 +126,22 @@ impl ClusterArgs {
     }
 }
 
+/// A refused plan: every report with a finding on stderr, then exit 1 (nothing was sent).
+pub fn refusal_failure(refusal: &rmpack::rollout::Refusal) -> anyhow::Error {
+    let style = rmpack::report::Style {
+        color: std::io::stderr().is_terminal(),
+    };
+    for report in refusal.reports.iter().filter(|r| !r.diagnostics.is_empty()) {
+        eprint!("{}", rmpack::report::human(report, style));
+    }
+    anyhow::Error::new(CheckFailed(refusal.to_string()))
+}
+
 /// Wraps a rollout error for `anyhow`: refusals by the cluster or the pre-flight exit 1, bad
 /// input exits 2.
 pub fn rollout_failure(error: RolloutError, what: &str) -> anyhow::Error {
     match error {
+        RolloutError::Preflight(refusal) => refusal_failure(&refusal),
         RolloutError::Cluster(error) => cluster_failure(error, what),
         error @ RolloutError::Input { .. } => anyhow::Error::new(error),
         error => anyhow::Error::new(CheckFailed(error.to_string())).context(what.to_string()),

@@ -59,6 +59,8 @@ pub enum Status {
     Success,
     /// A check failed or a rollout was partial: exit 1.
     Failure,
+    /// A signal stopped the run, which reported first: exit 128 + the signal.
+    Interrupted(i32),
 }
 
 impl Status {
@@ -67,6 +69,16 @@ impl Status {
         match self {
             Status::Success => ExitCode::SUCCESS,
             Status::Failure => ExitCode::from(1),
+            Status::Interrupted(signal) => ExitCode::from((128 + signal).clamp(0, 255) as u8),
+        }
+    }
+
+    /// How a rollout came out: interrupted (by the signal that stopped it), complete, or not.
+    pub fn of(outcome: &rmpack::rollout::Outcome) -> Status {
+        match rmpack::interrupt::stop_signal() {
+            Some(signal) if outcome.interrupted => Status::Interrupted(signal),
+            _ if outcome.is_complete() => Status::Success,
+            _ => Status::Failure,
         }
     }
 }

@@ -215,15 +215,53 @@ impl Default for ClientOptions {
     }
 }
 
-/// A file to send as the multipart field `module`.
+/// Where an upload's bytes come from. Each attempt reads them again from the first byte, so a
+/// retried upload sends the same bytes.
+pub trait UploadSource: Send + Sync {
+    /// The number of bytes.
+    fn byte_len(&self) -> u64;
+    /// A reader of every byte, from the first.
+    fn open(&self) -> std::io::Result<Box<dyn Read + Send>>;
+    /// What to call it in messages (a path or the zip's name).
+    fn describe(&self) -> String;
+}
+
+/// A file on disk, opened again for each attempt.
 #[derive(Debug, Clone)]
+pub struct PathSource(pub PathBuf);
+
+impl UploadSource for PathSource {
+    fn byte_len(&self) -> u64 {
+        std::fs::metadata(&self.0).map_or(0, |m| m.len())
+    }
+
+    fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(std::fs::File::open(&self.0)?))
+    }
+
+    fn describe(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+/// A file to send as the multipart field `module`.
+#[derive(Clone)]
 pub struct UploadFile {
-    /// The zip on disk (re-opened for each attempt).
-    pub path: PathBuf,
+    /// Its bytes.
+    pub source: Arc<dyn UploadSource>,
     /// The name the form gives it.
     pub file_name: String,
     /// The task name progress is reported under (e.g. the node's address).
     pub progress_task: String,
+}
+
+impl std::fmt::Debug for UploadFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadFile")
+            .field("source", &self.source.describe())
+            .field("file_name", &self.file_name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An answer with a 2xx status.
@@ -572,11 +610,12 @@ impl Client {
                     .send_json(value)
             }
             Body::File(file) => {
-                let multipart = MultipartBody::open(&file.path, "module", &file.file_name)
-                    .map_err(|source| ClusterError::File {
-                        path: file.path.clone(),
-                        source,
-                    })?;
+                let reader = file.source.open().map_err(|source| ClusterError::File {
+                    path: PathBuf::from(file.source.describe()),
+                    source,
+                })?;
+                let multipart =
+                    MultipartBody::new(reader, file.source.byte_len(), "module", &file.file_name);
                 let length = multipart.content_length();
                 let timeout = self.upload_timeout(length);
                 let reader = ProgressReader {
@@ -628,9 +667,7 @@ impl Client {
 
     fn transport_error(&self, url: &str, error: ureq::Error, body: &Body<'_>) -> ClusterError {
         let timeout = match body {
-            Body::File(file) => std::fs::metadata(&file.path)
-                .map(|m| self.upload_timeout(m.len()))
-                .unwrap_or(self.options.request_timeout),
+            Body::File(file) => self.upload_timeout(file.source.byte_len()),
             _ => self.options.request_timeout,
         };
         // A transport error's words may quote what the server sent (a header, a status line).

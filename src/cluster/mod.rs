@@ -18,7 +18,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use actions::{ActionOutcome, PollOptions};
-pub use client::{check_node_address, BaseUrl, Client, ClientOptions, RetryPolicy, UploadFile};
+pub use client::{
+    check_node_address, BaseUrl, Client, ClientOptions, PathSource, RetryPolicy, UploadFile,
+    UploadSource,
+};
 pub use credentials::{
     default_profile_path, read_profile, resolve, ConnectionFlags, ConnectionSettings, Credentials,
     Password, PasswordPrompt, Profile,
@@ -387,6 +390,16 @@ impl ClusterError {
             } => matches!(status, 409 | 502 | 503 | 504) || error_code.as_deref() == Some("busy"),
             _ => false,
         }
+    }
+
+    /// Whether the request may have reached the server and its answer been lost (the connection
+    /// broke, or no answer came in time): the server may have acted on it, so what it did must
+    /// be read back before the request is sent again.
+    pub fn is_answer_lost(&self) -> bool {
+        matches!(
+            self,
+            ClusterError::ConnectionLost { .. } | ClusterError::Timeout { .. }
+        )
     }
 
     /// Whether the error says the whole cluster, not one node, refuses the request; a rollout

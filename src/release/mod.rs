@@ -20,7 +20,7 @@ pub use fit::{
     latest_fitting, platform_label, redis_fit, Build, PlatformMisfit, RedisFit, RedisMisfit,
 };
 pub use set::{
-    checksums_text, collect_inputs, feature_set_label, parse_checksums, relative_name,
+    checksums_text, collect_inputs, feature_set_label, open_set, parse_checksums, relative_name,
     write_checksums, Matrix, MatrixRow, ReleaseSet, SetError, SetInputs, SetMember, MAX_SET_ZIPS,
     NO_FEATURE_SET,
 };

@@ -100,6 +100,25 @@ fn is_zip_name(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
 
+/// Opens every zip of `inputs` with `limits`; an input that is not a readable zip is kept in
+/// [`ReleaseSet::unreadable`] with why, so the rest of the set is still checked.
+pub fn open_set(inputs: &SetInputs, limits: crate::bundle::Limits) -> ReleaseSet {
+    let mut set = ReleaseSet {
+        ignored: inputs.ignored.clone(),
+        ..ReleaseSet::default()
+    };
+    for path in &inputs.zips {
+        let member = Bundle::read_with_limits(path, limits)
+            .map_err(|e| e.to_string())
+            .and_then(|bundle| SetMember::new(path.clone(), bundle).map_err(|e| e.to_string()));
+        match member {
+            Ok(member) => set.members.push(member),
+            Err(why) => set.unreadable.push((path.clone(), why)),
+        }
+    }
+    set
+}
+
 /// One zip of the set.
 #[derive(Debug)]
 pub struct SetMember {
@@ -116,15 +135,13 @@ pub struct SetMember {
 }
 
 impl SetMember {
-    /// A member from an opened zip: hashes the zip (from its open file) and keeps the bundle
-    /// without its module bytes, so a set of large zips takes little memory.
-    pub fn new(path: PathBuf, mut bundle: Bundle) -> std::io::Result<SetMember> {
+    /// A member from an opened zip: hashes the zip from its open file.
+    pub fn new(path: PathBuf, bundle: Bundle) -> std::io::Result<SetMember> {
         let (sha256, size) = match &bundle.archive {
             Some(archive) => (archive.sha256()?, archive.size()),
             None => (String::new(), 0),
         };
         let build = bundle.manifest_value().and_then(Build::from_value);
-        bundle.module = None;
         Ok(SetMember {
             path,
             bundle,
@@ -132,6 +149,12 @@ impl SetMember {
             sha256,
             size,
         })
+    }
+
+    /// Drops the module's bytes once its checks ran, so a set of large zips takes little memory
+    /// (the zip's open file, which an upload sends, stays).
+    pub fn release_module_bytes(&mut self) {
+        self.bundle.module = None;
     }
 
     /// The file name, for messages and checksum files.

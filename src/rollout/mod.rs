@@ -15,20 +15,19 @@
 
 pub mod artifacts;
 pub mod execute;
+pub mod outcome;
 pub mod plan;
 pub mod status;
 pub mod upgrade;
 pub mod upload;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::cluster::{ClusterError, Node};
-use crate::manifest::ModuleVersion;
-use crate::validate::Report;
 
+pub use outcome::{Operation, Outcome, Refusal, Resume, ResumeBase, Step, StepKind, StepState};
 pub use plan::{live_target, os_nick_of, LiveTarget};
 pub use upload::{plan_upload, UploadFlow, UploadOptions, UploadPlan};
 
@@ -44,13 +43,8 @@ pub enum RolloutError {
         detail: String,
     },
     /// The pre-flight check found errors; nothing was sent.
-    #[error("pre-flight check against {source_url} failed with {} error(s); nothing was sent to the cluster", count_errors(report))]
-    Preflight {
-        /// Where the facts came from.
-        source_url: String,
-        /// The validator's findings.
-        report: Box<Report>,
-    },
+    #[error("{0}")]
+    Preflight(Box<Refusal>),
     /// The cluster reports `allow_modules_upload: false`.
     #[error("module upload is disabled on {url} (allow_modules_upload is false); an admin can enable it with `PUT /v1/cluster {{\"allow_modules_upload\": true}}` (or the cluster setting \"allow modules upload\"); nothing was sent")]
     UploadsDisabled {
@@ -85,92 +79,6 @@ pub enum RolloutError {
     Cluster(#[from] ClusterError),
 }
 
-fn count_errors(report: &Report) -> usize {
-    report
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == crate::validate::Severity::Error)
-        .count()
-}
-
-/// What happened on one node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeOutcome {
-    /// This run uploaded the artifact, and the node lists it.
-    Uploaded,
-    /// The node already had it; nothing was sent.
-    AlreadyPresent,
-    /// In a plan: would upload.
-    WouldUpload,
-    /// The upload or the check failed; see `error`.
-    Failed,
-    /// Not attempted, because the rollout stopped on a cluster-wide error.
-    NotAttempted,
-    /// Uploaded, then deleted again by `--rollback-on-failure`.
-    RolledBack,
-}
-
-impl NodeOutcome {
-    /// Whether the node holds the artifact afterwards (or would, in a dry run).
-    pub fn holds_artifact(self) -> bool {
-        matches!(
-            self,
-            NodeOutcome::Uploaded | NodeOutcome::AlreadyPresent | NodeOutcome::WouldUpload
-        )
-    }
-
-    /// A short word for tables.
-    pub fn label(self) -> &'static str {
-        match self {
-            NodeOutcome::Uploaded => "uploaded",
-            NodeOutcome::AlreadyPresent => "already present",
-            NodeOutcome::WouldUpload => "would upload",
-            NodeOutcome::Failed => "FAILED",
-            NodeOutcome::NotAttempted => "not attempted",
-            NodeOutcome::RolledBack => "rolled back",
-        }
-    }
-}
-
-/// One node's line of the rollout table.
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeReport {
-    /// The node's uid.
-    pub uid: String,
-    /// The address used (`addr` or `external_addr`).
-    pub address: String,
-    /// What happened.
-    pub outcome: NodeOutcome,
-    /// Bytes of the artifact this run sent to the node (0 when skipped).
-    pub bytes: u64,
-    /// Time spent on the node.
-    #[serde(serialize_with = "seconds")]
-    pub elapsed: Duration,
-    /// The error, when it failed.
-    pub error: Option<String>,
-}
-
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
-}
-
-/// What happened to the module's configuration (or, with `--bundled`, the module) in the CCS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", content = "uid", rename_all = "snake_case")]
-pub enum ConfigOutcome {
-    /// Registered by this run.
-    Registered(String),
-    /// Already registered with the same name and version.
-    AlreadyRegistered(String),
-    /// In a plan: would register.
-    WouldRegister,
-    /// Registered by this run, then deleted by `--rollback-on-failure`.
-    RolledBack(String),
-    /// Not reached (the run stopped before).
-    NotAttempted,
-}
-
 /// A request the rollout sends or, in a dry run, would send.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedRequest {
@@ -180,69 +88,6 @@ pub struct PlannedRequest {
     pub url: String,
     /// Body size in bytes (0 for none).
     pub bytes: u64,
-}
-
-/// The result of a rollout.
-#[derive(Debug, Clone, Serialize)]
-pub struct Rollout {
-    /// The zip.
-    pub zip: PathBuf,
-    /// `module_name` of the module.json.
-    pub module_name: String,
-    /// Its integer version.
-    pub version: ModuleVersion,
-    /// Its semantic version.
-    pub semantic_version: String,
-    /// Size of the zip.
-    pub zip_bytes: u64,
-    /// Bundled upload (`POST /v2/modules`) rather than per-node artifacts.
-    pub bundled: bool,
-    /// This is a plan shown by `--dry-run` (only GETs were sent), not an executed rollout.
-    pub dry_run: bool,
-    /// The configuration's fate.
-    pub config: ConfigOutcome,
-    /// One line per node (empty for a bundled upload).
-    pub nodes: Vec<NodeReport>,
-    /// The changing requests sent (or, in a plan, to send), in order.
-    pub plan: Vec<PlannedRequest>,
-    /// Whether `--rollback-on-failure` undid this run's changes.
-    pub rolled_back: bool,
-    /// Warnings from the pre-flight check and the cluster facts.
-    pub notes: Vec<String>,
-}
-
-impl Rollout {
-    /// Whether every node holds the artifact (and the configuration is registered).
-    pub fn is_complete(&self) -> bool {
-        let config_ok = matches!(
-            self.config,
-            ConfigOutcome::Registered(_)
-                | ConfigOutcome::AlreadyRegistered(_)
-                | ConfigOutcome::WouldRegister
-        );
-        config_ok && self.nodes.iter().all(|n| n.outcome.holds_artifact())
-    }
-
-    /// Whether this run changed the cluster.
-    pub fn changed_anything(&self) -> bool {
-        !self.dry_run
-            && (matches!(
-                self.config,
-                ConfigOutcome::Registered(_) | ConfigOutcome::RolledBack(_)
-            ) || self
-                .nodes
-                .iter()
-                .any(|n| matches!(n.outcome, NodeOutcome::Uploaded | NodeOutcome::RolledBack)))
-    }
-
-    /// Uids of the nodes that do not hold the artifact: what `--nodes` resumes.
-    pub fn unfinished_nodes(&self) -> Vec<String> {
-        self.nodes
-            .iter()
-            .filter(|n| !n.outcome.holds_artifact())
-            .map(|n| n.uid.clone())
-            .collect()
-    }
 }
 
 /// The address rmpack reaches `node` at: its `addr`, or with `external` its first

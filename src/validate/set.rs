@@ -15,7 +15,8 @@ use crate::diff::{self, Action, ChangeKind};
 use crate::manifest::layout::parse_zip_file_name;
 use crate::manifest::{ModuleJson, ModuleVersion, OsNick};
 use crate::release::{
-    parse_checksums, platform_label, relative_name, Matrix, ReleaseSet, SetInputs, SetMember,
+    open_set, parse_checksums, platform_label, relative_name, Matrix, ReleaseSet, SetInputs,
+    SetMember,
 };
 
 /// One zip's findings within a set.
@@ -103,63 +104,69 @@ pub fn check_set(
     options: &CheckOptions,
     checksums: Option<&ChecksumFile>,
 ) -> (ReleaseSet, SetReport) {
-    let mut set = ReleaseSet {
-        ignored: inputs.ignored.clone(),
-        ..ReleaseSet::default()
-    };
-    let mut zips = Vec::new();
-    for path in &inputs.zips {
-        let subject = path.display().to_string();
-        let bundle = match Bundle::read_with_limits(path, options.limits) {
-            Ok(bundle) => bundle,
-            Err(error) => {
-                set.unreadable.push((path.clone(), error.to_string()));
-                continue;
+    let mut set = open_set(inputs, options.limits);
+    let zips = check_members(&mut set, target, options);
+    let report = set_report(&set, zips, target, checksums);
+    (set, report)
+}
+
+/// Each member's own checks against `target` narrowed to it; its module bytes are dropped
+/// afterwards.
+pub fn check_members(
+    set: &mut ReleaseSet,
+    target: &Target,
+    options: &CheckOptions,
+) -> Vec<ZipReport> {
+    set.members
+        .iter_mut()
+        .map(|member| {
+            let report = check_bundle(&member.bundle, &narrowed(target, &member.bundle), options);
+            member.release_module_bytes();
+            ZipReport {
+                subject: member.path.display().to_string(),
+                sha256: member.sha256.clone(),
+                module_name: member.build.as_ref().map(|b| b.module_name.clone()),
+                semantic_version: member.build.as_ref().map(|b| b.semantic_version()),
+                feature_set: member.build.as_ref().map(|_| member.feature_set()),
+                platforms: member
+                    .build
+                    .as_ref()
+                    .map(|b| {
+                        b.platforms
+                            .iter()
+                            .map(|(os, arch)| platform_label(os.as_ref(), *arch))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                report,
             }
-        };
-        let zip_target = narrowed(target, &bundle);
-        let report = check_bundle(&bundle, &zip_target, options);
-        match SetMember::new(path.clone(), bundle) {
-            Ok(member) => {
-                zips.push(ZipReport {
-                    subject,
-                    sha256: member.sha256.clone(),
-                    module_name: member.build.as_ref().map(|b| b.module_name.clone()),
-                    semantic_version: member.build.as_ref().map(|b| b.semantic_version()),
-                    feature_set: member.build.as_ref().map(|_| member.feature_set()),
-                    platforms: member
-                        .build
-                        .as_ref()
-                        .map(|b| {
-                            b.platforms
-                                .iter()
-                                .map(|(os, arch)| platform_label(os.as_ref(), *arch))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    report,
-                });
-                set.members.push(member);
-            }
-            Err(error) => set.unreadable.push((path.clone(), error.to_string())),
-        }
-    }
-    let findings = set_findings(&set, target, checksums);
-    let report = SetReport {
-        subject: inputs
-            .zips
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+        })
+        .collect()
+}
+
+/// The set's report: each zip's, the rules between them, the matrix.
+pub fn set_report(
+    set: &ReleaseSet,
+    zips: Vec<ZipReport>,
+    target: &Target,
+    checksums: Option<&ChecksumFile>,
+) -> SetReport {
+    let subject = set
+        .members
+        .iter()
+        .map(|m| m.path.display().to_string())
+        .chain(set.unreadable.iter().map(|(p, _)| p.display().to_string()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    SetReport {
+        subject,
         zips,
         set: Report {
             subject: "the release set".to_string(),
-            diagnostics: findings,
+            diagnostics: set_findings(set, target, checksums),
         },
         matrix: set.matrix(),
-    };
-    (set, report)
+    }
 }
 
 /// `target` for one zip of a set: only the target platforms the zip is built for, no Redis
@@ -471,14 +478,17 @@ fn target_coverage(set: &ReleaseSet, target: &Target, out: &mut Vec<Diagnostic>)
     if set.members.is_empty() {
         return;
     }
-    for os in &target.operating_systems {
+    // A live cluster's nodes are checked one by one below, each with its own OS and
+    // architecture; the target's lists would only repeat that, less precisely.
+    let nodes_known = target.cluster.as_ref().is_some_and(|c| !c.nodes.is_empty());
+    for os in target.operating_systems.iter().filter(|_| !nodes_known) {
         if !set.members.iter().any(|m| m.runs_on(Some(os), None)) {
             out.push(
                 SET_TARGET_NOT_COVERED.finding(format!("no zip of the set is built for {os}")),
             );
         }
     }
-    for arch in &target.architectures {
+    for arch in target.architectures.iter().filter(|_| !nodes_known) {
         if !set.members.iter().any(|m| m.runs_on(None, Some(*arch))) {
             out.push(
                 SET_TARGET_NOT_COVERED.finding(format!("no zip of the set is built for {arch}")),
@@ -518,13 +528,19 @@ fn target_coverage(set: &ReleaseSet, target: &Target, out: &mut Vec<Diagnostic>)
                     &node.arch.map_or("ARCH".to_string(), |a| a.to_string()),
                     &version.semantic().to_string(),
                 );
+                let built_for: BTreeSet<String> = set
+                    .of_version(version)
+                    .filter_map(|m| m.build.as_ref())
+                    .map(|b| b.platforms_label())
+                    .collect();
                 out.push(
                     SET_NODE_BUILD_MISSING
                         .finding(format!(
-                            "node {} runs {platform} ({}), and the set holds no build of {name} {} for it",
+                            "node {} runs {platform} ({}), but {name} {} is built for {} only: the node answers os_not_supported",
                             node.uid,
                             node.os_reported,
-                            version.semantic()
+                            version.semantic(),
+                            built_for.into_iter().collect::<Vec<_>>().join(", ")
                         ))
                         .help(format!(
                             "Build {name} {} for {platform} ({zip}) and add it to the set.",
