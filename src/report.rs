@@ -318,8 +318,7 @@ pub fn set_human(report: &crate::validate::SetReport, style: Style) -> String {
         .zips
         .iter()
         .filter_map(|z| z.semantic_version.as_deref())
-        .filter_map(|v| v.parse().ok())
-        .filter_map(|v| crate::manifest::ModuleVersion::from_semantic(v).ok())
+        .filter_map(crate::manifest::ModuleVersion::from_semantic_text)
         .collect();
     let _ = writeln!(
         out,
@@ -656,7 +655,8 @@ pub fn outcome(outcome: &crate::rollout::Outcome, style: Style) -> String {
             &rows,
         ));
         for step in &outcome.steps {
-            if let Some(action) = &step.action {
+            // The action to follow matters while the step is not settled.
+            if let Some(action) = step.action.as_ref().filter(|_| !step.state.is_settled()) {
                 let _ = writeln!(out, "  {}: action {}", Shown(&step.target), Shown(action));
             }
             for detail in &step.details {
@@ -1066,94 +1066,6 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
     out
 }
 
-/// The human rendering of an executed upgrade: a row per database, each failure's reason, and
-/// the command that resumes with the databases left.
-pub fn upgrade_rows(
-    outcome: &crate::rollout::upgrade::UpgradeOutcome,
-    resume_command: Option<&str>,
-    style: Style,
-) -> String {
-    use crate::rollout::upgrade::DatabaseOutcome;
-    let mut out = String::new();
-    let rows: Vec<Vec<String>> = outcome
-        .databases
-        .iter()
-        .map(|db| {
-            let result = match &db.outcome {
-                DatabaseOutcome::Upgraded => style.paint("upgraded", Color::Green),
-                DatabaseOutcome::Failed { .. } => style.paint("FAILED", Color::Red),
-                DatabaseOutcome::NotAttempted => "not attempted".to_string(),
-            };
-            vec![
-                shown(&db.uid),
-                shown(&db.name),
-                format!(
-                    "{} {}",
-                    shown(&db.module.module_name),
-                    shown(&db.module.version)
-                ),
-                shown(&db.redis),
-                result,
-            ]
-        })
-        .collect();
-    out.push_str(&table(&["DB", "NAME", "MODULE", "REDIS", "RESULT"], &rows));
-    for db in &outcome.databases {
-        if !db.statuses.is_empty() {
-            let statuses: Vec<String> = db.statuses.iter().map(shown).collect();
-            let _ = writeln!(
-                out,
-                "  database {}: action {}",
-                Shown(&db.uid),
-                statuses.join(" → ")
-            );
-        }
-        if let DatabaseOutcome::Failed { reason } = &db.outcome {
-            let _ = writeln!(out, "  database {}: {}", Shown(&db.uid), shown(reason));
-        }
-    }
-    if !outcome.already_current.is_empty() {
-        let _ = writeln!(
-            out,
-            "already current: database(s) {}",
-            shown(outcome.already_current.join(", "))
-        );
-    }
-    let done = outcome
-        .databases
-        .iter()
-        .filter(|d| d.outcome == DatabaseOutcome::Upgraded)
-        .count();
-    let total = outcome.databases.len();
-    out.push('\n');
-    if outcome.is_complete() {
-        let _ = writeln!(
-            out,
-            "{}",
-            style.paint(
-                &format!("complete: {done} of {total} database(s) upgraded"),
-                Color::Green
-            )
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "{}",
-            style.paint(
-                &format!(
-                    "stopped: {done} of {total} database(s) upgraded; left: {}",
-                    shown(outcome.remaining().join(", "))
-                ),
-                Color::Red
-            )
-        );
-    }
-    if let Some(command) = resume_command {
-        let _ = writeln!(out, "resume with:\n  {command}");
-    }
-    out
-}
-
 /// The human rendering of `rmpack status`: a row per module version (registered uids, nodes
 /// holding the artifact, nodes lacking it, databases running it), then the drift with the
 /// command that heals each.
@@ -1474,7 +1386,6 @@ mod tests {
     fn status_and_upgrade_renderings_escape_every_server_value() {
         use crate::rollout::plan::Change;
         use crate::rollout::status::{ClusterStatus, Drift, ModuleStatus, VersionStatus};
-        use crate::rollout::upgrade::{DatabaseOutcome, DatabaseRow, ModuleChange, UpgradeOutcome};
         let hostile = "x\ndrift: fake\u{1b}[2K\u{9b}31m\u{202e}\u{2066}";
         let status = ClusterStatus {
             version: 1,
@@ -1519,33 +1430,32 @@ mod tests {
             !text.lines().any(|l| l.starts_with("drift: fake")),
             "{text}"
         );
-        let change = |s: &str| Change {
-            before: s.into(),
-            after: s.into(),
+        let change = Change {
+            before: hostile.into(),
+            after: hostile.into(),
         };
-        let outcome = UpgradeOutcome {
-            module: hostile.into(),
-            databases: vec![DatabaseRow {
-                uid: "1".into(),
-                name: hostile.into(),
-                module: ModuleChange {
-                    module_name: hostile.into(),
-                    version: change(hostile),
-                    reason: crate::rollout::upgrade::ChangeReason::Asked,
-                    module_uid: None,
-                },
-                redis: change(hostile),
-                outcome: DatabaseOutcome::Failed {
-                    reason: hostile.into(),
-                },
-                statuses: vec![hostile.into(), "completed".into()],
-            }],
-            already_current: vec![hostile.into()],
-        };
-        let text = upgrade_rows(&outcome, None, Style::default());
+        let mut outcome = Outcome::new(Operation::Upgrade, hostile);
+        let mut step = Step::new(
+            StepKind::DatabaseUpgrade,
+            format!("database 1 ({hostile})"),
+            format!("{hostile} {change}"),
+        )
+        .with_state(StepState::Failed);
+        step.details = vec![format!("action {hostile} → completed")];
+        step.error = Some(hostile.into());
+        step.action = Some(hostile.into());
+        outcome.steps.push(step);
+        outcome
+            .notes
+            .push(format!("already current: database(s) {hostile}"));
+        let text = super::outcome(&outcome, Style::default());
         assert!(
             !text.chars().any(|c| c != '\n' && is_unsafe_char(c)),
             "{text:?}"
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with("drift: fake")),
+            "{text}"
         );
         assert!(text.contains("action x\\ndrift: fake\\x1b[2K"), "{text}");
     }

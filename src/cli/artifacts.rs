@@ -1,6 +1,6 @@
 //! `rmpack artifacts`: list or delete the module artifacts stored on each node.
 
-use rmpack::manifest::{ModuleVersion, SemanticVersion};
+use rmpack::manifest::ModuleVersion;
 use rmpack::report;
 use rmpack::rollout::artifacts::{self, DeleteResult};
 use rmpack::text::command_line;
@@ -44,10 +44,7 @@ enum ArtifactsCommand {
 }
 
 fn parse_version(text: &str) -> anyhow::Result<ModuleVersion> {
-    if let Ok(semantic) = text.parse::<SemanticVersion>() {
-        return Ok(ModuleVersion::from_semantic(semantic)?);
-    }
-    Ok(text.parse::<ModuleVersion>()?)
+    Ok(ModuleVersion::parse_any(text)?)
 }
 
 /// Runs `rmpack artifacts`.

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rmpack::cluster::PollOptions;
-use rmpack::manifest::{ModuleVersion, SemanticVersion};
+use rmpack::manifest::ModuleVersion;
 use rmpack::report;
-use rmpack::rollout::upgrade::{plan_upgrade, Databases, PlanFailure, UpgradeOptions};
+use rmpack::rollout::upgrade::{plan_upgrade, Databases, UpgradeOptions};
+use rmpack::rollout::ResumeBase;
 
-use super::connection::{cluster_words, plain_uid, rollout_failure, ClusterArgs};
-use super::{CheckFailed, Status};
+use super::connection::{plain_uid, refusal_failure, rollout_failure, ClusterArgs};
+use super::Status;
 
 /// Arguments of `rmpack upgrade`.
 #[derive(Debug, clap::Args)]
@@ -90,19 +91,12 @@ fn parse_poll_interval(text: &str) -> Result<f64, String> {
     }
 }
 
-fn wanted_version(text: &str) -> anyhow::Result<ModuleVersion> {
-    if let Ok(semantic) = text.parse::<SemanticVersion>() {
-        return Ok(ModuleVersion::from_semantic(semantic)?);
-    }
-    Ok(text.parse::<ModuleVersion>()?)
-}
-
 /// Runs `rmpack upgrade`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let to = args
         .to
         .as_deref()
-        .map(wanted_version)
+        .map(ModuleVersion::parse_any)
         .transpose()
         .context("--to")?;
     let listener = args.cluster.listener();
@@ -122,16 +116,20 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             timeout: Duration::from_secs(args.wait),
         },
         busy_timeout: Duration::from_secs(args.cluster.busy_timeout),
+        resume: ResumeBase::from_args(
+            std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
+            2,
+            &["--db"],
+            &["--all", "--json", "--dry-run", "--cluster-preview"],
+        ),
     };
     let databases = if args.all {
         Databases::All
     } else {
         Databases::Listed(args.db.clone())
     };
-    let mut plan = match plan_upgrade(&client, &databases, &options) {
-        Ok(plan) => plan,
-        Err(failure) => return Err(plan_failure(failure)),
-    };
+    let mut plan = plan_upgrade(&client, &databases, &options)
+        .map_err(|e| rollout_failure(e, "upgrade refused"))?;
     let style = report::Style {
         color: std::io::stdout().is_terminal(),
     };
@@ -144,10 +142,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         } else {
             print!("{}", report::upgrade_plan(&plan, style));
         }
-        let unaccepted = plan.unaccepted_moves();
-        if !unaccepted.is_empty() {
+        if let Some(refusal) = plan.unaccepted_moves() {
             // The plan as it stands would be refused: say so, as the real run would.
-            return Err(plan_failure(PlanFailure::Preflight(unaccepted)));
+            return Err(refusal_failure(&refusal));
         }
         // The cluster changed something although asked not to: not a clean dry run.
         return Ok(if plan.started_despite_dry_run.is_empty() {
@@ -159,80 +156,15 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if !args.cluster.json && !args.cluster.quiet {
         eprint!("{}", report::upgrade_plan(&plan, report::Style::default()));
     }
-    let outcome = plan.execute(&client).map_err(plan_failure)?;
-    let resume = (!outcome.is_complete()).then(|| resume_command(&args, &outcome.remaining()));
+    let outcome = {
+        let _deferred = rmpack::interrupt::defer_stop();
+        plan.execute(&client, &rmpack::interrupt::stop_requested)
+            .map_err(|e| rollout_failure(e, "upgrade refused"))?
+    };
     if args.cluster.json {
-        let mut value = serde_json::to_value(&outcome).context("cannot render the upgrade")?;
-        if let Some(object) = value.as_object_mut() {
-            object.insert("complete".into(), outcome.is_complete().into());
-            object.insert(
-                "resume_command".into(),
-                resume.clone().map_or(serde_json::Value::Null, Into::into),
-            );
-        }
-        print!("{}", report::json_pretty(&value));
+        print!("{}", report::json_pretty(&report::outcome_json(&outcome)));
     } else {
-        print!(
-            "{}",
-            report::upgrade_rows(&outcome, resume.as_deref(), style)
-        );
+        print!("{}", report::outcome(&outcome, style));
     }
-    Ok(if outcome.is_complete() {
-        Status::Success
-    } else {
-        Status::Failure
-    })
-}
-
-/// A refused plan: the findings on stderr, exit 1 (nothing was sent).
-fn plan_failure(failure: PlanFailure) -> anyhow::Error {
-    match failure {
-        PlanFailure::Preflight(refusals) => {
-            let style = report::Style {
-                color: std::io::stderr().is_terminal(),
-            };
-            for refusal in &refusals {
-                eprint!("{}", report::human(&refusal.report, style));
-            }
-            let uids: Vec<&str> = refusals.iter().map(|r| r.uid.as_str()).collect();
-            anyhow::Error::new(CheckFailed(format!(
-                "the pre-flight refused database(s) {}; nothing was sent to the cluster",
-                uids.join(", ")
-            )))
-        }
-        PlanFailure::Other(error) => rollout_failure(error, "upgrade refused"),
-    }
-}
-
-/// The command that upgrades the databases left after a failure, each word quoted for a shell.
-fn resume_command(args: &Args, remaining: &[String]) -> String {
-    let mut words = vec![
-        "rmpack".to_string(),
-        "upgrade".to_string(),
-        "--db".to_string(),
-        remaining.join(","),
-        "--module".to_string(),
-        args.module.clone(),
-    ];
-    if let Some(to) = &args.to {
-        words.extend(["--to".to_string(), to.clone()]);
-    }
-    if let Some(redis) = &args.redis_version {
-        words.extend(["--redis-version".to_string(), redis.clone()]);
-    }
-    if let Some(module_args) = &args.module_args {
-        words.extend(["--module-args".to_string(), module_args.clone()]);
-    }
-    for (on, flag) in [
-        (args.accept_other_modules, "--accept-other-modules"),
-        (args.preserve_roles, "--preserve-roles"),
-        (args.may_discard_data, "--may-discard-data"),
-        (args.force_restart, "--force-restart"),
-    ] {
-        if on {
-            words.push(flag.to_string());
-        }
-    }
-    words.extend(cluster_words());
-    rmpack::text::command_line(words)
+    Ok(Status::of(&outcome))
 }

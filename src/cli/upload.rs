@@ -72,6 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         busy_timeout: Duration::from_secs(args.cluster.busy_timeout),
         resume: ResumeBase::from_args(
             std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
+            2,
             &["--nodes"],
             &["--json", "--rollback-on-failure", "--dry-run"],
         ),

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use rmpack::manifest::{Arch, DottedVersion, ModuleVersion, OsNick, SemanticVersion};
+use rmpack::manifest::{Arch, DottedVersion, ModuleVersion, OsNick};
 use rmpack::report::{self, Style};
 use rmpack::validate::{self, CheckOptions, Target};
 
@@ -259,18 +259,9 @@ pub fn offline_target(args: &Args) -> anyhow::Result<Target> {
         target.database = Some(database);
     }
     if let Some(v) = &args.current_version {
-        target.current_version = Some(parse_module_version(v)?);
+        target.current_version = Some(ModuleVersion::parse_any(v).context("--current-version")?);
     }
     Ok(target)
-}
-
-/// `10203` or `1.2.3` → the integer module version.
-pub fn parse_module_version(text: &str) -> anyhow::Result<ModuleVersion> {
-    if text.matches('.').count() == 2 {
-        let semantic: SemanticVersion = text.parse().context("--current-version")?;
-        return ModuleVersion::from_semantic(semantic).context("--current-version");
-    }
-    text.parse::<ModuleVersion>().context("--current-version")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,16 +298,4 @@ pub fn live_target(
     target.current_version = target.current_version.or(live.current_version);
     target.cluster = live.cluster;
     Ok(target)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn current_version_takes_both_forms() {
-        assert_eq!(parse_module_version("10203").unwrap(), ModuleVersion(10203));
-        assert_eq!(parse_module_version("1.2.3").unwrap(), ModuleVersion(10203));
-        assert!(parse_module_version("1.x").is_err());
-    }
 }

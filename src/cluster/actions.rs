@@ -34,6 +34,17 @@ pub struct ActionOutcome {
 }
 
 impl Client {
+    /// `GET /v1/actions`: every action the cluster knows, running or ended.
+    pub fn actions(&self) -> Result<Vec<Action>, ClusterError> {
+        #[derive(serde::Deserialize)]
+        struct Actions {
+            #[serde(default)]
+            actions: Vec<Action>,
+        }
+        let listed: Actions = self.get("/v1/actions")?;
+        Ok(listed.actions)
+    }
+
     /// Polls `GET /v1/actions/{uid}` until the action is completed, failed, cancelled or aborted.
     ///
     /// Progress goes to the listener under the task `action {uid}` (0–100). A completed action is
@@ -43,6 +54,17 @@ impl Client {
         &self,
         uid: &str,
         options: &PollOptions,
+    ) -> Result<ActionOutcome, ClusterError> {
+        self.follow_action_until(uid, options, &|| false)
+    }
+
+    /// [`Client::follow_action`] that also stops following when `stop` says so (a signal): then
+    /// [`ClusterError::ActionLeftRunning`], with the status it had; the action goes on.
+    pub fn follow_action_until(
+        &self,
+        uid: &str,
+        options: &PollOptions,
+        stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<ActionOutcome, ClusterError> {
         // The uid came in an answer: it becomes a path and a progress task only as a plain token.
         if !super::Uid::is_plain(uid) {
@@ -85,6 +107,12 @@ impl Client {
                         .error_message
                         .as_deref()
                         .map(|t| crate::text::sanitize(t).into_owned()),
+                });
+            }
+            if stop() {
+                return Err(ClusterError::ActionLeftRunning {
+                    uid: uid.to_string(),
+                    status: action.status,
                 });
             }
             if started.elapsed() >= options.timeout {

@@ -257,6 +257,14 @@ pub enum ClusterError {
         /// The server's message.
         message: Option<String>,
     },
+    /// Following the action was stopped (a signal) before it ended; it goes on on the cluster.
+    #[error("stopped following action {uid} while it was {status}; it goes on on the cluster: follow it with GET /v1/actions/{uid}")]
+    ActionLeftRunning {
+        /// The action's uid.
+        uid: String,
+        /// The last status seen.
+        status: ActionStatus,
+    },
     /// The action did not reach a terminal state in time.
     #[error("action {uid} still {status} after {}s; follow it with GET /v1/actions/{uid}", waited.as_secs())]
     ActionTimeout {

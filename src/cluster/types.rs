@@ -339,8 +339,7 @@ impl Module {
         self.version.or_else(|| {
             self.semantic_version
                 .as_deref()
-                .and_then(|s| s.parse().ok())
-                .and_then(|s| ModuleVersion::from_semantic(s).ok())
+                .and_then(ModuleVersion::from_semantic_text)
         })
     }
 }
@@ -513,6 +512,9 @@ pub struct Action {
     /// What the action does, e.g. `module_upload`.
     #[serde(default, deserialize_with = "lenient_string")]
     pub name: Option<String>,
+    /// What it acts on, e.g. `bdb:1`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub object_name: Option<String>,
     /// Where it stands.
     pub status: ActionStatus,
     /// 0–100, sent as a number or a string.

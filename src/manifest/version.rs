@@ -50,6 +50,24 @@ impl ModuleVersion {
     }
 }
 
+impl ModuleVersion {
+    /// Reads a version as people and servers write it: semantic (`1.2.3`, as RS shows it and
+    /// `semantic_version` holds) or the integer (`10203`, or RAMP's `10203.0`). The one place
+    /// either form is read.
+    pub fn parse_any(text: &str) -> Result<ModuleVersion, ManifestError> {
+        let text = text.trim();
+        if text.matches('.').count() == 2 {
+            return ModuleVersion::from_semantic(text.parse()?);
+        }
+        text.parse()
+    }
+
+    /// The version a `semantic_version` field names, when it is one (`1.2.3` → 10203).
+    pub fn from_semantic_text(text: &str) -> Option<ModuleVersion> {
+        ModuleVersion::from_semantic(text.trim().parse().ok()?).ok()
+    }
+}
+
 impl fmt::Display for ModuleVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
@@ -362,6 +380,25 @@ mod tests {
             "10203.0".parse::<ModuleVersion>().unwrap(),
             ModuleVersion(10203)
         );
+    }
+
+    #[test]
+    fn either_form_reads_as_the_same_version() {
+        for text in ["1.2.3", "10203", "10203.0", " 1.2.3 "] {
+            assert_eq!(
+                ModuleVersion::parse_any(text).unwrap(),
+                ModuleVersion(10203),
+                "{text}"
+            );
+        }
+        for bad in ["1.2", "1.x.3", "1.2.3.4", "abc", "1.100.0"] {
+            assert!(ModuleVersion::parse_any(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            ModuleVersion::from_semantic_text("2.0.8"),
+            Some(ModuleVersion(20008))
+        );
+        assert_eq!(ModuleVersion::from_semantic_text("2.0"), None);
     }
 
     #[test]

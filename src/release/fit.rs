@@ -153,8 +153,7 @@ impl Build {
             .get("version")
             .and_then(|v| module_version_from_json(v).ok())
             .or_else(|| {
-                let semantic = value.get("semantic_version")?.as_str()?.parse().ok()?;
-                ModuleVersion::from_semantic(semantic).ok()
+                ModuleVersion::from_semantic_text(value.get("semantic_version")?.as_str()?)
             })?;
         let arch = value
             .get("architecture")

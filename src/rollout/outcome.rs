@@ -198,6 +198,9 @@ pub struct Resume(pub String);
 pub struct ResumeBase {
     /// `rmpack`, the subcommand and every flag that reaches the same cluster and the same work.
     pub words: Vec<String>,
+    /// How many leading words name the command (`rmpack upgrade`: 2); the selection goes
+    /// right after them.
+    pub command_words: usize,
 }
 
 impl ResumeBase {
@@ -206,6 +209,7 @@ impl ResumeBase {
     /// the command line a resume repeats, before its new selection.
     pub fn from_args(
         args: impl IntoIterator<Item = String>,
+        command_words: usize,
         drop_valued: &[&str],
         drop: &[&str],
     ) -> ResumeBase {
@@ -226,17 +230,22 @@ impl ResumeBase {
             }
             words.push(arg);
         }
-        ResumeBase { words }
+        ResumeBase {
+            words,
+            command_words,
+        }
     }
 
     /// The command with `selection` (flag and value pairs) appended, each word quoted for a
     /// POSIX shell.
     pub fn with(&self, selection: &[(&str, String)]) -> Resume {
-        let mut words = self.words.clone();
+        let at = self.command_words.min(self.words.len());
+        let mut words = self.words[..at].to_vec();
         for (flag, value) in selection {
             words.push((*flag).to_string());
             words.push(value.clone());
         }
+        words.extend_from_slice(&self.words[at..]);
         Resume(crate::text::command_line(words))
     }
 }
@@ -401,7 +410,7 @@ mod tests {
             "https://c:9443",
         ]
         .map(String::from);
-        let base = ResumeBase::from_args(args, &["--nodes"], &["--json"]);
+        let base = ResumeBase::from_args(args, 2, &["--nodes"], &["--json"]);
         assert_eq!(
             base.words,
             ["rmpack", "upload", "a.zip", "--cluster", "https://c:9443"]
@@ -412,10 +421,11 @@ mod tests {
     fn a_resume_command_quotes_every_word() {
         let base = ResumeBase {
             words: vec!["rmpack".into(), "upload".into(), "dist dir".into()],
+            command_words: 2,
         };
         assert_eq!(
             base.with(&[("--nodes", "2;rm -rf /".into())]).0,
-            "rmpack upload 'dist dir' --nodes '2;rm -rf /'"
+            "rmpack upload --nodes '2;rm -rf /' 'dist dir'"
         );
     }
 }

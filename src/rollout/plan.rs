@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::cluster::{Bdb, Client, Cluster, ClusterError, Endpoint, Module, Node};
-use crate::manifest::{Arch, DottedVersion, ModuleVersion, OsNick, SemanticVersion};
+use crate::manifest::{Arch, DottedVersion, ModuleVersion, OsNick};
 use crate::release::Build;
 use crate::validate::{ClusterFacts, NodeFacts, Target};
 
@@ -161,8 +161,7 @@ pub fn live_target(
                 .iter()
                 .find(|m| m.module_name.eq_ignore_ascii_case(name))
                 .and_then(|m| m.semantic_version.as_deref())
-                .and_then(|v| v.parse::<SemanticVersion>().ok())
-                .and_then(|s| ModuleVersion::from_semantic(s).ok())
+                .and_then(ModuleVersion::from_semantic_text)
         })
     });
 

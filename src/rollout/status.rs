@@ -188,8 +188,7 @@ pub fn cluster_status(
             let Some(version) = module
                 .semantic_version
                 .as_deref()
-                .and_then(|s| s.parse().ok())
-                .and_then(|s| ModuleVersion::from_semantic(s).ok())
+                .and_then(ModuleVersion::from_semantic_text)
             else {
                 continue;
             };
@@ -312,8 +311,7 @@ pub fn databases_running(
                 m.module_name.eq_ignore_ascii_case(name)
                     && m.semantic_version
                         .as_deref()
-                        .and_then(|s| s.parse().ok())
-                        .and_then(|s| ModuleVersion::from_semantic(s).ok())
+                        .and_then(ModuleVersion::from_semantic_text)
                         == Some(version)
             })
         })

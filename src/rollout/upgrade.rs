@@ -19,7 +19,7 @@ use crate::cluster::{
     action_uid_of, Bdb, Client, ClusterError, Endpoint, Module, ModuleUpgrade, PollOptions,
     UpgradeRequest,
 };
-use crate::manifest::{DottedVersion, ModuleVersion, SemanticVersion};
+use crate::manifest::{DottedVersion, ModuleVersion};
 use crate::release::{latest_fitting, Build};
 use crate::validate::rules::{
     UPGRADE_MOVES_OTHER_MODULES, UPGRADE_NODE_LACKS_ARTIFACT, UPGRADE_REDIS_VERSION_NOT_COMPATIBLE,
@@ -27,6 +27,7 @@ use crate::validate::rules::{
 use crate::validate::{self, Diagnostic, Report};
 
 use super::execute::{pool, while_busy};
+use super::outcome::{Operation, Outcome, Refusal, ResumeBase, Step, StepKind, StepState};
 use super::plan::{
     at_least, build_of, live_target, node_clients, planned, rs_version, Change, LiveTarget,
 };
@@ -79,6 +80,8 @@ pub struct UpgradeOptions {
     pub poll: PollOptions,
     /// How long to keep trying while the cluster is busy with another change.
     pub busy_timeout: Duration,
+    /// The command line to resume with, without its database selection.
+    pub resume: ResumeBase,
 }
 
 /// The route the cluster takes upgrades on.
@@ -168,6 +171,8 @@ impl DatabasePlan {
 /// Everything an upgrade will do, read with GET requests only.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpgradePlan {
+    /// The cluster URL.
+    pub cluster: String,
     /// The module.
     pub module: String,
     /// The cluster's RS version.
@@ -188,18 +193,8 @@ pub struct UpgradePlan {
     options: UpgradeOptions,
 }
 
-/// Why an upgrade pre-flight refused a database; nothing was sent.
-#[derive(Debug)]
-pub struct UpgradeRefusal {
-    /// The database (or `cluster` for what holds for every database).
-    pub uid: String,
-    /// The validator's findings.
-    pub report: Report,
-}
-
 fn semantic_of(text: Option<&str>) -> Option<ModuleVersion> {
-    let semantic: SemanticVersion = text?.parse().ok()?;
-    ModuleVersion::from_semantic(semantic).ok()
+    ModuleVersion::from_semantic_text(text?)
 }
 
 fn major_minor(text: &str) -> Option<(u64, u64)> {
@@ -279,7 +274,7 @@ pub fn plan_upgrade(
     client: &Client,
     databases: &Databases,
     options: &UpgradeOptions,
-) -> Result<UpgradePlan, PlanFailure> {
+) -> Result<UpgradePlan, RolloutError> {
     let live = live_target(client, None, Some(&options.module)).map_err(RolloutError::from)?;
     let rs = rs_version(&live).map_err(|reported| RolloutError::UnknownRsVersion {
         reported,
@@ -292,13 +287,13 @@ pub fn plan_upgrade(
         .collect();
     let mixed = validate::check_nodes_same_rs(&node_versions);
     if !mixed.is_empty() {
-        return Err(PlanFailure::Preflight(vec![UpgradeRefusal {
-            uid: "cluster".to_string(),
-            report: Report {
+        return Err(refused(
+            client,
+            vec![Report {
                 subject: "the cluster".to_string(),
                 diagnostics: mixed,
-            },
-        }]));
+            }],
+        ));
     }
     let route = if at_least(&rs, GENERAL_UPGRADE_SINCE) {
         UpgradeRoute::General
@@ -328,8 +323,7 @@ pub fn plan_upgrade(
         return Err(RolloutError::Refused(format!(
             "no database of the cluster runs module {}",
             options.module
-        ))
-        .into());
+        )));
     }
     let offered = offered_redis_versions(&live);
     if let Some(asked) = &options.redis_version {
@@ -338,7 +332,7 @@ pub fn plan_upgrade(
                 "--redis-version {asked} is not offered by every node (supported_database_versions: {})",
                 if offered.is_empty() { "none reported".to_string() } else { offered.join(", ") }
             ))
-            .into());
+            );
         }
     }
     let candidates = candidates(&live.modules);
@@ -348,6 +342,7 @@ pub fn plan_upgrade(
         .as_deref()
         .and_then(|v| v.parse::<DottedVersion>().ok());
     let mut plan = UpgradePlan {
+        cluster: client.base().origin(),
         module: options.module.clone(),
         rs_version: rs.to_string(),
         route,
@@ -369,8 +364,7 @@ pub fn plan_upgrade(
                 "database {uid} does not run module {} (it runs: {})",
                 options.module,
                 list_or_none(bdb.module_list.iter().map(|m| m.module_name.clone()))
-            ))
-            .into());
+            )));
         };
         let redis_now = bdb.redis_version.clone().ok_or_else(|| {
             RolloutError::Refused(format!(
@@ -394,8 +388,7 @@ pub fn plan_upgrade(
         ) else {
             return Err(RolloutError::Refused(format!(
                 "database {uid}: Redis version `{redis_now}` or `{redis_after}` is not a version"
-            ))
-            .into());
+            )));
         };
         let mut findings: Vec<Diagnostic> = validate::check_redis_move(
             &redis_now_v,
@@ -420,7 +413,7 @@ pub fn plan_upgrade(
                         options.module,
                         to.semantic()
                     ))
-                    .into())
+                    )
                 }
                 None => {
                     findings.push(
@@ -446,15 +439,14 @@ pub fn plan_upgrade(
         };
         let same_as_now = current == Some(picked.build.version);
         let newer_exists_above = current.is_some_and(|c| picked.build.version < c);
-        if options.to.is_none() && (same_as_now || newer_exists_above) && findings.is_empty() {
-            let redis_moves = major_minor(&redis_now) != major_minor(&redis_after);
-            if !redis_moves {
-                // Already on the newest build for its Redis: nothing to do for it.
-                plan.already_current.push(uid);
-                continue;
-            }
-        }
-        if databases == &Databases::All && options.to.is_some() && same_as_now {
+        let redis_moves = major_minor(&redis_now) != major_minor(&redis_after);
+        // Already where it is to go (the newest build for its Redis, or the version asked):
+        // nothing to send. A resumed run finds the databases an earlier run upgraded here.
+        let arrived = match options.to {
+            None => same_as_now || newer_exists_above,
+            Some(_) => same_as_now,
+        };
+        if arrived && !redis_moves && findings.is_empty() {
             plan.already_current.push(uid);
             continue;
         }
@@ -650,18 +642,19 @@ pub fn plan_upgrade(
     }
     refusals.extend(check_artifacts(client, &live, &needed_artifacts)?);
     if !refusals.is_empty() {
-        return Err(PlanFailure::Preflight(refusals));
+        return Err(refused(client, refusals));
     }
     Ok(plan)
 }
 
-fn refusal(uid: &str, diagnostics: Vec<Diagnostic>) -> UpgradeRefusal {
-    UpgradeRefusal {
-        uid: uid.to_string(),
-        report: Report {
-            subject: format!("database {uid}"),
-            diagnostics,
-        },
+fn refused(client: &Client, reports: Vec<Report>) -> RolloutError {
+    RolloutError::Preflight(Box::new(Refusal::new(client.base().origin(), reports)))
+}
+
+fn refusal(uid: &str, diagnostics: Vec<Diagnostic>) -> Report {
+    Report {
+        subject: format!("database {uid}"),
+        diagnostics,
     }
 }
 
@@ -729,11 +722,11 @@ fn check_artifacts(
     client: &Client,
     live: &LiveTarget,
     needed: &[(String, String, ModuleVersion)],
-) -> Result<Vec<UpgradeRefusal>, PlanFailure> {
+) -> Result<Vec<Report>, RolloutError> {
     if needed.is_empty() {
         return Ok(Vec::new());
     }
-    let clients = node_clients(client, &live.nodes, false).map_err(PlanFailure::Other)?;
+    let clients = node_clients(client, &live.nodes, false)?;
     let lists = pool(
         &clients,
         16,
@@ -745,9 +738,7 @@ fn check_artifacts(
         match result {
             Ok(list) => readable.push(Ok(list)),
             // Wrong credentials or no permission hold for every node: stop here.
-            Err(error) if error.is_fatal_for_rollout() => {
-                return Err(PlanFailure::Other(RolloutError::Cluster(error)))
-            }
+            Err(error) if error.is_fatal_for_rollout() => return Err(RolloutError::Cluster(error)),
             Err(error) => readable.push(Err(error.to_string())),
         }
     }
@@ -801,11 +792,12 @@ fn check_artifacts(
 impl UpgradePlan {
     /// The other modules RS would move that the operator has not accepted
     /// (`--accept-other-modules`): nothing is sent while there are any.
-    pub fn unaccepted_moves(&self) -> Vec<UpgradeRefusal> {
+    pub fn unaccepted_moves(&self) -> Option<Refusal> {
         if self.other_modules_accepted {
-            return Vec::new();
+            return None;
         }
-        self.databases
+        let reports: Vec<Report> = self
+            .databases
             .iter()
             .filter(|db| db.other_moves().next().is_some())
             .map(|db| {
@@ -825,22 +817,8 @@ impl UpgradePlan {
                         .at(format!("database {}", db.uid))],
                 )
             })
-            .collect()
-    }
-}
-
-/// Why planning stopped.
-#[derive(Debug)]
-pub enum PlanFailure {
-    /// The pre-flight refused these databases; nothing was sent.
-    Preflight(Vec<UpgradeRefusal>),
-    /// Anything else.
-    Other(RolloutError),
-}
-
-impl From<RolloutError> for PlanFailure {
-    fn from(error: RolloutError) -> Self {
-        PlanFailure::Other(error)
+            .collect();
+        (!reports.is_empty()).then(|| Refusal::new(self.cluster.clone(), reports))
     }
 }
 
@@ -857,67 +835,6 @@ fn find_module<'a>(bdb: &'a Bdb, name: &str) -> Option<&'a crate::cluster::BdbMo
     bdb.module_list
         .iter()
         .find(|m| m.module_name.eq_ignore_ascii_case(name))
-}
-
-/// How one database's upgrade ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum DatabaseOutcome {
-    /// The database runs the planned module version on the planned Redis version.
-    Upgraded,
-    /// The request failed, or the database does not run what was planned.
-    Failed {
-        /// What went wrong, and what the database runs now.
-        reason: String,
-    },
-    /// Not attempted: an earlier database failed.
-    NotAttempted,
-}
-
-/// One database's row of the outcome.
-#[derive(Debug, Clone, Serialize)]
-pub struct DatabaseRow {
-    /// The database's uid.
-    pub uid: String,
-    /// Its name.
-    pub name: String,
-    /// The module, before → planned.
-    pub module: ModuleChange,
-    /// Redis, before → planned.
-    pub redis: Change,
-    /// What happened.
-    pub outcome: DatabaseOutcome,
-    /// The action's statuses, in order.
-    pub statuses: Vec<String>,
-}
-
-/// The result of an executed upgrade plan.
-#[derive(Debug, Clone, Serialize)]
-pub struct UpgradeOutcome {
-    /// The module.
-    pub module: String,
-    /// One row per database of the plan.
-    pub databases: Vec<DatabaseRow>,
-    /// Databases that already ran the asked version.
-    pub already_current: Vec<String>,
-}
-
-impl UpgradeOutcome {
-    /// Whether every database landed where planned.
-    pub fn is_complete(&self) -> bool {
-        self.databases
-            .iter()
-            .all(|d| d.outcome == DatabaseOutcome::Upgraded)
-    }
-
-    /// The databases still to do: the failed one and those after it.
-    pub fn remaining(&self) -> Vec<String> {
-        self.databases
-            .iter()
-            .filter(|d| d.outcome != DatabaseOutcome::Upgraded)
-            .map(|d| d.uid.clone())
-            .collect()
-    }
 }
 
 impl UpgradePlan {
@@ -993,57 +910,157 @@ impl UpgradePlan {
         }
     }
 
-    /// Upgrades the databases one at a time, following each and reading it back; stops at the
-    /// first that does not end as planned. Refuses, sending nothing, while the plan moves other
-    /// modules the operator has not accepted.
-    pub fn execute(&self, client: &Client) -> Result<UpgradeOutcome, PlanFailure> {
-        let unaccepted = self.unaccepted_moves();
-        if !unaccepted.is_empty() {
-            return Err(PlanFailure::Preflight(unaccepted));
+    /// The plan as an outcome nothing executed: a step per database.
+    pub fn as_outcome(&self) -> Outcome {
+        let mut outcome = self.empty_outcome();
+        outcome.dry_run = true;
+        for database in &self.databases {
+            outcome
+                .steps
+                .push(self.step(database).with_state(StepState::Planned));
         }
-        Ok(self.run(client))
+        outcome.requests = self.databases.iter().map(|d| d.request.clone()).collect();
+        outcome
     }
 
-    fn run(&self, client: &Client) -> UpgradeOutcome {
-        let mut rows = Vec::new();
+    fn empty_outcome(&self) -> Outcome {
+        let mut outcome = Outcome::new(Operation::Upgrade, self.cluster.clone());
+        outcome.notes = self.notes.clone();
+        if !self.already_current.is_empty() {
+            outcome.notes.push(format!(
+                "already current: database(s) {}",
+                self.already_current.join(", ")
+            ));
+        }
+        outcome
+    }
+
+    fn step(&self, database: &DatabasePlan) -> Step {
+        let target = if database.name.is_empty() {
+            format!("database {}", database.uid)
+        } else {
+            format!("database {} ({})", database.uid, database.name)
+        };
+        let mut step = Step::new(
+            StepKind::DatabaseUpgrade,
+            target,
+            format!(
+                "{} {}; Redis {}",
+                database.module.module_name, database.module.version, database.redis
+            ),
+        );
+        for other in database.other_moves() {
+            step.details
+                .push(format!("RS moves {} {}", other.module_name, other.version));
+        }
+        for change in &database.added_or_removed {
+            step.details
+                .push(format!("{} {}", change.module_name, change.version));
+        }
+        step
+    }
+
+    /// Upgrades the databases one at a time: each is read again right before its turn and
+    /// checked against the plan, its upgrade followed to its end and the database read back.
+    /// Stops at the first that does not end as planned, when a signal asks (`stop_requested`),
+    /// and refuses, sending nothing, while the plan moves other modules the operator has not
+    /// accepted. An answer that is lost is never sent again: the database is read back and the
+    /// step says what it found.
+    pub fn execute(
+        &self,
+        client: &Client,
+        stop_requested: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Outcome, RolloutError> {
+        if let Some(refusal) = self.unaccepted_moves() {
+            return Err(RolloutError::Preflight(Box::new(refusal)));
+        }
+        let mut outcome = self.empty_outcome();
         let mut stopped = false;
         for database in &self.databases {
-            let mut row = DatabaseRow {
-                uid: database.uid.clone(),
-                name: database.name.clone(),
-                module: database.module.clone(),
-                redis: database.redis.clone(),
-                outcome: DatabaseOutcome::NotAttempted,
-                statuses: Vec::new(),
-            };
+            let mut step = self.step(database);
+            if !stopped && stop_requested() {
+                outcome.interrupted = true;
+                stopped = true;
+            }
             if !stopped {
-                match self.one(client, database, &mut row.statuses) {
-                    Ok(()) => row.outcome = DatabaseOutcome::Upgraded,
-                    Err(reason) => {
+                outcome.requests.push(database.request.clone());
+                let started = Instant::now();
+                self.one(client, database, &mut step, stop_requested);
+                step.elapsed = started.elapsed();
+                if step.state != StepState::Done {
+                    if let Some(error) = &step.error {
                         client
                             .listener()
-                            .on_warning(&format!("database {}: {reason}", database.uid));
-                        row.outcome = DatabaseOutcome::Failed { reason };
-                        stopped = true;
+                            .on_warning(&format!("database {}: {error}", database.uid));
                     }
+                    stopped = true;
+                }
+                if stop_requested() {
+                    outcome.interrupted = true;
+                    stopped = true;
                 }
             }
-            rows.push(row);
+            outcome.steps.push(step);
         }
-        UpgradeOutcome {
-            module: self.module.clone(),
-            databases: rows,
-            already_current: self.already_current.clone(),
-        }
+        outcome.resume_command = self.resume(&outcome);
+        Ok(outcome)
+    }
+
+    /// The command that upgrades what is left: the databases not upgraded, read again first (a
+    /// database whose upgrade is unknown or still running is never sent twice: the resumed plan
+    /// finds it upgraded, or busy).
+    fn resume(&self, outcome: &Outcome) -> Option<super::outcome::Resume> {
+        let left: Vec<String> = self
+            .databases
+            .iter()
+            .zip(&outcome.steps)
+            .filter(|(_, step)| !step.state.is_settled())
+            .map(|(database, _)| database.uid.clone())
+            .collect();
+        (!left.is_empty()).then(|| self.options.resume.with(&[("--db", left.join(","))]))
     }
 
     fn one(
         &self,
         client: &Client,
         database: &DatabasePlan,
-        statuses: &mut Vec<String>,
-    ) -> Result<(), String> {
+        step: &mut Step,
+        stop_requested: &(dyn Fn() -> bool + Sync),
+    ) {
         let listener = client.listener();
+        // Right before its turn: the database as the plan saw it, and nothing else changing it.
+        let now = match client.bdb(&database.uid) {
+            Ok(now) => now,
+            Err(error) => {
+                step.fail(format!(
+                    "cannot read the database before upgrading it: {error}"
+                ));
+                return;
+            }
+        };
+        if let Err(changed) = unchanged_since_plan(database, &now) {
+            step.fail(changed);
+            return;
+        }
+        match client.actions() {
+            Ok(actions) => {
+                let object = format!("bdb:{}", database.uid);
+                if let Some(running) = actions.iter().find(|a| {
+                    a.object_name.as_deref() == Some(object.as_str()) && !a.status.is_terminal()
+                }) {
+                    step.fail(format!(
+                        "action {} ({}) is already {} on database {}: another change (another rmpack run?) is in progress; wait for it, then run this again",
+                        running.action_uid.as_ref().map_or("?", |u| u.0.as_str()),
+                        running.name.as_deref().unwrap_or("?"),
+                        running.status,
+                        database.uid
+                    ));
+                    return;
+                }
+            }
+            // A cluster that does not list actions: the busy answer below still guards.
+            Err(_) => {}
+        }
         listener.on_status(&format!(
             "database {}: {} {}, Redis {}",
             database.uid, database.module.module_name, database.module.version, database.redis
@@ -1056,47 +1073,201 @@ impl UpgradePlan {
                 UpgradeRoute::General => client.upgrade_bdb(&database.uid, &database.body, false),
                 UpgradeRoute::Modules => client.upgrade_bdb_modules(&database.uid, &database.body),
             },
-        )
-        .map_err(|error| format!("the upgrade was refused: {error}"))?;
-        match action_uid_of(&answer) {
-            Some(action) => {
-                let outcome = client.follow_action(&action, &self.options.poll);
-                match outcome {
-                    Ok(outcome) => {
-                        statuses.extend(outcome.statuses.iter().map(|s| s.to_string()));
-                    }
-                    Err(error) => {
-                        return Err(format!("the upgrade did not complete: {error}"));
-                    }
+        );
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) if error.is_answer_lost() => {
+                // The cluster may have started it: read the database back, never send it again.
+                self.after_lost_answer(client, database, step, &error.to_string());
+                return;
+            }
+            Err(error) if super::execute::is_busy(&error) => {
+                step.fail(format!(
+                    "the cluster stayed busy with another change (another rmpack run, a node joining?) for {}s: {error}",
+                    self.options.busy_timeout.as_secs()
+                ));
+                return;
+            }
+            Err(error) => {
+                step.fail(format!("the upgrade was refused: {error}"));
+                return;
+            }
+        };
+        if let Some(action) = action_uid_of(&answer) {
+            step.action = Some(action.clone());
+            match client.follow_action_until(&action, &self.options.poll, stop_requested) {
+                Ok(followed) => step.details.push(format!(
+                    "action {}",
+                    followed
+                        .statuses
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                )),
+                Err(ClusterError::ActionLeftRunning { status, .. }) => {
+                    // Stopped following on a signal: the upgrade goes on on the cluster.
+                    step.state = StepState::InFlight;
+                    step.error = Some(format!(
+                        "still {status} on the cluster when rmpack stopped; follow it with GET /v1/actions/{action}"
+                    ));
+                    return;
+                }
+                Err(error @ ClusterError::ActionTimeout { .. }) => {
+                    step.state = StepState::InFlight;
+                    step.error = Some(error.to_string());
+                    return;
+                }
+                Err(error @ ClusterError::ActionFailed { .. }) => {
+                    step.fail(format!("the upgrade did not complete: {error}"));
+                    return;
+                }
+                Err(error) => {
+                    // The node rmpack polls stopped answering: the upgrade may still run.
+                    step.state = StepState::Unknown;
+                    step.error = Some(format!(
+                        "lost track of action {action} ({error}); the upgrade may still be running on the cluster: follow it with GET /v1/actions/{action}"
+                    ));
+                    return;
                 }
             }
-            None => self.wait_active(client, &database.uid)?,
         }
-        let now = client
-            .bdb(&database.uid)
-            .map_err(|error| format!("cannot read the database back: {error}"))?;
-        verify(database, &now)
+        // "Completed" is not the end while the database is still changing: wait for it.
+        let now = match self.wait_active(client, &database.uid, stop_requested) {
+            Ok(now) => now,
+            Err((state, error)) => {
+                step.state = state;
+                step.error = Some(error);
+                return;
+            }
+        };
+        match verify(database, &now) {
+            Ok(()) => step.state = StepState::Done,
+            Err(problem) => step.fail(problem),
+        }
     }
 
-    /// No action to follow: poll the database until it is active again.
-    fn wait_active(&self, client: &Client, uid: &str) -> Result<(), String> {
+    /// After an upgrade request whose answer was lost: what the database shows decides.
+    fn after_lost_answer(
+        &self,
+        client: &Client,
+        database: &DatabasePlan,
+        step: &mut Step,
+        error: &str,
+    ) {
+        step.details.push(format!("the answer was lost: {error}"));
+        match client.bdb(&database.uid) {
+            Ok(now)
+                if verify(database, &now).is_ok()
+                    && now.status.as_deref().is_none_or(|s| s == "active") =>
+            {
+                step.state = StepState::Done;
+                step.details
+                    .push("the database, read back, runs what was planned".to_string());
+            }
+            Ok(now) if now.status.as_deref().is_some_and(|s| s != "active") => {
+                step.state = StepState::InFlight;
+                step.error = Some(format!(
+                    "the database is {}: the cluster started the upgrade; wait for it to end, then run this again (it reads the database first)",
+                    now.status.unwrap_or_default()
+                ));
+            }
+            Ok(_) => {
+                step.state = StepState::Unknown;
+                step.error = Some(
+                    "the cluster may have started the upgrade: the database does not show it yet; rmpack does not send it again, a resumed run reads the database first".to_string(),
+                );
+            }
+            Err(read) => {
+                step.state = StepState::Unknown;
+                step.error = Some(format!(
+                    "the cluster may have started the upgrade, and the database cannot be read back ({read})"
+                ));
+            }
+        }
+    }
+
+    /// Polls the database until it is `active` again, within `--wait`; on a signal or the
+    /// timeout, says where it stands.
+    fn wait_active(
+        &self,
+        client: &Client,
+        uid: &str,
+        stop_requested: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Bdb, (StepState, String)> {
         let started = Instant::now();
         loop {
-            let bdb = client
-                .bdb(uid)
-                .map_err(|error| format!("cannot read the database back: {error}"))?;
+            let bdb = client.bdb(uid).map_err(|error| {
+                (
+                    StepState::Unknown,
+                    format!(
+                        "cannot read the database back ({error}); the upgrade may still be running"
+                    ),
+                )
+            })?;
             if bdb.status.as_deref().is_none_or(|s| s == "active") {
-                return Ok(());
+                return Ok(bdb);
             }
-            if started.elapsed() >= self.options.poll.timeout {
-                return Err(format!(
-                    "the database is still {} after {}s",
-                    bdb.status.unwrap_or_default(),
-                    started.elapsed().as_secs()
+            if started.elapsed() >= self.options.poll.timeout || stop_requested() {
+                return Err((
+                    StepState::InFlight,
+                    format!(
+                        "the database is still {} after {}s: the upgrade goes on on the cluster",
+                        bdb.status.unwrap_or_default(),
+                        started.elapsed().as_secs()
+                    ),
                 ));
             }
             std::thread::sleep(self.options.poll.interval);
         }
+    }
+}
+
+/// Whether the database still is what the plan saw: the same Redis version and module versions
+/// (another run or an operator may have moved it since), and not busy with another change.
+fn unchanged_since_plan(plan: &DatabasePlan, now: &Bdb) -> Result<(), String> {
+    let mut changed = Vec::new();
+    let runs = |name: &str| {
+        find_module(now, name)
+            .and_then(|m| m.semantic_version.clone())
+            .unwrap_or_else(|| "-".to_string())
+    };
+    let module_now = runs(&plan.module.module_name);
+    if module_now != plan.module.version.before {
+        changed.push(format!(
+            "{} {} when planned, {module_now} now",
+            plan.module.module_name, plan.module.version.before
+        ));
+    }
+    for other in &plan.other_modules {
+        let other_now = runs(&other.module_name);
+        if other_now != other.version.before {
+            changed.push(format!(
+                "{} {} when planned, {other_now} now",
+                other.module_name, other.version.before
+            ));
+        }
+    }
+    let redis_now = now.redis_version.clone().unwrap_or_else(|| "?".into());
+    if major_minor(&redis_now) != major_minor(&plan.redis.before) {
+        changed.push(format!(
+            "Redis {} when planned, {redis_now} now",
+            plan.redis.before
+        ));
+    }
+    if let Some(status) = now.status.as_deref().filter(|s| *s != "active") {
+        changed.push(format!(
+            "the database is {status}: another change (another rmpack run?) is in progress"
+        ));
+    }
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "database {} changed since the plan was read ({}); nothing was sent to it: plan again",
+            plan.uid,
+            changed.join("; ")
+        ))
     }
 }
 

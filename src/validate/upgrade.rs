@@ -56,10 +56,7 @@ pub fn check_module_object(module: &Value, target: &Target, subject: &str) -> Re
     let version = value
         .get("version")
         .and_then(|v| crate::manifest::module_version_from_json(v).ok())
-        .or_else(|| {
-            let semantic = value.get("semantic_version")?.as_str()?.parse().ok()?;
-            ModuleVersion::from_semantic(semantic).ok()
-        });
+        .or_else(|| ModuleVersion::from_semantic_text(value.get("semantic_version")?.as_str()?));
     let mut diagnostics = version_findings(target.current_version, version, location);
     diagnostics.extend(super::versions::findings(value, target, location, true));
     if let Some(database) = &target.database {
