@@ -60,15 +60,15 @@ fn find<'a>(root: &'a clap::Command, path: &[String]) -> anyhow::Result<&'a clap
     for name in path {
         command = command.find_subcommand(name).ok_or_else(|| {
             let known: Vec<&str> = visible_subcommands(command).map(|c| c.get_name()).collect();
-            anyhow::anyhow!(
-                "`{} {name}` is no subcommand; {}",
-                path_text(command),
-                if known.is_empty() {
-                    format!("`{}` has none", path_text(command))
-                } else {
-                    format!("the ones here are: {}", known.join(", "))
-                }
-            )
+            let parent = path_text(command);
+            if known.is_empty() {
+                anyhow::anyhow!("`{parent} {name}` is no subcommand: `{parent}` has none")
+            } else {
+                anyhow::anyhow!(
+                    "`{parent} {name}` is no subcommand; those of `{parent}` are: {}",
+                    known.join(", ")
+                )
+            }
         })?;
     }
     Ok(command)
@@ -109,7 +109,7 @@ fn ascii_only(text: &str) -> String {
 }
 
 /// Every page as (file name, roff text): rmpack.1 first, then each subcommand's, depth first.
-pub fn pages() -> Vec<(String, Vec<u8>)> {
+fn pages() -> Vec<(String, Vec<u8>)> {
     fn collect(command: &clap::Command, into: &mut Vec<(String, Vec<u8>)>) {
         let name = command
             .get_display_name()
