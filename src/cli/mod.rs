@@ -9,6 +9,7 @@ pub mod completions;
 pub mod connection;
 pub mod diff;
 pub mod inspect;
+pub mod man;
 pub mod modules;
 pub mod pack;
 pub mod status;
@@ -50,6 +51,8 @@ enum Command {
     Diff(diff::Args),
     /// Show which module versions, artifacts and databases a cluster holds, and the drift.
     Status(status::Args),
+    /// Print the manual page of rmpack or of a subcommand (roff), or write them all with --out.
+    Man(man::Args),
 }
 
 /// How a subcommand that ran to its end came out.
@@ -116,6 +119,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Completions(args) => completions::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Status(args) => status::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 
