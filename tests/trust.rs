@@ -797,7 +797,11 @@ fn a_bundled_upload_that_registers_nothing_is_a_failure() {
     let run = on_emulator(&emulator, dir.path(), &["upload", &zip_arg, "--bundled"]);
     assert_eq!(run.code, 1, "{}", run.text());
     assert!(!run.stdout.contains("complete"), "{}", run.stdout);
-    assert!(run.stdout.contains("does not list Hello 1.2.3"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("does not list Hello 1.2.3"),
+        "{}",
+        run.stdout
+    );
     assert!(emulator.modules().is_empty());
     // The cluster answering with a uid and listing the module: registered under that uid.
     let run = on_emulator(&emulator, dir.path(), &["upload", &zip_arg, "--bundled"]);

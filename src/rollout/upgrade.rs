@@ -1042,24 +1042,21 @@ impl UpgradePlan {
             step.fail(changed);
             return;
         }
-        match client.actions() {
-            Ok(actions) => {
-                let object = format!("bdb:{}", database.uid);
-                if let Some(running) = actions.iter().find(|a| {
-                    a.object_name.as_deref() == Some(object.as_str()) && !a.status.is_terminal()
-                }) {
-                    step.fail(format!(
-                        "action {} ({}) is already {} on database {}: another change (another rmpack run?) is in progress; wait for it, then run this again",
-                        running.action_uid.as_ref().map_or("?", |u| u.0.as_str()),
-                        running.name.as_deref().unwrap_or("?"),
-                        running.status,
-                        database.uid
-                    ));
-                    return;
-                }
+        // A cluster that does not list actions: the busy answer below still guards.
+        if let Ok(actions) = client.actions() {
+            let object = format!("bdb:{}", database.uid);
+            if let Some(running) = actions.iter().find(|a| {
+                a.object_name.as_deref() == Some(object.as_str()) && !a.status.is_terminal()
+            }) {
+                step.fail(format!(
+                    "action {} ({}) is already {} on database {}: another change (another rmpack run?) is in progress; wait for it, then run this again",
+                    running.action_uid.as_ref().map_or("?", |u| u.0.as_str()),
+                    running.name.as_deref().unwrap_or("?"),
+                    running.status,
+                    database.uid
+                ));
+                return;
             }
-            // A cluster that does not list actions: the busy answer below still guards.
-            Err(_) => {}
         }
         listener.on_status(&format!(
             "database {}: {} {}, Redis {}",
