@@ -289,6 +289,12 @@ async fn handle(
                 )
             })
         }
+        Admission::Fault(CountedFault::LoseAnswer) => {
+            // The work is done, the answer never arrives.
+            let _ = api::route(&shared, connection.node, &head, &mut body).await;
+            let _ = drain(&mut body, &shared).await;
+            None
+        }
         Admission::Fault(CountedFault::Busy409) => drain(&mut body, &shared).await.then(|| {
             Reply::error(
                 409,

@@ -34,6 +34,20 @@ pub enum Fault {
     },
     /// The node serves a certificate signed by a CA that clients do not trust.
     WrongCertificate,
+    /// The next `times` matching requests are carried out, then the connection is closed
+    /// without an answer: the client's answer is lost although the work was done.
+    LoseAnswer {
+        /// How many requests are answered this way.
+        times: u32,
+    },
+    /// Before the next `times` matching requests are served, this database object replaces
+    /// the one with its uid (another operator or run changed it meanwhile).
+    PutBdbBefore {
+        /// The database as it is afterwards.
+        bdb: Value,
+        /// How many requests trigger it.
+        times: u32,
+    },
     /// The next `times` matching requests are not carried out and are answered `200 OK` with
     /// an error object in the body, as a failing node or a proxy in front of it may answer.
     OkWithErrorBody {
@@ -118,6 +132,7 @@ pub struct FaultRule {
 pub enum CountedFault {
     Status503,
     Busy409,
+    LoseAnswer,
     DropMidUpload,
     OkWithErrorBody,
 }
@@ -202,6 +217,8 @@ pub enum ActionOutcome {
     Cancelled,
     /// The action uid is handed out but every poll answers 404.
     Unknown,
+    /// `queued`, then `running` for this many polls, then `completed`: a long upgrade.
+    RunsFor(u32),
 }
 
 impl ActionOutcome {
@@ -213,34 +230,41 @@ impl ActionOutcome {
         }
     }
 
-    fn steps(&self) -> &'static [(&'static str, u32)] {
+    fn steps(&self) -> Vec<(&'static str, u32)> {
+        if let ActionOutcome::RunsFor(polls) = self {
+            let polls = (*polls).max(1);
+            let mut steps = vec![("queued", 0)];
+            steps.extend((0..polls).map(|i| ("running", (i * 99 / polls).min(99))));
+            steps.push(("completed", 100));
+            return steps;
+        }
         match self {
-            ActionOutcome::Completed => &[
+            ActionOutcome::Completed => vec![
                 ("queued", 0),
                 ("starting", 0),
                 ("running", 40),
                 ("running", 80),
                 ("completed", 100),
             ],
-            ActionOutcome::Failed { .. } => &[
+            ActionOutcome::Failed { .. } => vec![
                 ("queued", 0),
                 ("starting", 0),
                 ("running", 50),
                 ("failed", 50),
             ],
-            ActionOutcome::Aborted => &[
+            ActionOutcome::Aborted => vec![
                 ("queued", 0),
                 ("starting", 0),
                 ("running", 30),
                 ("aborted", 30),
             ],
-            ActionOutcome::Cancelled => &[
+            ActionOutcome::Cancelled => vec![
                 ("queued", 0),
                 ("running", 20),
                 ("cancelling", 20),
                 ("cancelled", 20),
             ],
-            ActionOutcome::Unknown => &[],
+            ActionOutcome::Unknown | ActionOutcome::RunsFor(_) => vec![],
         }
     }
 }
@@ -630,6 +654,7 @@ impl ClusterState {
         }
         let mut slow = None;
         let mut counted = None;
+        let mut put_bdb: Vec<Value> = Vec::new();
         for rule in state.faults.iter_mut() {
             if !rule.matcher.matches(method, path) {
                 continue;
@@ -648,6 +673,14 @@ impl ClusterState {
                     *times -= 1;
                     counted = Some(CountedFault::DropMidUpload);
                 }
+                Fault::LoseAnswer { times } if counted.is_none() && *times > 0 => {
+                    *times -= 1;
+                    counted = Some(CountedFault::LoseAnswer);
+                }
+                Fault::PutBdbBefore { bdb, times } if *times > 0 => {
+                    *times -= 1;
+                    put_bdb.push(bdb.clone());
+                }
                 Fault::OkWithErrorBody { times } if counted.is_none() && *times > 0 => {
                     *times -= 1;
                     counted = Some(CountedFault::OkWithErrorBody);
@@ -663,8 +696,17 @@ impl ClusterState {
                     | Fault::Busy409 { times: 0 }
                     | Fault::DropMidUpload { times: 0 }
                     | Fault::OkWithErrorBody { times: 0 }
+                    | Fault::LoseAnswer { times: 0 }
+                    | Fault::PutBdbBefore { times: 0, .. }
             )
         });
+        for bdb in put_bdb {
+            let uid = uid_string(bdb.get("uid"));
+            match self.bdb_index(&uid) {
+                Some(i) => self.bdbs[i] = bdb,
+                None => self.bdbs.push(bdb),
+            }
+        }
         match counted {
             Some(fault) => Admission::Fault(fault),
             None => Admission::Serve { slow },
