@@ -1038,11 +1038,8 @@ impl UpgradePlan {
                 return;
             }
         };
-        if let Err(changed) = unchanged_since_plan(database, &now) {
-            step.fail(changed);
-            return;
-        }
-        // A cluster that does not list actions: the busy answer below still guards.
+        // An action still running on it is named first (another run, or this one's interrupted
+        // upgrade); a cluster that does not list actions: the status and busy checks still guard.
         if let Ok(actions) = client.actions() {
             let object = format!("bdb:{}", database.uid);
             if let Some(running) = actions.iter().find(|a| {
@@ -1057,6 +1054,10 @@ impl UpgradePlan {
                 ));
                 return;
             }
+        }
+        if let Err(changed) = unchanged_since_plan(database, &now) {
+            step.fail(changed);
+            return;
         }
         listener.on_status(&format!(
             "database {}: {} {}, Redis {}",

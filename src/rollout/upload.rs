@@ -38,6 +38,9 @@ use super::plan::{
 };
 use super::{select_nodes, PlannedRequest, RolloutError};
 
+/// How often a running transfer pool looks for a signal asking it to stop.
+const STOP_WATCH_INTERVAL: Duration = Duration::from_millis(50);
+
 /// The first RS release whose custom-module flow (user-defined configuration plus per-node
 /// artifacts) rmpack uses by default.
 pub const USER_DEFINED_SINCE: &str = "8.0";
@@ -814,31 +817,47 @@ impl UploadPlan {
             .map(|(i, _)| i)
             .collect();
         // Every node at once: the transfers share the pool, and a refusal by any node (the zip
-        // itself is at fault) or an interruption stops the ones still going.
-        let results = pool(
-            &todo,
-            self.options.concurrency,
-            |&index| {
-                let node = &version.nodes[index];
-                let result = self.one(version, node, &stop);
-                if result.refused {
-                    refused.store(true, Ordering::SeqCst);
-                    stop.store(true, Ordering::SeqCst);
+        // itself is at fault) or an interruption stops the ones still going, mid-body: a
+        // watcher turns a signal into the transfers' stop flag.
+        let pool_done = AtomicBool::new(false);
+        let results = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !pool_done.load(Ordering::SeqCst) {
+                    if stop_requested() {
+                        stop.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                    std::thread::sleep(STOP_WATCH_INTERVAL);
                 }
-                if stop_requested() {
-                    stop.store(true, Ordering::SeqCst);
-                }
-                let fatal = result.fatal;
-                (result, fatal)
-            },
-            |&index| NodeResult::not_started(&version.nodes[index]),
-        );
+            });
+            let results = pool(
+                &todo,
+                self.options.concurrency,
+                |&index| {
+                    let node = &version.nodes[index];
+                    let result = self.one(version, node, &stop);
+                    if result.refused {
+                        refused.store(true, Ordering::SeqCst);
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    if stop_requested() {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    let fatal = result.fatal;
+                    (result, fatal)
+                },
+                |&index| NodeResult::not_started(&version.nodes[index]),
+            );
+            pool_done.store(true, Ordering::SeqCst);
+            results
+        });
         for (index, result) in todo.iter().zip(results) {
             let step = &mut node_steps[*index];
             step.elapsed = result.elapsed;
             step.bytes = result.bytes;
             step.state = result.state;
             step.error = result.error;
+            step.details.extend(result.note);
         }
         let complete = node_steps.iter().all(|s| s.state.is_settled());
         let artifact_refused = refused.load(Ordering::SeqCst);
@@ -861,11 +880,28 @@ impl UploadPlan {
         if stop.load(Ordering::SeqCst) {
             return NodeResult::not_started(node);
         }
+        // Right before the transfer: the node's list again. Another run (or an operator) may
+        // have placed the version since the plan read it; it is then not sent twice, and not
+        // this run's to roll back.
+        if let Ok(list) = node.node.client.artifacts() {
+            if holds_version(&list, version) {
+                return NodeResult {
+                    state: StepState::AlreadyDone,
+                    error: None,
+                    note: Some("placed since the plan read the node (another run?)".to_string()),
+                    refused: false,
+                    fatal: false,
+                    bytes: 0,
+                    elapsed: started.elapsed(),
+                };
+            }
+        }
         let file = self.upload_file(node.zip, task.clone(), stop);
         let upload_error = node.node.client.upload_artifact(&file).err();
         let mut result = NodeResult {
             state: StepState::Failed,
             error: None,
+            note: None,
             refused: false,
             fatal: false,
             bytes: 0,
@@ -889,11 +925,7 @@ impl UploadPlan {
         // Verify: the node's own list is the truth, also after an error (the node may have
         // stored the artifact before the connection broke).
         match node.node.client.artifacts() {
-            Ok(list)
-                if list.iter().any(|a| {
-                    a.module_name == version.module_name && a.version == Some(version.version)
-                }) =>
-            {
+            Ok(list) if holds_version(&list, version) => {
                 result.state = StepState::Done;
                 result.error = None;
                 result.bytes = self.zips[node.zip].archive.size();
@@ -954,6 +986,31 @@ impl UploadPlan {
             }
         }
         if let Some(uid) = registered_now {
+            // A node that still lists the version after this run's artifacts are gone got it
+            // from another run: the registration serves that run, and stays.
+            let held_elsewhere: Vec<&str> = version
+                .nodes
+                .iter()
+                .filter(|n| {
+                    n.node
+                        .client
+                        .artifacts()
+                        .is_ok_and(|list| holds_version(&list, version))
+                })
+                .map(|n| n.node.uid.as_str())
+                .collect();
+            if !held_elsewhere.is_empty() {
+                register.details.push(format!(
+                    "kept: node(s) {} hold {} from another run; `rmpack modules delete {uid} --user-defined --with-artifacts` removes it all",
+                    held_elsewhere.join(", "),
+                    version.label(),
+                ));
+                client.listener().on_warning(&format!(
+                    "rollback: configuration {uid} kept, node(s) {} hold the artifact from another run",
+                    held_elsewhere.join(", ")
+                ));
+                return;
+            }
             match client.delete_user_defined(&uid) {
                 Ok(()) | Err(ClusterError::NotFound { .. }) => {
                     register.state = StepState::RolledBack
@@ -976,6 +1033,8 @@ impl UploadPlan {
 struct NodeResult {
     state: StepState,
     error: Option<String>,
+    /// A fact for the step's details.
+    note: Option<String>,
     /// The node refused the artifact itself (400/406): every other node would.
     refused: bool,
     /// The answer concerns the whole cluster (credentials, permission): the pool stops.
@@ -989,12 +1048,19 @@ impl NodeResult {
         NodeResult {
             state: StepState::NotStarted,
             error: Some("not started: the upload stopped before this node".to_string()),
+            note: None,
             refused: false,
             fatal: false,
             bytes: 0,
             elapsed: Duration::ZERO,
         }
     }
+}
+
+/// Whether an artifact list holds the version.
+fn holds_version(list: &[crate::cluster::Artifact], version: &VersionPlan) -> bool {
+    list.iter()
+        .any(|a| a.module_name == version.module_name && a.version == Some(version.version))
 }
 
 fn find_registered(client: &Client, version: &VersionPlan) -> Result<String, RolloutError> {

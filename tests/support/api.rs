@@ -283,11 +283,9 @@ async fn dispatch(shared: &Shared, node: usize, head: &Head, body: &mut BodyRead
         }
         ("GET", ["v1", "bdbs"]) => {
             let fields = requested_fields(head.query.as_deref());
-            let bdbs: Vec<Value> = shared
-                .state()
-                .bdbs
-                .iter()
-                .map(|b| select_fields(b, fields.as_deref()))
+            let state = shared.state();
+            let bdbs: Vec<Value> = (0..state.bdbs.len())
+                .map(|i| select_fields(&state.bdb_view(i), fields.as_deref()))
                 .collect();
             Ok(Reply::json(200, json!(bdbs)))
         }
@@ -297,7 +295,7 @@ async fn dispatch(shared: &Shared, node: usize, head: &Head, body: &mut BodyRead
             match state.bdb_index(uid) {
                 Some(i) => Ok(Reply::json(
                     200,
-                    select_fields(&state.bdbs[i], fields.as_deref()),
+                    select_fields(&state.bdb_view(i), fields.as_deref()),
                 )),
                 None => Err(not_found(
                     "db_not_exist",

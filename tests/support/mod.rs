@@ -526,6 +526,11 @@ impl Emulator {
             .collect()
     }
 
+    /// Advances an action one step, as a poll does (RS advances actions on its own clock).
+    pub fn poll_action(&self, uid: &str) -> Option<Value> {
+        self.state().poll_action(uid)
+    }
+
     /// Actions started so far, with their outcome and the polls answered.
     pub fn actions(&self) -> Vec<ActionRecord> {
         self.state().actions.clone()

@@ -302,8 +302,11 @@ async fn handle(
                 "Another change is in progress on the cluster; try again later",
             )
         }),
-        Admission::Serve { slow: delay } => {
+        Admission::Serve { slow: delay, link } => {
             slow = delay;
+            if link.is_some() {
+                body = body.with_link(link);
+            }
             let authenticated = authorization
                 .is_some_and(|value| value.as_bytes() == shared.expected_authorization.as_bytes());
             if !authenticated {

@@ -16,6 +16,8 @@ pub enum Fault {
     Down,
     /// Every matching response is held back this long before it is sent.
     Slow(Duration),
+    /// Matching request bodies cross this node's link at this many bytes per second.
+    SlowLink(u64),
     /// The next `times` matching requests are answered `503 Service Unavailable`.
     Status503 {
         /// How many requests are answered this way before the node recovers.
@@ -45,6 +47,16 @@ pub enum Fault {
     PutBdbBefore {
         /// The database as it is afterwards.
         bdb: Value,
+        /// How many requests trigger it.
+        times: u32,
+    },
+    /// Before the next `times` matching requests are served, node `on_node` stores this
+    /// artifact (another run placed it meanwhile).
+    PutArtifactBefore {
+        /// The node that gets it (1-based).
+        on_node: usize,
+        /// The artifact it holds afterwards.
+        artifact: Box<StoredArtifact>,
         /// How many requests trigger it.
         times: u32,
     },
@@ -595,7 +607,11 @@ pub enum Admission {
     /// Apply this counted fault.
     Fault(CountedFault),
     /// Serve it normally, delayed by `slow`.
-    Serve { slow: Option<Duration> },
+    Serve {
+        slow: Option<Duration>,
+        /// The pace of the request body, bytes per second, when this node's link is slow.
+        link: Option<u64>,
+    },
 }
 
 /// Paths of the multipart upload endpoints, the only ones `DropMidUpload` cuts.
@@ -634,7 +650,7 @@ impl ClusterState {
         let faults = &mut self.nodes[node - 1].faults;
         if matches!(
             fault,
-            Fault::Down | Fault::WrongCertificate | Fault::Slow(_)
+            Fault::Down | Fault::WrongCertificate | Fault::Slow(_) | Fault::SlowLink(_)
         ) {
             faults.retain(|rule| !rule.fault.same_kind(&fault));
         }
@@ -653,14 +669,17 @@ impl ClusterState {
             return Admission::Refuse;
         }
         let mut slow = None;
+        let mut link = None;
         let mut counted = None;
         let mut put_bdb: Vec<Value> = Vec::new();
+        let mut put_artifact: Vec<(usize, StoredArtifact)> = Vec::new();
         for rule in state.faults.iter_mut() {
             if !rule.matcher.matches(method, path) {
                 continue;
             }
             match &mut rule.fault {
                 Fault::Slow(delay) => slow = Some(*delay),
+                Fault::SlowLink(rate) => link = Some(*rate),
                 Fault::Status503 { times } if counted.is_none() && *times > 0 => {
                     *times -= 1;
                     counted = Some(CountedFault::Status503);
@@ -681,6 +700,14 @@ impl ClusterState {
                     *times -= 1;
                     put_bdb.push(bdb.clone());
                 }
+                Fault::PutArtifactBefore {
+                    on_node,
+                    artifact,
+                    times,
+                } if *times > 0 => {
+                    *times -= 1;
+                    put_artifact.push((*on_node, (**artifact).clone()));
+                }
                 Fault::OkWithErrorBody { times } if counted.is_none() && *times > 0 => {
                     *times -= 1;
                     counted = Some(CountedFault::OkWithErrorBody);
@@ -698,8 +725,13 @@ impl ClusterState {
                     | Fault::OkWithErrorBody { times: 0 }
                     | Fault::LoseAnswer { times: 0 }
                     | Fault::PutBdbBefore { times: 0, .. }
+                    | Fault::PutArtifactBefore { times: 0, .. }
             )
         });
+        for (on_node, artifact) in put_artifact {
+            let key = (artifact.module_name.clone(), artifact.version);
+            self.nodes[on_node - 1].artifacts.insert(key, artifact);
+        }
         for bdb in put_bdb {
             let uid = uid_string(bdb.get("uid"));
             match self.bdb_index(&uid) {
@@ -709,7 +741,7 @@ impl ClusterState {
         }
         match counted {
             Some(fault) => Admission::Fault(fault),
-            None => Admission::Serve { slow },
+            None => Admission::Serve { slow, link },
         }
     }
 
@@ -1015,6 +1047,21 @@ impl ClusterState {
     }
 
     /// The index of the database with this uid.
+    /// The database at `index` as `GET /v1/bdbs` shows it: `active-change-pending` while an
+    /// action on it has not ended, as RS shows a database being upgraded.
+    pub fn bdb_view(&self, index: usize) -> Value {
+        let mut bdb = self.bdbs[index].clone();
+        let object = format!("bdb:{}", uid_string(bdb.get("uid")));
+        let changing = self
+            .actions
+            .iter()
+            .any(|a| a.object_name == object && !a.outcome.steps().is_empty() && !a.is_finished());
+        if changing {
+            bdb["status"] = json!("active-change-pending");
+        }
+        bdb
+    }
+
     pub fn bdb_index(&self, uid: &str) -> Option<usize> {
         self.bdbs
             .iter()
