@@ -501,7 +501,8 @@ fn big_module_zip(dir: &Path) -> PathBuf {
     let tgz = gz.finish().unwrap();
 
     let mut json = module_json("hello", "1.2.3");
-    json["dependencies"] = json!({ "padding": { "sha256": hex::encode(sha2::Sha256::digest(&tgz)) } });
+    json["dependencies"] =
+        json!({ "padding": { "sha256": hex::encode(sha2::Sha256::digest(&tgz)) } });
     let small = common::plain_module_zip(dir, "hello", "1.2.3", json);
     let mut source = zip::ZipArchive::new(std::fs::File::open(&small).unwrap()).unwrap();
     let path = dir.join("big").join("hello.Linux-x86_64.1.2.3.zip");
@@ -541,11 +542,7 @@ fn an_interrupted_upload_says_which_nodes_hold_it_and_resumes_the_rest() {
         false,
     );
     assert_eq!(run.code, 130, "{}", run.text());
-    assert!(
-        run.row("cluster ").contains("registered"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.row("cluster ").contains("registered"), "{}", run.stdout);
     assert!(run.row("node 1 ").contains("uploaded"), "{}", run.stdout);
     assert!(run.row("node 2 ").contains("uploaded"), "{}", run.stdout);
     assert!(!run.row("node 3 ").contains("uploaded"), "{}", run.stdout);
@@ -644,4 +641,109 @@ fn a_node_another_run_filled_meanwhile_is_not_sent_the_zip_nor_rolled_back() {
         "the registration the other run relies on stays"
     );
     assert!(run.text().contains("another run"), "{}", run.text());
+}
+
+#[test]
+fn an_upgrade_answer_slower_than_the_timeout_is_not_a_refusal_and_not_sent_again() {
+    let (emulator, dir) = upgrade_cluster(&[1]);
+    emulator.script_next_action(ActionOutcome::RunsFor(10_000));
+    emulator.set_fault_matching(
+        1,
+        RequestMatch::new("POST", "/v1/bdbs/1/upgrade"),
+        Fault::Slow(Duration::from_secs(4)),
+    );
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &[
+            "upgrade",
+            "--db",
+            "1",
+            "--module",
+            "hello",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(!run.text().contains("refused"), "{}", run.text());
+    assert!(
+        run.row("database 1 ").contains("IN FLIGHT"),
+        "{}",
+        run.stdout
+    );
+    // The emulator records a request once its held answer is sent.
+    let started = Instant::now();
+    while upgrade_posts(&emulator).is_empty() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        upgrade_posts(&emulator),
+        ["/v1/bdbs/1/upgrade"],
+        "never resent"
+    );
+    assert_eq!(emulator.actions().len(), 1);
+}
+
+#[test]
+fn a_polled_node_dying_mid_action_says_the_upgrade_may_still_run() {
+    let (emulator, dir) = upgrade_cluster(&[1, 2]);
+    emulator.script_next_action(ActionOutcome::RunsFor(10_000));
+    let mut child = command(
+        &emulator,
+        dir.path(),
+        &[
+            "upgrade",
+            "--db",
+            "1,2",
+            "--module",
+            "hello",
+            "--retries",
+            "2",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("rmpack starts");
+    let started = Instant::now();
+    while upgrade_posts(&emulator).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no upgrade sent"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    emulator.set_fault(1, Fault::Down);
+    let run = finish(&mut child, &emulator);
+    assert_eq!(run.code, 1, "{}", run.text());
+    let action = emulator.actions()[0].uid.clone();
+    assert!(run.row("database 1 ").contains("UNKNOWN"), "{}", run.stdout);
+    assert!(
+        run.text().contains("may still be running"),
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.text().contains(&format!("GET /v1/actions/{action}")),
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.row("database 2 ").contains("not started"),
+        "{}",
+        run.stdout
+    );
+
+    // The node comes back, the upgrade ends; the resume sends only database 2.
+    emulator.clear_all_faults();
+    let_actions_finish(&emulator);
+    let words = run.resume_words();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let resumed = rmpack(&emulator, dir.path(), &words);
+    assert_eq!(resumed.code, 0, "{}", resumed.text());
+    assert_eq!(
+        upgrade_posts(&emulator),
+        ["/v1/bdbs/1/upgrade", "/v1/bdbs/2/upgrade"]
+    );
 }

@@ -329,10 +329,6 @@ async fn handle(
             }
         }
     };
-    if let (Some(delay), Some(_)) = (slow, &reply) {
-        tokio::time::sleep(delay).await;
-    }
-
     let record = RequestRecord {
         seq: 0,
         node: connection.node,
@@ -354,6 +350,11 @@ async fn handle(
         if state.log.len() < state.max_requests {
             state.record(record);
         }
+    }
+    // Held back after it is recorded: a client that stops waiting does not erase the request
+    // the node carried out.
+    if let (Some(delay), Some(_)) = (slow, &reply) {
+        tokio::time::sleep(delay).await;
     }
 
     match reply {
