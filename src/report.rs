@@ -1145,10 +1145,23 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
         );
         return out;
     }
+    let mut shown_heals = std::collections::BTreeSet::new();
     for drift in &status.drift {
         // Each server value is escaped on its own; the heal commands are quoted word by word
         // (`text::command_line`), so they hold no character to escape and are shown as built.
         let list = |nodes: &[String]| shown(nodes.join(", "));
+        // A command already shown for an earlier drift is not repeated.
+        let mut heals = |heal: &[String]| {
+            heal.iter()
+                .map(|h| {
+                    if shown_heals.insert(h.clone()) {
+                        format!("\n  heal: {}", Shown(h))
+                    } else {
+                        "\n  heal: the command above".to_string()
+                    }
+                })
+                .collect::<String>()
+        };
         let line = match drift {
             Drift::MissingArtifact {
                 module_name,
@@ -1156,11 +1169,11 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                 nodes,
                 heal,
             } => format!(
-                "{} {} is registered but node(s) {} lack its artifact\n  heal: {}",
+                "{} {} is registered but node(s) {} lack its artifact{}",
                 Shown(module_name),
                 Shown(semantic_version),
                 list(nodes),
-                Shown(heal)
+                heals(heal)
             ),
             Drift::OrphanArtifact {
                 module_name,
@@ -1168,11 +1181,11 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                 nodes,
                 heal,
             } => format!(
-                "orphan artifact: {} {} on node(s) {} has no registered configuration\n  heal: {}",
+                "orphan artifact: {} {} on node(s) {} has no registered configuration{}",
                 Shown(module_name),
                 Shown(semantic_version),
                 list(nodes),
-                Shown(heal)
+                heals(heal)
             ),
             Drift::DatabaseOnMissingArtifact {
                 database,
@@ -1185,6 +1198,26 @@ pub fn status(status: &crate::rollout::status::ClusterStatus, style: Style) -> S
                 Shown(module_name),
                 Shown(semantic_version),
                 list(nodes)
+            ),
+            Drift::NodeJoinHole {
+                module_name,
+                redis_version,
+                databases,
+                nodes,
+                fitting_versions,
+                heal,
+            } => format!(
+                "node(s) {} hold no {} build for Redis {} (database(s) {} use it): such a node fails to join with incompatible_modules{}{}",
+                list(nodes),
+                Shown(module_name),
+                Shown(redis_version),
+                list(databases),
+                if fitting_versions.is_empty() {
+                    String::new()
+                } else {
+                    format!("; registered builds that fit: {}", list(fitting_versions))
+                },
+                heals(heal)
             ),
         };
         let _ = writeln!(out, "{} {line}", style.paint("drift:", Color::Red));
@@ -1409,7 +1442,7 @@ mod tests {
                     module_name: hostile.into(),
                     semantic_version: hostile.into(),
                     nodes: vec![hostile.into()],
-                    heal: crate::text::command_line(["rmpack", hostile]),
+                    heal: vec![crate::text::command_line(["rmpack", hostile])],
                 },
                 Drift::DatabaseOnMissingArtifact {
                     database: hostile.into(),

@@ -105,15 +105,19 @@ fn a_node_lacking_an_artifact_is_drift_with_the_command_that_heals_it() {
         run.stdout
     );
     common::assert_golden("status-drift.txt", &stable(&run.stdout, &emulator));
+    // Given the release, the healing command names its zip, ready to run.
+    let run = with_cluster(&emulator, dir.path(), &["status", &zip.to_string_lossy()]);
+    assert_eq!(run.code, 1, "{}", run.text());
     let heal = run
         .stdout
         .lines()
         .find_map(|l| l.trim().strip_prefix("heal: "))
         .expect("a healing command")
-        .split("   # ZIP")
-        .next()
-        .unwrap_or_default()
-        .replace(" ZIP ", &format!(" {} ", zip.display()));
+        .to_string();
+    assert!(
+        heal.starts_with(&format!("rmpack upload {}", zip.display())),
+        "{heal}"
+    );
     assert!(heal.ends_with("--nodes 3"), "{heal}");
     let words: Vec<&str> = heal.split_whitespace().skip(1).collect();
     let healed = rmpack(&emulator, dir.path(), &words);
@@ -162,7 +166,7 @@ fn an_artifact_without_a_configuration_is_an_orphan() {
         run.stdout
     );
     assert_eq!(value["drift"][0]["nodes"], serde_json::json!(["1", "2"]));
-    let heal = value["drift"][0]["heal"]
+    let heal = value["drift"][0]["heal"][0]
         .as_str()
         .expect("heal")
         .to_string();

@@ -1,8 +1,11 @@
 //! `rmpack status`: which module versions a cluster registers, which nodes hold each artifact,
-//! which databases run which version, and the drift between them (exit 1).
+//! which databases run which version, and the drift between them (exit 1); given the release's
+//! zips, the healing commands name them.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
+use rmpack::bundle::Limits;
 use rmpack::report;
 use rmpack::rollout::status::cluster_status;
 
@@ -17,6 +20,9 @@ pub struct Args {
     /// Reach nodes by their external_addr instead of addr.
     #[arg(long)]
     external: bool,
+    /// The release's zips (files or folders): the healing commands name the zip each node needs.
+    #[arg(value_name = "RELEASE")]
+    release: Vec<PathBuf>,
 }
 
 /// Runs `rmpack status`.
@@ -27,7 +33,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if args.external {
         flags.push("--external".to_string());
     }
-    let status = cluster_status(&client, args.external, &flags)
+    let set = if args.release.is_empty() {
+        None
+    } else {
+        let inputs = rmpack::release::collect_inputs(&args.release)?;
+        Some(rmpack::release::open_set(&inputs, Limits::default()))
+    };
+    let status = cluster_status(&client, args.external, &flags, set.as_ref())
         .map_err(|e| rollout_failure(e, "cannot read the cluster"))?;
     if args.cluster.json {
         print!("{}", report::json_pretty(&status));

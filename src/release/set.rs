@@ -242,6 +242,22 @@ impl ReleaseSet {
         self.of_version(version).find(|m| m.runs_on(os, arch))
     }
 
+    /// The zip of module `name` at `version` a node running `os` on `arch` takes.
+    pub fn build_of(
+        &self,
+        name: &str,
+        version: ModuleVersion,
+        os: Option<&OsNick>,
+        arch: Option<Arch>,
+    ) -> Option<&SetMember> {
+        self.of_version(version).find(|m| {
+            m.build
+                .as_ref()
+                .is_some_and(|b| b.module_name.eq_ignore_ascii_case(name))
+                && m.runs_on(os, arch)
+        })
+    }
+
     /// The coverage matrix: a row per OS/architecture, a column per Redis feature set, the
     /// module versions in each cell.
     pub fn matrix(&self) -> Matrix {

@@ -1,21 +1,30 @@
 //! The modules of a cluster as an operator needs them: per module name, the versions registered,
 //! which nodes hold each artifact, which databases run which version — and the drift between
 //! them, each with what heals it. Read with GET requests only.
+//!
+//! Beside the registered versions, the node-join rule RS applies ("Nodes and clusters": a node
+//! joining must hold, for every custom module a database uses, a build for every Redis version in
+//! use, else the join fails with `incompatible_modules`) is checked on every node, so a node that
+//! would not rejoin, and the build a new node needs, are named before a join fails. Given the
+//! release set, the healing commands name its zips.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::cluster::{Client, ClusterError};
-use crate::manifest::ModuleVersion;
+use crate::cluster::{Client, ClusterError, Module};
+use crate::manifest::{layout, DottedVersion, ModuleVersion};
+use crate::release::{platform_label, Build, ReleaseSet};
 use crate::text::{command_line, shell_quote};
+use crate::validate::NodeFacts;
 
-use super::artifacts::{list, selected};
+use super::artifacts::list;
+use super::plan::{build_of, node_clients, node_facts};
 use super::RolloutError;
 
 /// The `version` of the status JSON (`schema/status.schema.json`); bumped on incompatible
 /// changes.
-pub const STATUS_JSON_VERSION: u64 = 1;
+pub const STATUS_JSON_VERSION: u64 = 2;
 
 /// One version of a module.
 #[derive(Debug, Clone, Serialize)]
@@ -59,8 +68,8 @@ pub enum Drift {
         semantic_version: String,
         /// The nodes lacking it.
         nodes: Vec<String>,
-        /// The command that puts it there.
-        heal: String,
+        /// The commands that put it there, one per platform of those nodes.
+        heal: Vec<String>,
     },
     /// An artifact on nodes with no registered configuration.
     OrphanArtifact {
@@ -71,7 +80,7 @@ pub enum Drift {
         /// The nodes holding it.
         nodes: Vec<String>,
         /// The command that removes it.
-        heal: String,
+        heal: Vec<String>,
     },
     /// A database runs a version whose artifact some nodes lack.
     DatabaseOnMissingArtifact {
@@ -83,6 +92,23 @@ pub enum Drift {
         semantic_version: String,
         /// The nodes lacking it.
         nodes: Vec<String>,
+    },
+    /// Nodes holding no build of a module that fits a Redis version databases run it on: such a
+    /// node fails to (re)join with `incompatible_modules`, and a database cannot use the module
+    /// there.
+    NodeJoinHole {
+        /// The module.
+        module_name: String,
+        /// The Redis major.minor the databases run.
+        redis_version: String,
+        /// The databases using the module on that Redis version.
+        databases: Vec<String>,
+        /// The nodes without a fitting build.
+        nodes: Vec<String>,
+        /// The registered versions that fit that Redis (none: a build must be packed first).
+        fitting_versions: Vec<String>,
+        /// The commands that put a fitting build there, one per platform of those nodes.
+        heal: Vec<String>,
     },
 }
 
@@ -132,14 +158,26 @@ struct Entry {
 
 /// Reads modules, nodes' artifacts and databases and finds the drift. `cluster_words` are the
 /// command-line words that reach this cluster again (`--cluster URL --ca-cert PEM`, unquoted),
-/// for the healing commands, which [`crate::text::command_line`] quotes word by word.
+/// for the healing commands, which [`crate::text::command_line`] quotes word by word; `set`, the
+/// release's zips, names the zip each healing command uploads.
 pub fn cluster_status(
     client: &Client,
     external: bool,
     cluster_words: &[String],
+    set: Option<&ReleaseSet>,
 ) -> Result<ClusterStatus, RolloutError> {
     let modules = client.modules()?;
-    let nodes = selected(client, None, external)?;
+    let raw_nodes = client.nodes()?;
+    let nodes = node_clients(client, &raw_nodes, external)?;
+    let facts: BTreeMap<String, NodeFacts> = raw_nodes
+        .iter()
+        .map(|n| (n.uid.0.clone(), node_facts(n)))
+        .collect();
+    let heals = Heals {
+        facts: &facts,
+        set,
+        cluster_words,
+    };
     let bdbs = client.bdbs()?;
     let lists = list(&nodes);
     // Clusters before RS 8.0 have no per-node artifact route (404 everywhere): nothing to check.
@@ -225,7 +263,7 @@ pub fn cluster_status(
                 module_name: name.clone(),
                 semantic_version: entry.semantic.clone(),
                 nodes: missing_on.clone(),
-                heal: upload_heal(&name, &entry.semantic, &missing_on, cluster_words),
+                heal: heals.upload(&name, version_of(version), &missing_on),
             });
             for database in &entry.databases {
                 drift.push(Drift::DatabaseOnMissingArtifact {
@@ -241,7 +279,7 @@ pub fn cluster_status(
                 module_name: name.clone(),
                 semantic_version: entry.semantic.clone(),
                 nodes: entry.nodes.clone(),
-                heal: command_line(
+                heal: vec![command_line(
                     [
                         "rmpack",
                         "artifacts",
@@ -251,7 +289,7 @@ pub fn cluster_status(
                     ]
                     .into_iter()
                     .chain(cluster_words.iter().map(String::as_str)),
-                ),
+                )],
             });
         }
         by_name.entry(name).or_default().push(VersionStatus {
@@ -263,6 +301,9 @@ pub fn cluster_status(
             missing_on,
             databases: entry.databases,
         });
+    }
+    if artifacts_listed {
+        drift.extend(node_join_holes(&modules, &bdbs, &lists, &readable, &heals));
     }
     Ok(ClusterStatus {
         version: STATUS_JSON_VERSION,
@@ -281,20 +322,182 @@ pub fn cluster_status(
     })
 }
 
-/// The command that puts a module's artifact on `nodes`: `ZIP` stands for the zip, which the
-/// cluster does not keep; a shell comment after the command names the one meant.
-fn upload_heal(name: &str, semantic: &str, nodes: &[String], cluster_words: &[String]) -> String {
-    let nodes = nodes.join(",");
-    let words = ["rmpack", "upload", "ZIP"]
-        .into_iter()
-        .chain(cluster_words.iter().map(String::as_str))
-        .chain(["--nodes", nodes.as_str()]);
-    format!(
-        "{}   # ZIP: the zip of {} {}",
-        command_line(words),
-        shell_quote(name),
-        shell_quote(semantic)
-    )
+fn version_of(version: u64) -> ModuleVersion {
+    ModuleVersion(version)
+}
+
+/// What the healing commands are built from: each node's platform, the release set, the words
+/// that reach the cluster.
+struct Heals<'a> {
+    facts: &'a BTreeMap<String, NodeFacts>,
+    set: Option<&'a ReleaseSet>,
+    cluster_words: &'a [String],
+}
+
+impl Heals<'_> {
+    /// The commands that put `name` `version` on `nodes`: one per platform among them, naming
+    /// the release set's zip for it, else the file name a zip of that build carries
+    /// (`hello.Linux-rhel9-x86_64.1.2.3.zip`), else `ZIP` when a node does not say its platform.
+    fn upload(&self, name: &str, version: ModuleVersion, nodes: &[String]) -> Vec<String> {
+        let mut by_platform: BTreeMap<String, (Option<&NodeFacts>, Vec<&str>)> = BTreeMap::new();
+        for node in nodes {
+            let facts = self.facts.get(node);
+            let label = facts.map_or("?/?".to_string(), |f| platform_label(f.os.as_ref(), f.arch));
+            let group = by_platform.entry(label).or_insert((facts, Vec::new()));
+            group.1.push(node);
+        }
+        let semantic = version.semantic().to_string();
+        by_platform
+            .into_iter()
+            .map(|(label, (facts, nodes))| {
+                let os = facts.and_then(|f| f.os.as_ref());
+                let arch = facts.and_then(|f| f.arch);
+                let member = self.set.and_then(|s| s.build_of(name, version, os, arch));
+                let (zip, comment) = match (member, os, arch) {
+                    (Some(member), _, _) => (member.path.display().to_string(), None),
+                    (None, Some(os), Some(arch)) => (
+                        layout::zip_file_name(
+                            name,
+                            os.file_name_spelling(),
+                            &arch.to_string(),
+                            &semantic,
+                        ),
+                        Some(match self.set {
+                            Some(_) => format!(
+                                "the release set holds no {label} build of {name} {semantic}: pack one"
+                            ),
+                            None => format!("the {label} build of {name} {semantic}"),
+                        }),
+                    ),
+                    _ => (
+                        "ZIP".to_string(),
+                        Some(format!(
+                            "ZIP: the zip of {name} {semantic} for the platform of node(s) {}, which they do not report",
+                            nodes.join(", ")
+                        )),
+                    ),
+                };
+                let nodes = nodes.join(",");
+                let command = command_line(
+                    ["rmpack", "upload", zip.as_str()]
+                        .into_iter()
+                        .chain(self.cluster_words.iter().map(String::as_str))
+                        .chain(["--nodes", nodes.as_str()]),
+                );
+                match comment {
+                    // A comment needs no quoting, only to stay on its line.
+                    Some(comment) => format!(
+                        "{command}   # {}",
+                        comment
+                            .chars()
+                            .map(|c| if c.is_control() { '?' } else { c })
+                            .collect::<String>()
+                    ),
+                    None => command,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The node-join rule on every readable node: for each custom module a database uses and each
+/// Redis major.minor those databases run, a node must hold a build that fits. A node whose
+/// artifacts cannot be read is reported as unreadable instead.
+fn node_join_holes(
+    modules: &[Module],
+    bdbs: &[crate::cluster::Bdb],
+    lists: &[super::artifacts::NodeArtifacts],
+    readable: &[&String],
+    heals: &Heals<'_>,
+) -> Vec<Drift> {
+    // The custom builds the cluster registers: what a node's artifact (name, version) is.
+    let builds: Vec<Build> = modules
+        .iter()
+        .filter(|m| m.is_bundled != Some(true))
+        .filter_map(build_of)
+        .collect();
+    let custom = |name: &str| {
+        builds
+            .iter()
+            .find(|b| b.module_name.eq_ignore_ascii_case(name))
+            .map(|b| b.module_name.clone())
+    };
+    // (module, Redis major.minor) → a Redis version of that feature set, and the databases.
+    type Use = (DottedVersion, Vec<String>);
+    let mut uses: BTreeMap<(String, (u64, u64)), Use> = BTreeMap::new();
+    for bdb in bdbs {
+        let Some(redis) = bdb
+            .redis_version
+            .as_deref()
+            .and_then(|r| r.parse::<DottedVersion>().ok())
+        else {
+            continue;
+        };
+        for module in &bdb.module_list {
+            let Some(name) = custom(&module.module_name) else {
+                continue;
+            };
+            let entry = uses
+                .entry((name, redis.major_minor()))
+                .or_insert_with(|| (redis.clone(), Vec::new()));
+            if !entry.1.contains(&bdb.uid.0) {
+                entry.1.push(bdb.uid.0.clone());
+            }
+        }
+    }
+    let mut holes = Vec::new();
+    for ((name, (major, minor)), (redis, databases)) in uses {
+        let fitting: Vec<&Build> = builds
+            .iter()
+            .filter(|b| b.module_name == name && b.fits_redis(&redis).is_ok())
+            .collect();
+        let lacking: Vec<String> = lists
+            .iter()
+            .filter(|l| l.error.is_none() && readable.contains(&&l.node))
+            .filter(|l| {
+                !l.artifacts.iter().any(|a| {
+                    a.module_name.eq_ignore_ascii_case(&name)
+                        && fitting.iter().any(|b| Some(b.version) == a.version)
+                })
+            })
+            .map(|l| l.node.clone())
+            .collect();
+        if lacking.is_empty() {
+            continue;
+        }
+        let newest = fitting.iter().map(|b| b.version).max().or_else(|| {
+            // None registered: the release set may hold one.
+            heals.set.and_then(|set| {
+                set.members
+                    .iter()
+                    .filter_map(|m| m.build.as_ref())
+                    .filter(|b| {
+                        b.module_name.eq_ignore_ascii_case(&name) && b.fits_redis(&redis).is_ok()
+                    })
+                    .map(|b| b.version)
+                    .max()
+            })
+        });
+        let heal = match newest {
+            Some(version) => heals.upload(&name, version, &lacking),
+            None => vec![format!(
+                "# no build of {} for Redis {major}.{minor} is registered or in the release set: pack one with compatible_redis_version {major}.{minor}, then rmpack upload it",
+                shell_quote(&name)
+            )],
+        };
+        let mut fitting_versions: Vec<String> =
+            fitting.iter().map(|b| b.semantic_version()).collect();
+        fitting_versions.dedup();
+        holes.push(Drift::NodeJoinHole {
+            module_name: name,
+            redis_version: format!("{major}.{minor}"),
+            databases,
+            nodes: lacking,
+            fitting_versions,
+            heal,
+        });
+    }
+    holes
 }
 
 /// The databases that run `name` at `version` (for refusing to delete a module in use).
