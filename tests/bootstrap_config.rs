@@ -625,3 +625,64 @@ fn bad_input_gets_a_clear_refusal_that_quotes_no_secret_and_writes_nothing() {
         common::dir_listing(work.path())
     );
 }
+
+#[test]
+fn the_library_refuses_on_its_own_what_the_set_rules_catch_first() {
+    use rmpack::release::provision::{self, ConfigKind, ProvisionError, ProvisionOptions};
+    use rmpack::release::{collect_inputs, open_set, ReleaseSet};
+
+    let options = ProvisionOptions {
+        base: "https://a.example/h/".parse().unwrap(),
+        kind: ConfigKind::Bootstrap(None),
+        operating_systems: Vec::new(),
+        architectures: Vec::new(),
+    };
+    let plan = |set: &ReleaseSet| provision::plan(set, &options).map(|p| p.entries.len());
+    assert!(matches!(
+        plan(&ReleaseSet::default()),
+        Err(ProvisionError::Empty)
+    ));
+
+    let work = tempfile::tempdir().unwrap();
+    let open = |dir: &Path| {
+        open_set(
+            &collect_inputs(&[dir.to_path_buf()]).unwrap(),
+            Default::default(),
+        )
+    };
+    let two = work.path().join("two");
+    std::fs::create_dir(&two).unwrap();
+    pack(work.path(), &two, "hello", "8.0.0", "8.0", "rhel9", false);
+    assert_eq!(plan(&open(&two)).unwrap(), 1);
+    pack(work.path(), &two, "other", "1.0.0", "8.0", "rhel9", false);
+    let error = plan(&open(&two)).unwrap_err();
+    assert!(
+        matches!(&error, ProvisionError::SeveralModules(names) if names == "hello, other"),
+        "{error}"
+    );
+
+    // A module.json without a name, and a name with a terminal escape in it.
+    let nameless = work.path().join("nameless");
+    std::fs::create_dir(&nameless).unwrap();
+    common::plain_module_zip(
+        &nameless,
+        "plain",
+        "1.2.3",
+        serde_json::json!({"version": 10203, "semantic_version": "1.2.3"}),
+    );
+    assert!(matches!(
+        plan(&open(&nameless)),
+        Err(ProvisionError::Unplaceable(_))
+    ));
+    let escaped = work.path().join("escaped");
+    std::fs::create_dir(&escaped).unwrap();
+    common::plain_module_zip(
+        &escaped,
+        "plain",
+        "1.2.3",
+        serde_json::json!({"module_name": "he\u{1b}[2Jllo", "version": 10203}),
+    );
+    let error = plan(&open(&escaped)).unwrap_err();
+    assert!(matches!(error, ProvisionError::UnsafeName(_)), "{error}");
+    assert!(error.to_string().contains("he\\x1b[2Jllo"), "{error}");
+}
