@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod artifacts;
+pub mod bootstrap_config;
 pub mod completions;
 pub mod connection;
 pub mod diff;
@@ -51,6 +52,9 @@ enum Command {
     Diff(diff::Args),
     /// Show which module versions, artifacts and databases a cluster holds, and the drift.
     Status(status::Args),
+    /// Write the list of a release's zips that new nodes download themselves: RS bootstrap's
+    /// user_defined_modules (JSON) or the Kubernetes REC's userDefinedModules (YAML).
+    BootstrapConfig(bootstrap_config::Args),
     /// Print the manual page of rmpack or of a subcommand (roff), or write them all with --out.
     Man(man::Args),
 }
@@ -119,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Completions(args) => completions::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Status(args) => status::run(args),
+        Command::BootstrapConfig(args) => bootstrap_config::run(args),
         Command::Man(args) => man::run(args),
     }
 }

@@ -12,8 +12,11 @@
 //!   (`_verify_module_os_compatibility()`, [`Build::runs_on`]).
 //! * [`set`]: a [`ReleaseSet`], the zips of one release: one module, several versions (one per
 //!   Redis feature set), each built per OS and architecture; its coverage matrix and checksums.
+//! * [`provision`]: the configurations that let nodes download a set themselves: RS's bootstrap
+//!   `user_defined_modules` and the Kubernetes REC's `spec.userDefinedModules`.
 
 pub mod fit;
+pub mod provision;
 pub mod set;
 
 pub use fit::{
