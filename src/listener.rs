@@ -68,3 +68,40 @@ impl Listener for Recorder {
         lock(&self.warnings).push(message.to_string());
     }
 }
+
+/// A listener that names where each line comes from (`[prod-eu] …`), for work on several
+/// clusters at once whose lines would otherwise interleave unlabelled.
+pub struct Prefixed {
+    prefix: String,
+    inner: std::sync::Arc<dyn Listener>,
+}
+
+impl Prefixed {
+    /// Lines to `inner`, each after `[name] `.
+    pub fn new(name: &str, inner: std::sync::Arc<dyn Listener>) -> Prefixed {
+        Prefixed {
+            prefix: format!("[{}] ", crate::text::sanitize(name)),
+            inner,
+        }
+    }
+}
+
+impl Listener for Prefixed {
+    fn on_progress(&self, task: &str, done: u64, total: Option<u64>) {
+        self.inner
+            .on_progress(&format!("{}{task}", self.prefix), done, total);
+    }
+
+    fn on_percent(&self, task: &str, percent: u64) {
+        self.inner
+            .on_percent(&format!("{}{task}", self.prefix), percent);
+    }
+
+    fn on_status(&self, message: &str) {
+        self.inner.on_status(&format!("{}{message}", self.prefix));
+    }
+
+    fn on_warning(&self, message: &str) {
+        self.inner.on_warning(&format!("{}{message}", self.prefix));
+    }
+}

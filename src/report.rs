@@ -777,6 +777,327 @@ fn outcome_summary(outcome: &crate::rollout::Outcome, style: Style) -> String {
     style.paint(&format!("{head}; {whole}; {}", open.join(", ")), Color::Red)
 }
 
+/// The human rendering of a fleet rollout: each cluster's own report (its plan, its outcome,
+/// or the findings that refused it) under a header naming it and its wave, then a row per
+/// cluster and the command that goes on with the clusters not done.
+pub fn fleet_outcome(fleet: &crate::rollout::fleet::FleetOutcome, style: Style) -> String {
+    use crate::rollout::fleet::ClusterState;
+    let mut out = String::new();
+    for row in &fleet.clusters {
+        if row.outcome.is_none() && row.refusal.is_none() && row.error.is_none() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                &format!("== wave {}: cluster {} ==", row.wave, shown(&row.cluster)),
+                Color::Bold
+            )
+        );
+        if let Some(refusal) = &row.refusal {
+            for report in refusal.reports.iter().filter(|r| !r.diagnostics.is_empty()) {
+                out.push_str(&human(report, style));
+            }
+        } else if let Some(error) = row.error.as_ref().filter(|_| row.outcome.is_none()) {
+            let _ = writeln!(
+                out,
+                "{} {}",
+                style.paint("error:", Color::Red),
+                Shown(error)
+            );
+        }
+        if let Some(outcome) = &row.outcome {
+            out.push_str(&self::outcome(outcome, style));
+        }
+        out.push('\n');
+    }
+    let mode = if fleet.dry_run {
+        " (dry run: only GET requests were sent)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "{} fleet {}{mode}",
+        style.paint(fleet.operation.name(), Color::Bold),
+        Shown(&fleet.fleet)
+    );
+    let rows: Vec<Vec<String>> = fleet
+        .clusters
+        .iter()
+        .map(|row| {
+            let label = row.state.label();
+            let result = match row.state {
+                ClusterState::Done => style.paint(label, Color::Green),
+                ClusterState::Refused | ClusterState::Failed | ClusterState::Interrupted => {
+                    style.paint(label, Color::Red)
+                }
+                _ => label.to_string(),
+            };
+            let detail = match (&row.error, &row.outcome) {
+                (Some(error), _) => shown(first_chars(error, 160)),
+                (None, Some(outcome)) if !outcome.dry_run => {
+                    shown(outcome_summary(outcome, Style::default()))
+                }
+                (None, Some(outcome)) => {
+                    format!("{} to send", plural(outcome.requests.len(), "request"))
+                }
+                (None, None) => String::new(),
+            };
+            vec![
+                row.wave.to_string(),
+                shown(&row.cluster),
+                row.url.as_deref().map(shown).unwrap_or_default(),
+                row.rs_version.as_deref().map(shown).unwrap_or_default(),
+                result,
+                detail,
+            ]
+        })
+        .collect();
+    out.push('\n');
+    out.push_str(&table(
+        &["WAVE", "CLUSTER", "URL", "RS", "RESULT", "DETAIL"],
+        &rows,
+    ));
+    out.push('\n');
+    let done = fleet
+        .clusters
+        .iter()
+        .filter(|c| c.state == ClusterState::Done)
+        .count();
+    let line = if fleet.dry_run && !fleet.refused() {
+        style.paint(
+            &format!(
+                "plan: {} in {} wave(s); nothing was changed",
+                plural(fleet.clusters.len(), "cluster"),
+                fleet.clusters.iter().map(|c| c.wave).max().unwrap_or(0)
+            ),
+            Color::Green,
+        )
+    } else if fleet.refused() {
+        style.paint(
+            "refused: the pre-flight of some cluster failed; nothing was sent to any cluster",
+            Color::Red,
+        )
+    } else if fleet.is_complete() {
+        style.paint(
+            &format!(
+                "complete: {done} of {} cluster(s) done",
+                fleet.clusters.len()
+            ),
+            Color::Green,
+        )
+    } else if fleet.interrupted {
+        style.paint(
+            &format!(
+                "interrupted: the fleet stopped on a signal; {done} of {} cluster(s) done",
+                fleet.clusters.len()
+            ),
+            Color::Red,
+        )
+    } else {
+        style.paint(
+            &format!(
+                "stopped: the fleet stopped at the first cluster that failed; {done} of {} cluster(s) done",
+                fleet.clusters.len()
+            ),
+            Color::Red,
+        )
+    };
+    let _ = writeln!(out, "{line}");
+    if let Some(command) = &fleet.resume_command {
+        let _ = writeln!(out, "resume with:\n  {}", command.0);
+    }
+    out
+}
+
+/// The JSON rendering of a fleet rollout (`schema/fleet.schema.json`): each cluster's outcome as
+/// [`outcome_json`] renders it.
+pub fn fleet_outcome_json(fleet: &crate::rollout::fleet::FleetOutcome) -> Value {
+    let mut value = serde_json::to_value(fleet).unwrap_or(Value::Null);
+    if let Some(rows) = value.get_mut("clusters").and_then(Value::as_array_mut) {
+        for (row, cluster) in rows.iter_mut().zip(&fleet.clusters) {
+            if let Some(outcome) = &cluster.outcome {
+                row["outcome"] = outcome_json(outcome);
+            }
+        }
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.insert("complete".into(), fleet.is_complete().into());
+    }
+    value
+}
+
+/// The human rendering of `status --fleet`: a row per module version, a column per cluster
+/// (registered, nodes holding it of the cluster's nodes, databases), then the drift with what
+/// heals it.
+pub fn fleet_status(status: &crate::rollout::fleet::FleetStatus, style: Style) -> String {
+    use crate::rollout::fleet::FleetDrift;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "fleet {}: {}",
+        Shown(&status.fleet),
+        plural(status.clusters.len(), "cluster")
+    );
+    let mut headers: Vec<String> = vec!["MODULE".into(), "VERSION".into()];
+    headers.extend(status.clusters.iter().map(|c| shown(&c.cluster)));
+    let rows: Vec<Vec<String>> = status
+        .versions
+        .iter()
+        .map(|version| {
+            let mut row = vec![
+                shown(&version.module_name),
+                shown(&version.semantic_version),
+            ];
+            for cluster in &status.clusters {
+                row.push(
+                    match (&cluster.error, version.clusters.get(&cluster.cluster)) {
+                        (Some(_), _) => "?".to_string(),
+                        (None, None) => "-".to_string(),
+                        (None, Some(cell)) => {
+                            let mut text = if cell.registered {
+                                format!("{}/{} nodes", cell.nodes_holding, cell.nodes)
+                            } else {
+                                format!("unregistered, {}/{} nodes", cell.nodes_holding, cell.nodes)
+                            };
+                            if !cell.databases.is_empty() {
+                                text.push_str(&format!(", db {}", shown(cell.databases.join(","))));
+                            }
+                            text
+                        }
+                    },
+                );
+            }
+            row
+        })
+        .collect();
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    out.push('\n');
+    out.push_str(&table(&header_refs, &rows));
+    out.push('\n');
+    for cluster in &status.clusters {
+        if let Some(error) = &cluster.error {
+            let _ = writeln!(
+                out,
+                "{} cluster {}: {}",
+                style.paint("error:", Color::Red),
+                Shown(&cluster.cluster),
+                Shown(error)
+            );
+        }
+    }
+    if status.is_consistent() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                "consistent: every cluster holds the same module versions, each on every node",
+                Color::Green
+            )
+        );
+        return out;
+    }
+    for drift in &status.drift {
+        match drift {
+            FleetDrift::Cluster { cluster, drift } => {
+                let _ = writeln!(
+                    out,
+                    "{} cluster {}: {}",
+                    style.paint("drift:", Color::Red),
+                    Shown(cluster),
+                    shown(drift_line(drift))
+                );
+            }
+            FleetDrift::BetweenClusters {
+                module_name,
+                semantic_version,
+                held_by,
+                lacking,
+                heal,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{} {} {} is registered on {} but not on {}",
+                    style.paint("drift:", Color::Red),
+                    Shown(module_name),
+                    Shown(semantic_version),
+                    shown(held_by.join(", ")),
+                    shown(lacking.join(", "))
+                );
+                for command in heal {
+                    let _ = writeln!(out, "  heal: {}", Shown(command));
+                }
+            }
+        }
+    }
+    let problems =
+        status.drift.len() + status.clusters.iter().filter(|c| c.error.is_some()).count();
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.paint(
+            &format!("drift: {}", plural(problems, "problem")),
+            Color::Red
+        )
+    );
+    out
+}
+
+/// At most `max` characters of `text`, with `…` when cut (a table cell stays readable; the full
+/// text is in the cluster's own report above the table).
+fn first_chars(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// One cluster's drift in a line, for the fleet's view (its heal is on the cluster's own
+/// `rmpack status`).
+fn drift_line(drift: &crate::rollout::status::Drift) -> String {
+    use crate::rollout::status::Drift;
+    match drift {
+        Drift::MissingArtifact {
+            module_name,
+            semantic_version,
+            nodes,
+            ..
+        } => format!(
+            "{module_name} {semantic_version} is registered but node(s) {} lack its artifact",
+            nodes.join(", ")
+        ),
+        Drift::OrphanArtifact {
+            module_name,
+            semantic_version,
+            nodes,
+            ..
+        } => format!(
+            "orphan artifact {module_name} {semantic_version} on node(s) {}",
+            nodes.join(", ")
+        ),
+        Drift::DatabaseOnMissingArtifact {
+            database,
+            module_name,
+            semantic_version,
+            nodes,
+        } => format!(
+            "database {database} runs {module_name} {semantic_version}, whose artifact node(s) {} lack",
+            nodes.join(", ")
+        ),
+        Drift::NodeJoinHole {
+            module_name,
+            redis_version,
+            nodes,
+            ..
+        } => format!(
+            "node(s) {} hold no {module_name} build for Redis {redis_version} (they would fail to join with incompatible_modules)",
+            nodes.join(", ")
+        ),
+    }
+}
+
 /// The JSON rendering of an outcome (`schema/rollout.schema.json`): the outcome itself, plus
 /// whether it is complete and whether it changed the cluster.
 pub fn outcome_json(outcome: &crate::rollout::Outcome) -> Value {

@@ -70,6 +70,7 @@ pub fn is_usage_error(error: &ClusterError) -> bool {
             | ClusterError::ProfileParse { .. }
             | ClusterError::ProfileMissing { .. }
             | ClusterError::ProfilePermissions { .. }
+            | ClusterError::FleetInvalid { .. }
             | ClusterError::BadUrl { .. }
             | ClusterError::PlainHttp { .. }
             | ClusterError::CaCert { .. }
@@ -114,15 +115,112 @@ impl ClusterArgs {
             std::io::stdin().is_terminal().then_some(&ask as _);
         let settings = cluster::resolve(&self.flags(), &env, prompt, listener.as_ref())
             .map_err(|e| cluster_failure(e, "cannot connect"))?;
-        let options = ClientOptions {
+        Client::new(&settings, self.client_options(), listener)
+            .map_err(|e| cluster_failure(e, "cannot connect"))
+    }
+}
+
+/// A fleet of the profile file instead of one cluster (upload, upgrade, status).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FleetArgs {
+    /// Roll out over (or read) a fleet of the profile file: `[fleet.NAME]` with
+    /// `waves = [["stage"], ["prod-eu", "prod-us"]]`, each name a profile with its own URL,
+    /// user, password (or `password_env`) and CA.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with_all = ["url", "profile", "user", "password", "ca_cert"]
+    )]
+    pub fleet: Option<String>,
+    /// With --fleet: only these clusters (profile names, comma separated), as a resume command
+    /// names the clusters left.
+    #[arg(
+        long = "clusters",
+        value_name = "NAMES",
+        value_delimiter = ',',
+        requires = "fleet"
+    )]
+    pub clusters: Option<Vec<String>>,
+}
+
+impl ClusterArgs {
+    /// The clusters of fleet `name`: each profile's settings resolved on their own (its URL,
+    /// user, password or `password_env`, CA; this command's --insecure, --allow-http, timeouts
+    /// and retries), each client's lines labelled with the profile's name. A profile that cannot
+    /// be resolved is named in its row, not fatal here: the fleet's pre-flight refuses it.
+    pub fn connect_fleet(
+        &self,
+        name: &str,
+        only: Option<&[String]>,
+        listener: Arc<dyn Listener>,
+    ) -> anyhow::Result<Vec<rmpack::rollout::fleet::FleetMember>> {
+        let env = |name: &str| std::env::var(name).ok();
+        let path = cluster::default_profile_path(&env).ok_or_else(|| {
+            anyhow::anyhow!("--fleet needs a profile file: set RMPACK_PROFILES or HOME")
+        })?;
+        let spec = cluster::read_fleet(&path, name)
+            .map_err(|e| cluster_failure(e, "cannot read the fleet"))?;
+        let ask = |question: &str| rpassword::prompt_password(question);
+        let prompt: Option<cluster::PasswordPrompt<'_>> =
+            std::io::stdin().is_terminal().then_some(&ask as _);
+        let options = self.client_options();
+        let mut connect = |profile: &str| -> Result<Client, String> {
+            let flags = ConnectionFlags {
+                profile: Some(profile.to_string()),
+                insecure: self.insecure,
+                allow_http: self.allow_http,
+                ..ConnectionFlags::default()
+            };
+            let labelled: Arc<dyn Listener> =
+                Arc::new(rmpack::listener::Prefixed::new(profile, listener.clone()));
+            let settings = cluster::resolve(&flags, &env, prompt, labelled.as_ref())
+                .map_err(|e| e.to_string())?;
+            Client::new(&settings, options.clone(), labelled).map_err(|e| e.to_string())
+        };
+        rmpack::rollout::fleet::members(name, &spec, only, &mut connect)
+            .map_err(|e| rollout_failure(e, "cannot pick the clusters"))
+    }
+
+    fn client_options(&self) -> ClientOptions {
+        ClientOptions {
             request_timeout: Duration::from_secs(self.timeout.max(1)),
             retry: RetryPolicy {
                 max_attempts: self.retries,
                 ..RetryPolicy::default()
             },
             ..ClientOptions::default()
+        }
+    }
+}
+
+/// Runs a fleet plan (or prints it with `--dry-run`) and reports it: text or `--json` on
+/// stdout, each refusing cluster's findings included.
+pub fn report_fleet<P: rmpack::rollout::fleet::ClusterPlan>(
+    plan: &rmpack::rollout::fleet::FleetPlan<P>,
+    dry_run: bool,
+    json: bool,
+) -> super::Status {
+    let outcome = if dry_run || !plan.is_ready() {
+        plan.as_outcome()
+    } else {
+        let _deferred = rmpack::interrupt::defer_stop();
+        plan.execute(&rmpack::interrupt::stop_requested)
+    };
+    if json {
+        print!(
+            "{}",
+            rmpack::report::json_pretty(&rmpack::report::fleet_outcome_json(&outcome))
+        );
+    } else {
+        let style = rmpack::report::Style {
+            color: std::io::stdout().is_terminal(),
         };
-        Client::new(&settings, options, listener).map_err(|e| cluster_failure(e, "cannot connect"))
+        print!("{}", rmpack::report::fleet_outcome(&outcome, style));
+    }
+    if outcome.refused() {
+        super::Status::Failure
+    } else {
+        super::Status::of_fleet(&outcome)
     }
 }
 

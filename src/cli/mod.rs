@@ -88,6 +88,15 @@ impl Status {
             _ => Status::Failure,
         }
     }
+
+    /// How a fleet rollout came out, the same way.
+    pub fn of_fleet(outcome: &rmpack::rollout::fleet::FleetOutcome) -> Status {
+        match rmpack::interrupt::stop_signal() {
+            Some(signal) if outcome.interrupted => Status::Interrupted(signal),
+            _ if outcome.is_complete() => Status::Success,
+            _ => Status::Failure,
+        }
+    }
 }
 
 /// An error that means "the check failed" (exit 1) rather than "bad usage or input" (exit 2).

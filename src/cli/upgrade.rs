@@ -11,7 +11,9 @@ use rmpack::report;
 use rmpack::rollout::upgrade::{plan_upgrade, Databases, UpgradeOptions};
 use rmpack::rollout::ResumeBase;
 
-use super::connection::{plain_uid, refusal_failure, rollout_failure, ClusterArgs};
+use super::connection::{
+    plain_uid, refusal_failure, report_fleet, rollout_failure, ClusterArgs, FleetArgs,
+};
 use super::Status;
 
 /// Arguments of `rmpack upgrade`.
@@ -79,6 +81,8 @@ pub struct Args {
     poll_interval: f64,
     #[command(flatten)]
     cluster: ClusterArgs,
+    #[command(flatten)]
+    fleet: FleetArgs,
 }
 
 /// A poll interval in seconds: a finite number from 0.05 to 60, checked before anything is sent.
@@ -100,7 +104,6 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         .transpose()
         .context("--to")?;
     let listener = args.cluster.listener();
-    let client = args.cluster.connect(listener.clone())?;
     let options = UpgradeOptions {
         module: args.module.clone(),
         to,
@@ -128,6 +131,29 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     } else {
         Databases::Listed(args.db.clone())
     };
+    if let Some(fleet) = &args.fleet.fleet {
+        if args.cluster_preview {
+            anyhow::bail!(
+                "--cluster-preview asks one cluster to simulate; it cannot be used with --fleet"
+            );
+        }
+        let members =
+            args.cluster
+                .connect_fleet(fleet, args.fleet.clusters.as_deref(), listener.clone())?;
+        // The fleet resumes with its clusters left, the databases picked as they were.
+        let options = UpgradeOptions {
+            resume: ResumeBase::from_args(
+                std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
+                2,
+                &[rmpack::rollout::fleet::CLUSTERS_OPTION],
+                &["--json", "--dry-run"],
+            ),
+            ..options
+        };
+        let plan = rmpack::rollout::fleet::plan_fleet_upgrade(fleet, members, &databases, &options);
+        return Ok(report_fleet(&plan, args.dry_run, args.cluster.json));
+    }
+    let client = args.cluster.connect(listener.clone())?;
     let mut plan = plan_upgrade(&client, &databases, &options)
         .map_err(|e| rollout_failure(e, "upgrade refused"))?;
     let style = report::Style {

@@ -10,7 +10,7 @@ use rmpack::cluster::PollOptions;
 use rmpack::report;
 use rmpack::rollout::{self, ResumeBase, RolloutError, UploadFlow, UploadOptions};
 
-use super::connection::{refusal_failure, rollout_failure, ClusterArgs};
+use super::connection::{refusal_failure, report_fleet, rollout_failure, ClusterArgs, FleetArgs};
 use super::Status;
 
 /// Arguments of `rmpack upload`.
@@ -21,6 +21,8 @@ pub struct Args {
     zips: Vec<PathBuf>,
     #[command(flatten)]
     cluster: ClusterArgs,
+    #[command(flatten)]
+    fleet: FleetArgs,
     /// Only these nodes (uids, comma separated), e.g. to resume a partial rollout.
     #[arg(long, value_delimiter = ',', value_name = "UIDS", value_parser = super::connection::plain_uid)]
     nodes: Option<Vec<String>>,
@@ -53,7 +55,6 @@ pub struct Args {
 /// Runs `rmpack upload`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let listener = args.cluster.listener();
-    let client = args.cluster.connect(listener.clone())?;
     let inputs = rmpack::release::collect_inputs(&args.zips)?;
     let options = UploadOptions {
         nodes: args.nodes.clone(),
@@ -77,6 +78,29 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             &["--json", "--rollback-on-failure", "--dry-run"],
         ),
     };
+    if let Some(fleet) = &args.fleet.fleet {
+        if args.nodes.is_some() {
+            anyhow::bail!("--nodes names nodes of one cluster; it cannot be used with --fleet");
+        }
+        let members =
+            args.cluster
+                .connect_fleet(fleet, args.fleet.clusters.as_deref(), listener.clone())?;
+        // The fleet resumes with its clusters left.
+        let options = UploadOptions {
+            resume: ResumeBase::from_args(
+                std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
+                2,
+                &[rollout::fleet::CLUSTERS_OPTION],
+                &["--json", "--dry-run"],
+            ),
+            ..options
+        };
+        let mut set = rmpack::release::open_set(&inputs, Limits::default());
+        let plan = rollout::fleet::plan_fleet_upload(fleet, members, &mut set, &options);
+        drop(set);
+        return Ok(report_fleet(&plan, args.dry_run, args.cluster.json));
+    }
+    let client = args.cluster.connect(listener.clone())?;
     // The zips are read once; the plan keeps their open files, which is what gets sent.
     let mut set = rmpack::release::open_set(&inputs, Limits::default());
     let plan = match rollout::plan_upload(&client, &mut set, &options) {

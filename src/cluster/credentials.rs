@@ -349,6 +349,148 @@ pub struct Profile {
     /// Skip certificate verification.
     #[serde(default)]
     pub insecure: bool,
+    /// The environment variable that holds this profile's password (a CI secret per cluster).
+    pub password_env: Option<String>,
+}
+
+/// A fleet of the profile file: clusters (profiles of the same file) rolled out in waves.
+///
+/// ```toml
+/// [fleet.prod]
+/// waves = [["stage"], ["prod-eu", "prod-us"]]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSpec {
+    /// The waves, in order; each a list of profile names rolled out together.
+    pub waves: Vec<Vec<String>>,
+}
+
+impl FleetSpec {
+    /// Every profile of the fleet, wave by wave.
+    pub fn clusters(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.waves
+            .iter()
+            .enumerate()
+            .flat_map(|(wave, names)| names.iter().map(move |name| (wave, name.as_str())))
+    }
+}
+
+/// The table of the profile file that holds fleets instead of a profile.
+const FLEET_TABLE: &str = "fleet";
+
+/// The profile file: its profiles and its fleets.
+#[derive(Debug, Clone, Default)]
+struct ProfileFile {
+    profiles: BTreeMap<String, Profile>,
+    fleets: BTreeMap<String, FleetSpec>,
+}
+
+fn parse_profile_file(path: &Path, text: &str) -> Result<ProfileFile, ClusterError> {
+    let parse_error = |message: String| ClusterError::ProfileParse {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| parse_error(e.message().to_string()))?;
+    let fleets = match table.remove(FLEET_TABLE) {
+        None => BTreeMap::new(),
+        Some(toml::Value::Table(fleets)) => {
+            // `[fleet]` with profile keys is a profile named `fleet`, which cannot be told from
+            // the fleets' table: say so rather than guess.
+            if let Some(key) = fleets.iter().find(|(_, v)| !v.is_table()).map(|(k, _)| k) {
+                return Err(parse_error(format!(
+                    "`[{FLEET_TABLE}]` holds `{key}`, but `{FLEET_TABLE}` is where fleets are defined (`[{FLEET_TABLE}.NAME]` with `waves = [[\"stage\"], [\"prod-eu\", \"prod-us\"]]`); a profile cannot be named `{FLEET_TABLE}`: rename it"
+                )));
+            }
+            fleets
+                .into_iter()
+                .map(|(name, value)| {
+                    value
+                        .try_into::<FleetSpec>()
+                        .map(|fleet| (name.clone(), fleet))
+                        .map_err(|e| parse_error(format!("[{FLEET_TABLE}.{name}]: {}", e.message())))
+                })
+                .collect::<Result<_, _>>()?
+        }
+        Some(_) => {
+            return Err(parse_error(format!(
+                "`{FLEET_TABLE}` must be a table of fleets (`[{FLEET_TABLE}.NAME]`); a profile cannot be named `{FLEET_TABLE}`"
+            )))
+        }
+    };
+    let profiles = table
+        .into_iter()
+        .map(|(name, value)| {
+            value
+                .try_into::<Profile>()
+                .map(|profile| (name.clone(), profile))
+                .map_err(|e| parse_error(format!("[{name}]: {}", e.message())))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ProfileFile { profiles, fleets })
+}
+
+fn read_profile_file(path: &Path, required: bool) -> Result<Option<ProfileFile>, ClusterError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_profile_file(path, &text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
+        Err(source) => Err(ClusterError::ProfileRead {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Reads fleet `name` and checks it: at least one wave, no empty wave, every name a profile of
+/// the file with a URL, no profile twice, no two profiles reaching the same cluster URL (one
+/// cluster would be rolled out twice, counted twice).
+pub fn read_fleet(path: &Path, name: &str) -> Result<FleetSpec, ClusterError> {
+    let file = read_profile_file(path, true)?.unwrap_or_default();
+    let invalid = |message: String| ClusterError::FleetInvalid {
+        path: path.to_path_buf(),
+        fleet: name.to_string(),
+        message,
+    };
+    let Some(fleet) = file.fleets.get(name).cloned() else {
+        let known: Vec<&str> = file.fleets.keys().map(String::as_str).collect();
+        return Err(invalid(format!(
+            "no such fleet (fleets there: {}); define it as [{FLEET_TABLE}.{name}] with waves = [[\"PROFILE\", …], …]",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        )));
+    };
+    if fleet.waves.is_empty() {
+        return Err(invalid("it has no waves".to_string()));
+    }
+    if let Some(empty) = fleet.waves.iter().position(Vec::is_empty) {
+        return Err(invalid(format!("wave {} is empty", empty + 1)));
+    }
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (wave, cluster) in fleet.clusters() {
+        let Some(profile) = file.profiles.get(cluster) else {
+            return Err(invalid(format!(
+                "wave {} names `{cluster}`, which is no profile of the file (profiles there: {})",
+                wave + 1,
+                file.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        };
+        if seen.contains_key(cluster) {
+            return Err(invalid(format!("`{cluster}` is listed twice")));
+        }
+        let Some(url) = &profile.url else {
+            return Err(invalid(format!("profile `{cluster}` has no url")));
+        };
+        let origin = super::BaseUrl::parse(url)
+            .map(|u| u.origin())
+            .unwrap_or_else(|_| url.trim_end_matches('/').to_ascii_lowercase());
+        if let Some((other, _)) = seen.iter().find(|(_, o)| **o == origin) {
+            return Err(invalid(format!(
+                "`{other}` and `{cluster}` reach the same cluster ({origin}): it would be rolled out twice"
+            )));
+        }
+        seen.insert(cluster.to_string(), origin);
+    }
+    Ok(fleet)
 }
 
 /// The profile file: `~/.config/rmpack/profiles.toml` unless `RMPACK_PROFILES` names another.
@@ -379,21 +521,10 @@ pub fn read_profile(
     name: &str,
     required: bool,
 ) -> Result<Option<Profile>, ClusterError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
-        Err(source) => {
-            return Err(ClusterError::ProfileRead {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+    let Some(file) = read_profile_file(path, required)? else {
+        return Ok(None);
     };
-    let mut profiles: BTreeMap<String, Profile> =
-        toml::from_str(&text).map_err(|e| ClusterError::ProfileParse {
-            path: path.to_path_buf(),
-            message: e.message().to_string(),
-        })?;
+    let mut profiles = file.profiles;
     let Some(profile) = profiles.remove(name) else {
         if required {
             return Err(ClusterError::ProfileMissing {
@@ -497,6 +628,13 @@ pub fn resolve(
         .password
         .clone()
         .or_else(|| explicit.password.clone().map(Password::new))
+        .or_else(|| {
+            explicit
+                .password_env
+                .as_deref()
+                .and_then(|name| env_var(&[name]))
+                .map(Password::new)
+        })
         .or_else(|| env_var(&["RMPACK_PASSWORD", "REDIS_ENTERPRISE_PASSWORD"]).map(Password::new))
         .or_else(|| fallback.password.clone().map(Password::new))
     {
@@ -540,6 +678,31 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn a_profile_file_holds_profiles_and_fleets() {
+        let path = Path::new("profiles.toml");
+        let file = parse_profile_file(
+            path,
+            "[stage]\nurl = \"https://s:9443\"\npassword_env = \"STAGE_PW\"\n\n[fleet.prod]\nwaves = [[\"stage\"]]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            file.profiles["stage"].password_env.as_deref(),
+            Some("STAGE_PW")
+        );
+        assert_eq!(file.fleets["prod"].waves, vec![vec!["stage".to_string()]]);
+
+        let named_fleet = parse_profile_file(path, "[fleet]\nurl = \"https://x:9443\"\n");
+        assert!(named_fleet
+            .unwrap_err()
+            .to_string()
+            .contains("a profile cannot be named `fleet`"));
+        let typo = parse_profile_file(path, "[fleet.prod]\nwave = [[\"a\"]]\n").unwrap_err();
+        assert!(typo.to_string().contains("[fleet.prod]"), "{typo}");
+        let bad_profile = parse_profile_file(path, "[a]\nurll = \"x\"\n").unwrap_err();
+        assert!(bad_profile.to_string().contains("[a]"), "{bad_profile}");
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub use client::{
     UploadSource,
 };
 pub use credentials::{
-    default_profile_path, read_profile, resolve, ConnectionFlags, ConnectionSettings, Credentials,
-    Password, PasswordPrompt, Profile,
+    default_profile_path, read_fleet, read_profile, resolve, ConnectionFlags, ConnectionSettings,
+    Credentials, FleetSpec, Password, PasswordPrompt, Profile,
 };
 pub use endpoints::{action_uid_of, path_segment, Endpoint};
 pub use multipart::MultipartBody;
@@ -89,6 +89,16 @@ pub enum ClusterError {
         name: String,
         /// The profiles the file has.
         known: String,
+    },
+    /// A fleet of the profile file that cannot be used as written.
+    #[error("fleet `{fleet}` in {path}: {message}", path = path.display())]
+    FleetInvalid {
+        /// The file.
+        path: PathBuf,
+        /// The fleet.
+        fleet: String,
+        /// What is wrong.
+        message: String,
     },
     /// A profile file holding a password that others can read.
     #[error("profile file {path} holds a password but is readable by others (mode {mode:o}); run `chmod 600 {path}`", path = path.display())]

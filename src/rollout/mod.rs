@@ -9,12 +9,17 @@
 //!   [`upgrade`] moves databases to another version of a module and reads them back;
 //!   [`artifacts`] lists and deletes per-node artifacts; [`status`] tells which nodes and
 //!   databases hold and run which module versions, and names the drift.
+//! * [`fleet`] rolls a release out over many clusters in waves, each cluster with its own plan
+//!   and outcome, and compares the clusters' status.
+//! * [`outcome`] is the one shape every rollout reports in: steps, their states, the resume
+//!   command.
 //!
 //! A rollout is resumable: running it again (or with `--nodes` of the failed ones) skips what is
 //! already in place, so no node receives the artifact twice.
 
 pub mod artifacts;
 pub mod execute;
+pub mod fleet;
 pub mod outcome;
 pub mod plan;
 pub mod status;

@@ -159,6 +159,9 @@ pub struct DatabasePlan {
     pub body: UpgradeRequest,
     /// The module list the cluster's own dry run answered, when asked and supported.
     pub cluster_preview: Option<Vec<ModuleChange>>,
+    /// An Active-Active database (`crdt`): RS wants the new build on every participating
+    /// cluster before any instance is upgraded.
+    pub active_active: bool,
 }
 
 impl DatabasePlan {
@@ -638,6 +641,7 @@ pub fn plan_upgrade(
             request: planned(client, &endpoint, bytes),
             body,
             cluster_preview: None,
+            active_active: bdb.raw.get("crdt") == Some(&Value::Bool(true)),
         });
     }
     refusals.extend(check_artifacts(client, &live, &needed_artifacts)?);
@@ -1397,6 +1401,7 @@ mod tests {
             },
             body: UpgradeRequest::default(),
             cluster_preview: None,
+            active_active: false,
         }
     }
 

@@ -153,6 +153,8 @@ pub struct UploadPlan {
     pub flow: UploadFlow,
     /// Why this flow ("RS 8.0.2 ≥ 8.0", "--bundled").
     pub flow_reason: String,
+    /// The cluster's RS version as its nodes report it.
+    pub rs_version: String,
     /// The zips.
     pub zips: Vec<UploadZip>,
     /// The versions, lowest first.
@@ -172,6 +174,20 @@ pub struct UploadPlan {
 pub fn plan_upload(
     client: &Client,
     set: &mut ReleaseSet,
+    options: &UploadOptions,
+) -> Result<UploadPlan, RolloutError> {
+    let plan = plan_upload_keeping(client, set, options);
+    for member in &mut set.members {
+        member.release_module_bytes();
+    }
+    plan
+}
+
+/// [`plan_upload`] that keeps the zips' module bytes, for a fleet that checks the same set
+/// against each of its clusters (the caller releases them after the last).
+pub fn plan_upload_keeping(
+    client: &Client,
+    set: &ReleaseSet,
     options: &UploadOptions,
 ) -> Result<UploadPlan, RolloutError> {
     let origin = client.base().origin();
@@ -224,7 +240,7 @@ pub fn plan_upload(
             .retain(|(name, version)| !(*name == module_name && versions.contains(version)));
         facts.nodes = nodes.iter().map(node_facts).collect();
     }
-    let zip_reports = validate::check_members(set, &target, &CheckOptions::default());
+    let zip_reports = validate::check_members_keeping(set, &target, &CheckOptions::default());
     let mut set_report = validate::set_report(set, zip_reports, &target, None);
     if options.strict {
         set_report.promote_warnings();
@@ -412,6 +428,7 @@ pub fn plan_upload(
         cluster: origin,
         flow,
         flow_reason,
+        rs_version: rs_version(&live).map_or_else(|reported| reported, |v| v.to_string()),
         zips,
         versions: planned_versions,
         requests,

@@ -27,7 +27,9 @@ mod versions;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Report, Rule, Severity, Summary};
-pub use set::{check_members, check_set, set_report, ChecksumFile, SetReport, ZipReport};
+pub use set::{
+    check_members, check_members_keeping, check_set, set_report, ChecksumFile, SetReport, ZipReport,
+};
 pub use upgrade::{check_module_object, check_nodes_same_rs, check_redis_move};
 
 use crate::bundle::{Bundle, BundleError, Limits, Source};

@@ -117,11 +117,24 @@ pub fn check_members(
     target: &Target,
     options: &CheckOptions,
 ) -> Vec<ZipReport> {
+    let reports = check_members_keeping(set, target, options);
+    for member in &mut set.members {
+        member.release_module_bytes();
+    }
+    reports
+}
+
+/// [`check_members`] that keeps each member's module bytes, for a caller that checks the set
+/// against several targets (a fleet's clusters) and releases them after the last.
+pub fn check_members_keeping(
+    set: &ReleaseSet,
+    target: &Target,
+    options: &CheckOptions,
+) -> Vec<ZipReport> {
     set.members
-        .iter_mut()
+        .iter()
         .map(|member| {
             let report = check_bundle(&member.bundle, &narrowed(target, &member.bundle), options);
-            member.release_module_bytes();
             ZipReport {
                 subject: member.path.display().to_string(),
                 sha256: member.sha256.clone(),

@@ -516,3 +516,34 @@ pub fn zip_with_sparse_padding(path: &Path, entries: &[(&str, &[u8], u32)], padd
     end.extend_from_slice(&0u16.to_le_bytes());
     file.write_all(&end).unwrap();
 }
+
+/// Checks `value` against the schema at `schema` (a path from the crate root, e.g.
+/// `schema/fleet.schema.json`); the project's other schemas resolve where it refers to them.
+pub fn assert_schema(schema: &str, value: &serde_json::Value) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema file"))
+            .expect("schema JSON")
+    };
+    let mut options = jsonschema::options();
+    for entry in std::fs::read_dir(root.join("schema")).expect("schema folder") {
+        let document = read(&entry.expect("entry").path());
+        let id = document["$id"].as_str().expect("$id").to_string();
+        options = options.with_resource(
+            id,
+            jsonschema::Resource::from_contents(document).expect("a schema"),
+        );
+    }
+    let validator = options
+        .build(&read(&root.join(schema)))
+        .expect("valid schema");
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{schema}: {problems:?}\n{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}

@@ -343,6 +343,7 @@ async fn handle(
         body_bytes: body.received(),
         json_body: body.json.take(),
         expect_continue,
+        at: std::time::Instant::now(),
     };
     {
         // Requests refused for exceeding the budget are counted, not recorded.

@@ -178,6 +178,8 @@ pub struct RequestRecord {
     pub json_body: Option<Value>,
     /// Whether it carried `Expect: 100-continue`.
     pub expect_continue: bool,
+    /// When it was recorded (its answer decided), to order requests across clusters.
+    pub at: std::time::Instant,
 }
 
 impl RequestRecord {
