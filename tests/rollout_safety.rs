@@ -300,6 +300,7 @@ fn an_interrupted_upgrade_in_json_says_interrupted_with_each_step_and_the_resume
     );
     assert_eq!(run.code, 143, "{}", run.text());
     let outcome: Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    common::assert_schema("schema/rollout.schema.json", &outcome);
     assert_eq!(outcome["interrupted"], true, "{outcome:#}");
     let steps = outcome["steps"].as_array().expect("steps");
     assert_eq!(steps[0]["state"], "in_flight", "{outcome:#}");
