@@ -5,7 +5,8 @@
 //! zip is hashed as it is written to a temporary file beside the destination, which is renamed
 //! into place only when complete. Dependencies are embedded as `deps/<name>.tgz`: local ones
 //! archived ([`deps`]), remote ones downloaded and checked against their sha256 ([`download`]).
-//! What a command line gives as text (command JSON, dependency specs) is read by [`flags`].
+//! What a command line gives as text (command JSON, dependency specs, the manifest to read) is
+//! read by [`flags`].
 
 mod assemble;
 pub mod deflate;
