@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use rmpack::report;
-use rmpack::validate::{self, CheckOptions, Target, TargetSpec};
+use rmpack::validate::target::TargetSpec;
+use rmpack::validate::{self, CheckOptions, Target};
 
 use super::ui::stdout_style;
 use super::Status;

@@ -4,7 +4,7 @@
 //! what to check against (OS, architecture, Redis and RS versions, a database configuration, the
 //! version already on the cluster, facts read from a live cluster). The validator never talks to
 //! a cluster itself: `cluster` fetches a live target and hands it over as a plain [`Target`].
-//! A target is read from text with [`TargetSpec`] and completed from a live cluster's with
+//! A target is read from text with [`target::TargetSpec`] and completed from a live cluster's with
 //! [`Target::completed_from`].
 //!
 //! Rules live one family per file (`structure`, `fields`, `elf_rules`, `versions`,
@@ -23,7 +23,7 @@ pub mod policy;
 pub mod rules;
 pub mod set;
 mod structure;
-mod target;
+pub mod target;
 mod upgrade;
 mod versions;
 
@@ -31,7 +31,6 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Report, Rule, Severity, Summary};
 pub use set::{check_members, check_set, set_report, ChecksumFile, SetReport, ZipReport};
-pub use target::{database_from_json, read_database_config, TargetError, TargetSpec};
 pub use upgrade::{check_module_object, check_nodes_same_rs, check_redis_move};
 
 use crate::bundle::{Bundle, BundleError, Limits, Source};
