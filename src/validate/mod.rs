@@ -4,8 +4,8 @@
 //! what to check against (OS, architecture, Redis and RS versions, a database configuration, the
 //! version already on the cluster, facts read from a live cluster). The validator never talks to
 //! a cluster itself: `cluster` fetches a live target and hands it over as a plain [`Target`].
-//! A target is read from text with [`target::TargetSpec`] and completed from a live cluster's with
-//! [`Target::completed_from`].
+//! A target is read from text with [`target::TargetSpec`] and completed from a live
+//! cluster's with [`Target::completed_from`].
 //!
 //! Rules live one family per file (`structure`, `fields`, `elf_rules`, `versions`,
 //! `capabilities`, `upgrade`, `cluster`); the catalogue of every rule is [`rules::ALL`]. Data the
