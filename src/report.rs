@@ -1,13 +1,15 @@
 //! Renderings of validation reports (human text, JSON with a schema `version`, GitHub Actions
 //! annotations, SARIF 2.1.0) and of rollouts (the per-node table). JSON of a rollout is its
-//! `Serialize` form.
+//! `Serialize` form. Also what `pack` wrote and what a bundle holds (`inspect`).
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 use serde_json::{json, Value};
 
+use crate::bundle::{Bundle, Source};
 use crate::diff::{Action, ChangeKind, Detail, Direction, ReleaseDiff};
+use crate::elf::{ElfError, ElfFacts};
 use crate::validate::{rules, Diagnostic, Report, Severity};
 
 // Terminal safety: every human rendering shows text from outside through `sanitize`
@@ -1274,6 +1276,249 @@ pub fn diff_human(diff: &ReleaseDiff, style: Style) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// What `pack` wrote; what a bundle holds (`inspect`).
+// ---------------------------------------------------------------------------------------------
+
+/// The human rendering of a packed zip: its path, size and sha256.
+pub fn packed_human(packed: &crate::pack::Packed) -> String {
+    format!(
+        "{}\n  size:   {} bytes\n  sha256: {}\n",
+        shown(packed.path.display()),
+        packed.size,
+        packed.sha256
+    )
+}
+
+/// The JSON rendering of a packed zip: `path`, `size`, `sha256`, the `module_json` inside it,
+/// and the `discovery_redis_version` the module was loaded into (null without discovery).
+pub fn packed_json(packed: &crate::pack::Packed) -> Value {
+    json!({
+        "path": packed.path,
+        "size": packed.size,
+        "sha256": packed.sha256,
+        "module_json": packed.module_json.user_defined_config(),
+        "discovery_redis_version": packed.redis_version,
+    })
+}
+
+/// The JSON rendering of what a bundle holds: `path`, `source`, `entries`, `module_json` (or
+/// `{"error"}`), `module` (name, size, sha256, the recorded sha256 and whether it matches, mode),
+/// `elf` (the facts, or `{"error"}`) and `dependencies`.
+pub fn inspect_json(bundle: &Bundle, elf: Option<&Result<ElfFacts, ElfError>>) -> Value {
+    let checksum = bundle.module_checksum();
+    json!({
+        "path": bundle.path.display().to_string(),
+        "source": bundle.source,
+        "entries": bundle.entries,
+        "module_json": match &bundle.module_json_value {
+            Some(Ok(v)) => v.clone(),
+            Some(Err(e)) => json!({"error": e}),
+            None => Value::Null,
+        },
+        "module": bundle.module.as_ref().map(|m| json!({
+            "name": m.name,
+            "size": m.bytes.len(),
+            "sha256": m.sha256,
+            "recorded_sha256": checksum.recorded,
+            "sha256_matches": checksum.matches,
+            "unix_mode": m.unix_mode.map(|mode| format!("{mode:04o}")),
+        })),
+        "elf": match elf {
+            Some(Ok(facts)) => serde_json::to_value(facts).unwrap_or(Value::Null),
+            Some(Err(e)) => json!({"error": e.to_string()}),
+            None => Value::Null,
+        },
+        "dependencies": bundle.deps,
+    })
+}
+
+/// The module.json fields the human rendering of a bundle shows, in order (commands follow as
+/// a table).
+const INSPECTED_FIELDS: &[&str] = &[
+    "module_name",
+    "display_name",
+    "version",
+    "semantic_version",
+    "architecture",
+    "os",
+    "operating_systems",
+    "min_redis_version",
+    "min_redis_pack_version",
+    "compatible_redis_version",
+    "capabilities",
+    "command_line_args",
+    "module_file",
+    "sha256",
+    "dependencies",
+];
+
+/// The human rendering of what a bundle holds: the zip's entries, module.json's main fields and
+/// commands, the `.so` (size, sha256 against the recorded one, mode), its ELF facts and the
+/// dependency archives.
+pub fn inspect_human(bundle: &Bundle, elf: Option<&Result<ElfFacts, ElfError>>) -> String {
+    let mut out = String::new();
+    // Every string from the zip, module.json or the ELF file goes through `sanitize`: it may hold
+    // escape sequences meant to rewrite the terminal.
+    out.push_str(&format!("{}\n", shown(bundle.path.display())));
+    if bundle.source == Source::Zip {
+        let rows: Vec<Vec<String>> = bundle
+            .entries
+            .iter()
+            .map(|e| {
+                vec![
+                    sanitize(&e.name).into_owned(),
+                    format!("{:?}", e.kind).to_lowercase(),
+                    e.size.to_string(),
+                    e.compressed_size.to_string(),
+                    e.unix_mode
+                        .map(|m| format!("{m:04o}"))
+                        .unwrap_or_else(|| "-".into()),
+                    sanitize(&e.compression).into_owned(),
+                ]
+            })
+            .collect();
+        out.push_str("\nentries\n");
+        out.push_str(&table(
+            &["name", "kind", "size", "compressed", "mode", "method"],
+            &rows,
+        ));
+    }
+    match &bundle.module_json_value {
+        Some(Ok(Value::Object(map))) => {
+            out.push_str("\nmodule.json\n");
+            for key in INSPECTED_FIELDS {
+                if let Some(value) = map.get(*key) {
+                    out.push_str(&format!("  {key:<26} {}\n", compact(value)));
+                }
+            }
+            if let Some(Value::Array(commands)) = map.get("commands") {
+                let rows: Vec<Vec<String>> = commands
+                    .iter()
+                    .map(|c| {
+                        let field = |k: &str| c.get(k).map(compact).unwrap_or_default();
+                        let flags = c
+                            .get("flags")
+                            .and_then(Value::as_array)
+                            .map(|f| {
+                                f.iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            })
+                            .unwrap_or_default();
+                        let flags = sanitize(&flags).into_owned();
+                        vec![
+                            sanitize(c.get("command_name").and_then(Value::as_str).unwrap_or("?"))
+                                .into_owned(),
+                            field("command_arity"),
+                            flags,
+                            field("first_key"),
+                            field("last_key"),
+                            field("step"),
+                        ]
+                    })
+                    .collect();
+                out.push_str(&format!("\ncommands ({})\n", rows.len()));
+                out.push_str(&table(
+                    &["name", "arity", "flags", "first", "last", "step"],
+                    &rows,
+                ));
+            }
+        }
+        Some(Ok(_)) => out.push_str("\nmodule.json is not a JSON object\n"),
+        Some(Err(e)) => out.push_str(&format!("\nmodule.json is not valid JSON: {}\n", Shown(e))),
+        None => {}
+    }
+    if let Some(module) = &bundle.module {
+        out.push_str(&format!("\nmodule {}\n", Shown(&module.name)));
+        out.push_str(&format!("  size    {} bytes\n", module.bytes.len()));
+        out.push_str(&format!("  sha256  {}\n", module.sha256));
+        let checksum = bundle.module_checksum();
+        match (checksum.recorded, checksum.matches) {
+            (Some(_), Some(true)) => out.push_str("  matches the sha256 module.json records\n"),
+            (Some(r), _) => out.push_str(&format!(
+                "  DOES NOT MATCH the sha256 module.json records ({})\n",
+                Shown(&r)
+            )),
+            (None, _) if bundle.module_json_raw.is_some() => {
+                out.push_str("  module.json records no sha256\n")
+            }
+            _ => {}
+        }
+        if let Some(mode) = module.unix_mode {
+            out.push_str(&format!("  mode    {mode:04o}\n"));
+        }
+    }
+    match elf {
+        Some(Ok(facts)) => {
+            out.push_str("\nELF\n");
+            out.push_str(&format!(
+                "  architecture  {}\n",
+                facts.describe_architecture()
+            ));
+            out.push_str(&format!(
+                "  class         {}, {}\n",
+                facts.class, facts.endianness
+            ));
+            out.push_str(&format!("  type          {}\n", facts.file_type));
+            out.push_str(&format!("  OS/ABI        {}\n", facts.os_abi));
+            out.push_str(&format!(
+                "  OnLoad        {}\n",
+                if facts.has_redis_module_onload {
+                    "RedisModule_OnLoad exported"
+                } else {
+                    "RedisModule_OnLoad MISSING"
+                }
+            ));
+            out.push_str(&format!(
+                "  NEEDED        {}\n",
+                Shown(&facts.needed.join(", "))
+            ));
+            for (label, need) in [
+                ("glibc", facts.max_glibc()),
+                ("libstdc++", facts.max_glibcxx()),
+                ("OpenSSL", facts.max_openssl()),
+            ] {
+                if let Some(need) = need {
+                    out.push_str(&format!(
+                        "  max {label:<9} {} ({})\n",
+                        Shown(&need.name),
+                        Shown(&need.symbols.join(", "))
+                    ));
+                }
+            }
+        }
+        Some(Err(e)) => out.push_str(&format!("\nELF: {}\n", shown(e))),
+        None => {}
+    }
+    if !bundle.deps.is_empty() {
+        let rows: Vec<Vec<String>> = bundle
+            .deps
+            .iter()
+            .map(|d| {
+                vec![
+                    sanitize(&d.name).into_owned(),
+                    d.size.to_string(),
+                    d.sha256.clone(),
+                ]
+            })
+            .collect();
+        out.push_str("\ndependencies\n");
+        out.push_str(&table(&["name", "size", "sha256"], &rows));
+    }
+    out
+}
+
+/// A module.json value for the terminal: a string as it is, anything else as JSON; either way
+/// with control characters escaped.
+fn compact(value: &Value) -> String {
+    match value {
+        Value::String(s) => sanitize(s).into_owned(),
+        other => sanitize(&other.to_string()).into_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Upgrade plans and outcomes, cluster status, per-node artifact tables.
 // ---------------------------------------------------------------------------------------------
 
@@ -1623,6 +1868,100 @@ mod tests {
         step.elapsed = Duration::from_millis(250);
         step.error = error.map(str::to_string);
         step
+    }
+
+    fn packed(path: &str, redis_version: Option<&str>) -> crate::pack::Packed {
+        crate::pack::Packed {
+            path: path.into(),
+            size: 1234,
+            sha256: "ab".repeat(32),
+            module_json: crate::manifest::ModuleJson::from_slice(
+                br#"{"module_name": "plain", "version": 10203, "architecture": "x86_64"}"#,
+            )
+            .unwrap(),
+            redis_version: redis_version.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_packed_zip_shows_its_path_size_and_hash() {
+        let text = super::packed_human(&packed("out/plain\x1b[2J.zip", None));
+        assert_eq!(
+            text,
+            format!(
+                "out/plain\\x1b[2J.zip\n  size:   1234 bytes\n  sha256: {}\n",
+                "ab".repeat(32)
+            )
+        );
+        let value = super::packed_json(&packed("plain.zip", Some("7.2.4")));
+        assert_eq!(value["path"], "plain.zip");
+        assert_eq!(value["size"], 1234);
+        assert_eq!(value["module_json"]["module_name"], "plain");
+        assert_eq!(value["module_json"]["version"], 10203);
+        assert_eq!(value["discovery_redis_version"], "7.2.4");
+        let value = super::packed_json(&packed("plain.zip", None));
+        assert!(value["discovery_redis_version"].is_null());
+    }
+
+    fn inspected(module_json: Option<Value>, module_sha256: &str) -> crate::bundle::Bundle {
+        let mut bundle =
+            crate::bundle::Bundle::empty(std::path::Path::new("m.zip"), super::Source::Directory);
+        if let Some(value) = module_json {
+            bundle.module_json_raw = Some(value.to_string().into_bytes());
+            bundle.module_json_value = Some(Ok(value));
+        }
+        bundle.module = Some(crate::bundle::ModuleBinary {
+            name: "m\x07.so".into(),
+            bytes: crate::bundle::ModuleBytes::Owned(b"no elf".to_vec()),
+            sha256: module_sha256.into(),
+            unix_mode: Some(0o755),
+        });
+        bundle
+    }
+
+    #[test]
+    fn an_inspected_bundle_says_whether_the_module_matches_its_recorded_hash() {
+        let value = json!({"module_name": "plain\x1b]0;x", "sha256": "abcd", "commands": [
+            {"command_name": "plain.get", "command_arity": 2, "flags": ["readonly", "fast"],
+             "first_key": 1, "last_key": 1, "step": 1}]});
+        let bundle = inspected(Some(value.clone()), "ABCD");
+        let elf = bundle.module_elf();
+        let text = super::inspect_human(&bundle, elf.as_ref());
+        assert!(
+            text.contains("  module_name                plain\\x1b]0;x\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("plain.get  2      readonly fast  1      1     1"),
+            "{text}"
+        );
+        assert!(text.contains("\nmodule m\\x07.so\n"), "{text}");
+        assert!(
+            text.contains("  matches the sha256 module.json records\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nELF: "), "{text}");
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
+
+        let bundle = inspected(Some(value), "abce");
+        let text = super::inspect_human(&bundle, None);
+        assert!(
+            text.contains("  DOES NOT MATCH the sha256 module.json records (abcd)\n"),
+            "{text}"
+        );
+        let json = super::inspect_json(&bundle, bundle.module_elf().as_ref());
+        assert_eq!(json["module"]["recorded_sha256"], "abcd");
+        assert_eq!(json["module"]["sha256_matches"], false);
+        assert_eq!(json["module"]["unix_mode"], "0755");
+        assert!(json["elf"]["error"].is_string());
+        assert_eq!(json["source"], "directory");
+
+        let bundle = inspected(Some(json!({"module_name": "plain"})), "abcd");
+        let text = super::inspect_human(&bundle, None);
+        assert!(text.contains("  module.json records no sha256\n"), "{text}");
+        let json = super::inspect_json(&bundle, None);
+        assert!(json["module"]["sha256_matches"].is_null());
+        assert!(json["elf"].is_null());
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -83,15 +85,28 @@ fn each_added_removed_and_changed_command_and_capability_is_named() {
 #[test]
 fn golden_human_output_of_the_fixture_releases() {
     let (_, out, _) = run(&["diff", OLD, NEW]);
-    let golden_path = root().join("tests/golden/diff-fixtures.txt");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden_path, &out).unwrap();
-    }
-    let golden = std::fs::read_to_string(&golden_path)
-        .expect("missing golden file; run with UPDATE_GOLDEN=1 to create it");
-    assert_eq!(
-        out, golden,
-        "human output changed; rerun with UPDATE_GOLDEN=1 if intended"
+    common::assert_golden("diff-fixtures.txt", &out);
+}
+
+#[test]
+fn a_golden_mismatch_shows_the_diff_and_how_to_refresh() {
+    let golden = "release\n  one\n  two\n  three\n  four\n  five\n";
+    let actual = "release\n  one\n  two\n  three\n  FOUR\n  five\n";
+    assert_eq!(common::golden_failure("x.txt", Ok(golden), golden), None);
+    let failure = common::golden_failure("x.txt", Ok(golden), actual).unwrap();
+    assert!(failure.contains("tests/golden/x.txt"), "{failure}");
+    assert!(failure.contains("UPDATE_GOLDEN=1"), "{failure}");
+    assert!(
+        failure
+            .ends_with("@@ line 2 @@\n    one\n    two\n    three\n-   four\n+   FOUR\n    five\n"),
+        "{failure}"
+    );
+    let endings = common::golden_failure("x.txt", Ok("a\nb\n"), "a\nb").unwrap();
+    assert!(endings.contains("line endings differ"), "{endings}");
+    let missing = common::golden_failure("new.txt", Err("No such file"), actual).unwrap();
+    assert!(
+        missing.contains("UPDATE_GOLDEN=1 to create it") && missing.ends_with(actual),
+        "{missing}"
     );
 }
 

@@ -30,7 +30,7 @@ pub use crate::manifest::layout::{dependency_name, DEPS_DIR, MODULE_JSON};
 pub use layout::{unsafe_name_reason, LayoutIssue, MAX_MODULE_JSON};
 pub use model::{
     Archive, ArchiveReader, Bundle, Entry, EntryKind, HashedFile, ModuleBinary, ModuleBytes,
-    ReadProblem, Source,
+    ModuleChecksum, ReadProblem, Source,
 };
 pub use readers::{parse_module_json, read_module_json};
 pub use tarball::TarProblem;

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::layout::LayoutIssue;
 use super::tarball::TarProblem;
+use crate::elf::{ElfError, ElfFacts};
 use crate::manifest::ModuleJson;
 
 /// What kind of thing a zip entry is.
@@ -283,5 +284,91 @@ impl Bundle {
         self.module_json_value
             .as_ref()
             .and_then(|m| m.as_ref().ok())
+    }
+
+    /// The ELF facts of the `.so`, or why its bytes are no readable ELF image; `None` when the
+    /// bundle holds no `.so`.
+    pub fn module_elf(&self) -> Option<Result<ElfFacts, ElfError>> {
+        self.module.as_ref().map(|m| ElfFacts::read(&m.bytes))
+    }
+
+    /// The sha256 module.json records for the `.so`, and whether the `.so`'s bytes hash to it.
+    pub fn module_checksum(&self) -> ModuleChecksum {
+        let recorded = self
+            .manifest_value()
+            .and_then(|v| v.get("sha256"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string);
+        let matches = match (&recorded, &self.module) {
+            (Some(recorded), Some(module)) => Some(recorded.eq_ignore_ascii_case(&module.sha256)),
+            _ => None,
+        };
+        ModuleChecksum { recorded, matches }
+    }
+}
+
+/// What module.json records as the `.so`'s sha256, against the bytes the bundle holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleChecksum {
+    /// The `sha256` string module.json holds, as it is written.
+    pub recorded: Option<String>,
+    /// Whether the `.so` hashes to it (case-insensitively); `None` without both.
+    pub matches: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_module(sha256_recorded: Option<&str>, module_sha256: Option<&str>) -> Bundle {
+        let mut bundle = Bundle::empty(std::path::Path::new("m.zip"), Source::Zip);
+        if let Some(recorded) = sha256_recorded {
+            bundle.module_json_value = Some(Ok(serde_json::json!({ "sha256": recorded })));
+        }
+        bundle.module = module_sha256.map(|sha256| ModuleBinary {
+            name: "m.so".into(),
+            bytes: ModuleBytes::Owned(b"not elf".to_vec()),
+            sha256: sha256.into(),
+            unix_mode: Some(0o755),
+        });
+        bundle
+    }
+
+    #[test]
+    fn the_recorded_checksum_matches_the_bytes_in_any_case() {
+        let checksum = with_module(Some("ABCD"), Some("abcd")).module_checksum();
+        assert_eq!(checksum.recorded.as_deref(), Some("ABCD"));
+        assert_eq!(checksum.matches, Some(true));
+        let checksum = with_module(Some("abcd"), Some("abce")).module_checksum();
+        assert_eq!(checksum.matches, Some(false));
+    }
+
+    #[test]
+    fn without_a_recorded_checksum_or_a_module_nothing_is_compared() {
+        let checksum = with_module(None, Some("abcd")).module_checksum();
+        assert_eq!(
+            checksum,
+            ModuleChecksum {
+                recorded: None,
+                matches: None
+            }
+        );
+        let checksum = with_module(Some("abcd"), None).module_checksum();
+        assert_eq!(checksum.recorded.as_deref(), Some("abcd"));
+        assert_eq!(checksum.matches, None);
+        // A sha256 that is not a string is not a recorded checksum.
+        let mut bundle = with_module(None, Some("abcd"));
+        bundle.module_json_value = Some(Ok(serde_json::json!({ "sha256": 7 })));
+        assert_eq!(bundle.module_checksum().recorded, None);
+    }
+
+    #[test]
+    fn the_elf_facts_are_read_from_the_module_bytes() {
+        assert!(with_module(None, None).module_elf().is_none());
+        let elf = with_module(None, Some("abcd")).module_elf().unwrap();
+        assert!(
+            elf.is_err(),
+            "bytes that are no ELF image give the reader's error"
+        );
     }
 }

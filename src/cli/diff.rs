@@ -1,12 +1,12 @@
 //! `rmpack diff OLD NEW`: what an upgrade from one release to the next adds, removes and breaks.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use rmpack::diff;
-use rmpack::report::{self, Style};
+use rmpack::report;
 
+use super::ui::stdout_style;
 use super::Status;
 
 /// Arguments of `rmpack diff`.
@@ -37,8 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if args.json {
         print!("{}", report::json_pretty(&report::diff_json(&diff)));
     } else {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", report::diff_human(&diff, Style { color }));
+        print!("{}", report::diff_human(&diff, stdout_style()));
     }
     Ok(if args.fail_on_breaking && diff.is_breaking() {
         Status::Failure

@@ -1,12 +1,12 @@
 //! `rmpack pack`: build a module zip from a `.so`, a manifest, flags and discovered commands.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use rmpack::manifest::{Command, DependencySpec, DottedVersion, ManifestInput, ModuleVersion};
+use anyhow::Context;
+use rmpack::manifest::{DottedVersion, ManifestInput, ModuleVersion};
 use rmpack::pack::{self, OutputSpec, PackOptions};
+use rmpack::report;
 
 use super::ui::TermListener;
 use super::Status;
@@ -179,18 +179,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let packed = pack::pack(&options, &listener)
         .with_context(|| format!("cannot pack {}", args.module.display()))?;
     if args.json {
-        let value = serde_json::json!({
-            "path": packed.path,
-            "size": packed.size,
-            "sha256": packed.sha256,
-            "module_json": packed.module_json.user_defined_config(),
-            "discovery_redis_version": packed.redis_version,
-        });
-        print!("{}", rmpack::report::json_pretty(&value));
+        print!("{}", report::json_pretty(&report::packed_json(&packed)));
     } else {
-        println!("{}", rmpack::report::shown(packed.path.display()));
-        println!("  size:   {} bytes", packed.size);
-        println!("  sha256: {}", packed.sha256);
+        print!("{}", report::packed_human(&packed));
     }
     Ok(Status::Success)
 }
@@ -198,16 +189,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 /// Turns the command line into [`PackOptions`].
 pub fn options_from_args(args: &PackArgs) -> anyhow::Result<PackOptions> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let manifest = match (&args.manifest, args.no_manifest) {
-        (Some(path), _) => {
-            // Checked (a regular file within the manifest cap) before the manifest reader reads it.
-            rmpack::input::open_file(path, rmpack::input::InputKind::Manifest)
-                .context("--manifest")?;
-            Some(path.clone())
-        }
-        (None, true) => None,
-        (None, false) => pack::default_manifest(&args.module, &cwd),
-    };
+    let manifest = pack::manifest_to_read(
+        args.manifest.as_deref(),
+        !args.no_manifest,
+        &args.module,
+        &cwd,
+    )
+    .context("--manifest")?;
     let non_empty = |list: &Vec<String>| (!list.is_empty()).then(|| list.clone());
     let flags = ManifestInput {
         module_name: args.module_name.clone(),
@@ -229,10 +217,13 @@ pub fn options_from_args(args: &PackArgs) -> anyhow::Result<PackOptions> {
         config_command: args.config_command.clone(),
         git_sha: args.git_sha.clone(),
         exclude_commands: non_empty(&args.exclude_commands),
-        overide_command: commands_from_args(&args.override_commands, "--override-command")?,
-        add_command: commands_from_args(&args.add_commands, "--add-command")?,
-        dependencies: deps_from_args(&args.deps, "--dep")?,
-        optional_dependencies: deps_from_args(&args.optional_deps, "--optional-dep")?,
+        overide_command: pack::commands_from_flags(&args.override_commands, "--override-command")?,
+        add_command: pack::commands_from_flags(&args.add_commands, "--add-command")?,
+        dependencies: pack::dependencies_from_flags(&args.deps, "--dep")?,
+        optional_dependencies: pack::dependencies_from_flags(
+            &args.optional_deps,
+            "--optional-dep",
+        )?,
         ..ManifestInput::default()
     };
     let output = OutputSpec::parse(args.output.as_deref()).context("invalid --output")?;
@@ -263,76 +254,4 @@ pub fn options_from_args(args: &PackArgs) -> anyhow::Result<PackOptions> {
             ..pack::DownloadOptions::default()
         },
     })
-}
-
-/// Reads `--override-command`/`--add-command` values: inline JSON (object or array) or a file.
-fn commands_from_args(values: &[String], flag: &str) -> anyhow::Result<Option<Vec<Command>>> {
-    if values.is_empty() {
-        return Ok(None);
-    }
-    let mut commands = Vec::new();
-    for value in values {
-        let trimmed = value.trim_start();
-        let (text, origin) = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-            (value.clone(), "the value".to_string())
-        } else {
-            let text = rmpack::input::read_to_string(
-                std::path::Path::new(value),
-                rmpack::input::InputKind::CommandJson,
-            )
-            .with_context(|| format!("{flag} {value}: cannot read the file"))?;
-            (text, value.clone())
-        };
-        let parsed: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{flag}: {origin} is not valid JSON"))?;
-        let items = match parsed {
-            serde_json::Value::Array(items) => items,
-            object @ serde_json::Value::Object(_) => vec![object],
-            _ => bail!("{flag}: {origin} must be a JSON object or an array of objects"),
-        };
-        for item in items {
-            let command: Command = serde_json::from_value(item).with_context(|| {
-                format!("{flag}: {origin} is not a command object (command_name, command_arity, flags, first_key, last_key, step)")
-            })?;
-            commands.push(command);
-        }
-    }
-    Ok(Some(commands))
-}
-
-/// Reads `--dep` values: `NAME=PATH` or `NAME=URL#SHA256`.
-fn deps_from_args(
-    values: &[String],
-    flag: &str,
-) -> anyhow::Result<Option<BTreeMap<String, DependencySpec>>> {
-    if values.is_empty() {
-        return Ok(None);
-    }
-    let mut deps = BTreeMap::new();
-    for value in values {
-        let Some((name, target)) = value.split_once('=') else {
-            bail!("{flag} {value}: expected NAME=PATH or NAME=URL#SHA256");
-        };
-        let spec = if target.starts_with("https://") || target.starts_with("http://") {
-            let (url, sha256) = match target.rsplit_once('#') {
-                Some((url, sha)) => (url.to_string(), Some(sha.to_string())),
-                None => (target.to_string(), None),
-            };
-            DependencySpec {
-                path: None,
-                url: Some(url),
-                sha256,
-            }
-        } else {
-            DependencySpec {
-                path: Some(Path::new(target).to_path_buf()),
-                url: None,
-                sha256: None,
-            }
-        };
-        if deps.insert(name.to_string(), spec).is_some() {
-            bail!("{flag}: dependency `{name}` is given twice");
-        }
-    }
-    Ok(Some(deps))
 }

@@ -86,3 +86,11 @@ impl Listener for TermListener {
         }
     }
 }
+
+/// How to colour a human rendering printed on stdout: only on a terminal, and never when
+/// `NO_COLOR` is set (no-color.org).
+pub fn stdout_style() -> rmpack::report::Style {
+    rmpack::report::Style {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}

@@ -1,13 +1,13 @@
 //! `rmpack validate`: check a module before upload and predict the RS error codes.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use rmpack::manifest::{Arch, DottedVersion, ModuleVersion, OsNick};
-use rmpack::report::{self, Style};
+use rmpack::report;
+use rmpack::validate::target::TargetSpec;
 use rmpack::validate::{self, CheckOptions, Target};
 
+use super::ui::stdout_style;
 use super::Status;
 
 /// Output formats of `rmpack validate`.
@@ -97,7 +97,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let [path] = args.paths.as_slice() else {
         return run_set(&args);
     };
-    if args.write_checksums.is_some() || args.checksums.is_some() || is_folder_of_zips(path) {
+    if args.write_checksums.is_some()
+        || args.checksums.is_some()
+        || rmpack::release::set::is_release_folder(path)
+    {
         return run_set(&args);
     }
     let options = check_options(&args);
@@ -119,7 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         report.promote_warnings();
     }
     let output = match args.format {
-        Format::Human => report::human(&report, human_style()),
+        Format::Human => report::human(&report, stdout_style()),
         Format::Json => pretty(&report::json(&report)),
         Format::Github => report::github(&report),
         Format::Sarif => pretty(&report::sarif(&report)),
@@ -141,26 +144,6 @@ fn check_options(args: &Args) -> CheckOptions {
     }
 }
 
-fn human_style() -> Style {
-    Style {
-        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    }
-}
-
-/// A folder of zips (a release) rather than an unpacked module (module.json or a .so in it).
-fn is_folder_of_zips(path: &std::path::Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return false;
-    };
-    let names: Vec<String> = entries
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_ascii_lowercase())
-        .collect();
-    !names
-        .iter()
-        .any(|n| n == "module.json" || n.ends_with(".so"))
-}
-
 /// Validates the zips of a release one by one and as a set; writes or verifies checksums.
 fn run_set(args: &Args) -> anyhow::Result<Status> {
     if args.load {
@@ -170,14 +153,10 @@ fn run_set(args: &Args) -> anyhow::Result<Status> {
     let target = live_target(args, offline_target(args)?, None)?;
     let checksums = args
         .checksums
-        .as_ref()
-        .map(|path| -> anyhow::Result<validate::ChecksumFile> {
-            let bytes = rmpack::input::read_file(path, rmpack::input::InputKind::Checksums)
-                .with_context(|| format!("cannot read --checksums {}", path.display()))?;
-            Ok(validate::ChecksumFile {
-                path: path.clone(),
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-            })
+        .as_deref()
+        .map(|path| {
+            validate::ChecksumFile::read(path)
+                .with_context(|| format!("cannot read --checksums {}", path.display()))
         })
         .transpose()?;
     let (set, mut report) =
@@ -186,7 +165,7 @@ fn run_set(args: &Args) -> anyhow::Result<Status> {
         report.promote_warnings();
     }
     let output = match args.format {
-        Format::Human => report::set_human(&report, human_style()),
+        Format::Human => report::set_human(&report, stdout_style()),
         Format::Json => pretty(&report::set_json(&report)),
         Format::Github => report::github(&report.all_findings()),
         Format::Sarif => pretty(&report::sarif(&report.all_findings())),
@@ -223,59 +202,24 @@ fn pretty(value: &serde_json::Value) -> String {
 /// The target described by the offline flags (`--os`, `--arch`, versions, `--db-config`,
 /// `--current-version`).
 pub fn offline_target(args: &Args) -> anyhow::Result<Target> {
-    let mut target = Target::default();
-    for name in &args.os {
-        target
-            .operating_systems
-            .push(OsNick::parse(name, false).context("--os")?);
-    }
-    for name in &args.arch {
-        target
-            .architectures
-            .push(name.parse::<Arch>().context("--arch")?);
-    }
-    if let Some(v) = &args.redis_version {
-        target.redis_version = Some(v.parse::<DottedVersion>().context("--redis-version")?);
-    }
-    if let Some(v) = &args.rs_version {
-        target.rs_version = Some(v.parse::<DottedVersion>().context("--rs-version")?);
-    }
-    if let Some(file) = &args.db_config {
-        let text = rmpack::input::read_file(file, rmpack::input::InputKind::DatabaseConfig)
-            .with_context(|| format!("cannot read --db-config {}", file.display()))?;
-        let value: serde_json::Value = serde_json::from_slice(&text)
-            .with_context(|| format!("--db-config {} is not JSON", file.display()))?;
-        // Accept the body of POST /v2/bdbs ({"bdb": {...}}) as well as a plain BDB object.
-        let database = match value.get("bdb") {
-            Some(inner) if inner.is_object() => inner.clone(),
-            _ => value,
-        };
-        if !database.is_object() {
-            bail!(
-                "--db-config {} must hold one database object (GET /v1/bdbs/<uid>), not a list or a value",
-                file.display()
-            );
-        }
-        target.database = Some(database);
-    }
-    if let Some(v) = &args.current_version {
-        target.current_version = Some(ModuleVersion::parse_any(v).context("--current-version")?);
-    }
-    Ok(target)
+    let spec = TargetSpec {
+        operating_systems: args.os.clone(),
+        architectures: args.arch.clone(),
+        redis_version: args.redis_version.clone(),
+        rs_version: args.rs_version.clone(),
+        database_config: args.db_config.clone(),
+        current_version: args.current_version.clone(),
+    };
+    Ok(spec.resolve()?)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Live target. A live cluster (`--cluster URL [--db UID]`) refines the offline target with what
-// the cluster reports: node OS and architecture, RS and Redis versions, the database object,
-// the module already present, known capabilities and whether uploads are allowed
-// (`Target::cluster`). The cluster client fills it in here; offline, the target passes through.
-// ---------------------------------------------------------------------------------------------
-
-/// Completes `target` with facts from a live cluster when `--cluster` or `--profile` is given;
-/// offline it is unchanged. Flags given explicitly win over what the cluster reports.
+/// Completes `target` with facts from a live cluster (`--cluster URL [--db UID]`, or
+/// `--profile`): node OS and architecture, RS and Redis versions, the database object, the
+/// module already present, known capabilities and whether uploads are allowed. Flags given
+/// explicitly win over what the cluster reports; offline, the target passes through.
 pub fn live_target(
     args: &Args,
-    mut target: Target,
+    target: Target,
     module_name: Option<&str>,
 ) -> anyhow::Result<Target> {
     if args.cluster.url.is_none() && args.cluster.profile.is_none() {
@@ -286,16 +230,5 @@ pub fn live_target(
     let live = rmpack::rollout::live_target(&client, args.db.as_deref(), module_name)
         .map_err(|e| super::connection::cluster_failure(e, "cannot read the cluster"))?
         .target;
-    if target.operating_systems.is_empty() {
-        target.operating_systems = live.operating_systems;
-    }
-    if target.architectures.is_empty() {
-        target.architectures = live.architectures;
-    }
-    target.redis_version = target.redis_version.or(live.redis_version);
-    target.rs_version = target.rs_version.or(live.rs_version);
-    target.database = target.database.or(live.database);
-    target.current_version = target.current_version.or(live.current_version);
-    target.cluster = live.cluster;
-    Ok(target)
+    Ok(target.completed_from(live))
 }

@@ -5,12 +5,15 @@
 //! zip is hashed as it is written to a temporary file beside the destination, which is renamed
 //! into place only when complete. Dependencies are embedded as `deps/<name>.tgz`: local ones
 //! archived ([`deps`]), remote ones downloaded and checked against their sha256 ([`download`]).
+//! What a command line gives as text (command JSON, dependency specs, the manifest to read) is
+//! read by [`flags`].
 
 mod assemble;
 pub mod deflate;
 mod dep_cache;
 pub mod deps;
 pub mod download;
+pub mod flags;
 pub mod naming;
 pub mod zip_writer;
 
@@ -30,6 +33,9 @@ use crate::manifest::{Arch, Dependency, DependencySpec, ManifestError, ManifestI
 pub use assemble::{check_input, reconcile_version, CheckedInput, ModuleFacts, ModuleFile};
 pub use deps::{archive_dependency, DepArchive, DepsError};
 pub use download::{default_cache_dir, DownloadError, DownloadOptions, MAX_DEPENDENCY_SIZE};
+pub use flags::{
+    commands_from_flags, dependencies_from_flags, manifest_to_read, CommandOrigin, FlagError,
+};
 pub use naming::{NameFields, NamingError, OutputSpec, DEFAULT_TEMPLATE, GENERIC_OS};
 pub use zip_writer::{
     ZipStyle, ZipWriteError, DATA_MODE, DEFAULT_COMPRESSION, MODULE_MODE, ZIP_EPOCH,

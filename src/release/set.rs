@@ -95,6 +95,19 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Result<SetInputs, SetError> {
     Ok(inputs)
 }
 
+/// Whether `path` is a folder of a release's zips rather than an unpacked module: a folder
+/// that holds neither module.json nor a `.so` (names compared in any case). Anything that is not
+/// a readable folder is not one.
+pub fn is_release_folder(path: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    !entries.flatten().any(|entry| {
+        let name = entry.file_name().to_string_lossy().to_ascii_lowercase();
+        name == crate::bundle::MODULE_JSON || name.ends_with(crate::manifest::layout::MODULE_SUFFIX)
+    })
+}
+
 fn is_zip_name(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
@@ -426,6 +439,23 @@ pub fn parse_checksums(text: &str) -> Result<Vec<(String, String)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_of_zips_is_a_release_and_an_unpacked_module_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("plain.Linux-rhel9-x86_64.1.2.3.zip"), b"PK").unwrap();
+        assert!(is_release_folder(dir.path()));
+        let module = tempfile::tempdir().unwrap();
+        std::fs::write(module.path().join("Module.JSON"), b"{}").unwrap();
+        assert!(!is_release_folder(module.path()));
+        let so = tempfile::tempdir().unwrap();
+        std::fs::write(so.path().join("plain.SO"), b"").unwrap();
+        assert!(!is_release_folder(so.path()));
+        // A file, or a path that does not exist, is no folder of a release.
+        let file = dir.path().join("plain.Linux-rhel9-x86_64.1.2.3.zip");
+        assert!(!is_release_folder(&file));
+        assert!(!is_release_folder(&dir.path().join("absent")));
+    }
 
     #[test]
     fn checksum_lines_parse_both_sha256sum_modes_and_refuse_others() {

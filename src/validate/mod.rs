@@ -4,6 +4,8 @@
 //! what to check against (OS, architecture, Redis and RS versions, a database configuration, the
 //! version already on the cluster, facts read from a live cluster). The validator never talks to
 //! a cluster itself: `cluster` fetches a live target and hands it over as a plain [`Target`].
+//! A target is read from text with [`target::TargetSpec`] and completed from a live
+//! cluster's with [`Target::completed_from`].
 //!
 //! Rules live one family per file (`structure`, `fields`, `elf_rules`, `versions`,
 //! `capabilities`, `upgrade`, `cluster`); the catalogue of every rule is [`rules::ALL`]. Data the
@@ -21,6 +23,7 @@ pub mod policy;
 pub mod rules;
 pub mod set;
 mod structure;
+pub mod target;
 mod upgrade;
 mod versions;
 
@@ -168,7 +171,7 @@ pub fn open(path: &Path, options: &CheckOptions) -> Result<Bundle, ValidateError
 
 /// Runs every rule that applies to `bundle` and `target`.
 pub fn check_bundle(bundle: &Bundle, target: &Target, _options: &CheckOptions) -> Report {
-    let elf = bundle.module.as_ref().map(|m| ElfFacts::read(&m.bytes));
+    let elf = bundle.module_elf();
     let mut ctx = Ctx {
         bundle,
         target,

@@ -94,6 +94,18 @@ pub struct ChecksumFile {
     pub text: String,
 }
 
+impl ChecksumFile {
+    /// Reads a `sha256sum` file through the bounded reader; bytes that are not UTF-8 are kept
+    /// as replacement characters, so the lines around them are still verified.
+    pub fn read(path: &Path) -> Result<ChecksumFile, crate::input::InputError> {
+        let bytes = crate::input::read_file(path, crate::input::InputKind::Checksums)?;
+        Ok(ChecksumFile {
+            path: path.to_path_buf(),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+}
+
 /// Reads and checks every zip of `inputs`, then the set as a whole. Each zip is checked against
 /// `target` narrowed to its own platforms and without a Redis version (a release holds builds for
 /// other platforms and feature sets by design); whether the set covers the target's platforms,
@@ -612,5 +624,29 @@ fn verify_checksums(set: &ReleaseSet, file: &ChecksumFile, out: &mut Vec<Diagnos
                     .at(name.clone()),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checksum_file_is_read_with_bytes_that_are_no_utf8_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("SHA256SUMS");
+        std::fs::write(&path, b"abc  a.zip\n\xff  b.zip\n").unwrap();
+        let file = ChecksumFile::read(&path).unwrap();
+        assert_eq!(file.path, path);
+        assert_eq!(file.text, "abc  a.zip\n\u{fffd}  b.zip\n");
+    }
+
+    #[test]
+    fn a_checksum_file_that_is_no_regular_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = ChecksumFile::read(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("a directory"), "{error}");
+        let error = ChecksumFile::read(&dir.path().join("absent")).unwrap_err();
+        assert!(error.to_string().contains("absent"), "{error}");
     }
 }

@@ -414,20 +414,93 @@ pub fn plain_module_zip(
     path
 }
 
-/// Compares `actual` with the golden file `name`; `BLESS=1` rewrites the file instead.
+/// The environment variable that makes [`assert_golden`] rewrite golden files instead of
+/// comparing with them.
+pub const UPDATE_GOLDEN: &str = "UPDATE_GOLDEN";
+
+/// Compares `actual` with the golden file `tests/golden/<name>`; `UPDATE_GOLDEN=1` rewrites the
+/// file instead. Every golden comparison of the test suite goes through here.
 pub fn assert_golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
-    if std::env::var_os("BLESS").is_some() {
+    if std::env::var_os(UPDATE_GOLDEN).is_some() {
+        std::fs::create_dir_all(path.parent().expect("tests/golden")).expect("golden folder");
         std::fs::write(&path, actual).expect("golden written");
         return;
     }
-    let golden = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        actual, golden,
-        "{name} differs (BLESS=1 rewrites it):\n{actual}"
-    );
+    let golden = std::fs::read_to_string(&path).map_err(|error| error.to_string());
+    let golden = golden.as_deref().map_err(String::as_str);
+    if let Some(failure) = golden_failure(name, golden, actual) {
+        panic!("{failure}");
+    }
+}
+
+/// Why `actual` does not pass as the golden file `name` (read as `golden`, or the reason it
+/// could not be read), with the diff or the whole output and how to refresh; `None` when equal.
+pub fn golden_failure(name: &str, golden: Result<&str, &str>, actual: &str) -> Option<String> {
+    match golden {
+        Ok(golden) if golden == actual => None,
+        Ok(golden) => Some(format!(
+            "output differs from tests/golden/{name} (- golden, + actual); rerun with \
+             {UPDATE_GOLDEN}=1 if the change is intended:\n{}",
+            golden_diff(golden, actual)
+        )),
+        Err(error) => Some(format!(
+            "golden file tests/golden/{name} cannot be read ({error}); run with \
+             {UPDATE_GOLDEN}=1 to create it from this output:\n{actual}"
+        )),
+    }
+}
+
+/// A line diff of `golden` and `actual`: a few lines they share before and after the change,
+/// the golden lines marked `-` and the actual ones `+`, and a note when only line endings differ.
+fn golden_diff(golden: &str, actual: &str) -> String {
+    let old: Vec<&str> = golden.lines().collect();
+    let new: Vec<&str> = actual.lines().collect();
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let context = 3;
+    let mut out = String::new();
+    let shown_from = prefix.saturating_sub(context);
+    if shown_from > 0 {
+        out.push_str(&format!("@@ line {} @@\n", shown_from + 1));
+    }
+    for line in &old[shown_from..prefix] {
+        out.push_str(&format!("  {line}\n"));
+    }
+    for line in &old[prefix..old.len() - suffix] {
+        out.push_str(&format!("- {line}\n"));
+    }
+    for line in &new[prefix..new.len() - suffix] {
+        out.push_str(&format!("+ {line}\n"));
+    }
+    for line in old[old.len() - suffix..].iter().take(context) {
+        out.push_str(&format!("  {line}\n"));
+    }
+    if old == new {
+        out.push_str(&format!(
+            "(the lines read the same; the line endings differ: golden {:?}, actual {:?})\n",
+            tail(golden),
+            tail(actual)
+        ));
+    }
+    out
+}
+
+/// The last few characters of `text`, where a line-ending difference shows.
+fn tail(text: &str) -> &str {
+    let start = text
+        .char_indices()
+        .rev()
+        .nth(7)
+        .map_or(0, |(index, _)| index);
+    &text[start..]
 }
 
 /// Writes a zip of stored entries (`name`, bytes, Unix mode) followed by a stored entry
