@@ -506,6 +506,35 @@ fn a_version_databases_run_is_refused_and_nothing_is_sent() {
     assert_eq!(holding(&emulator), [1, 2]);
 }
 
+/// Runs `rmpack ARGS` and sends it SIGINT once `arrived` says the slow request was carried out
+/// (the emulator acts on a request when it arrives, and holds a slow answer back).
+fn interrupted(
+    emulator: &Emulator,
+    dir: &Path,
+    args: &[&str],
+    arrived: &dyn Fn(&Emulator) -> bool,
+) -> Run {
+    let child = command(emulator, dir)
+        .args(args)
+        .args(cluster_args(emulator))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rmpack starts");
+    let started = Instant::now();
+    while !arrived(emulator) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the slow request never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: a signal to the child this test started.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0);
+    Run::of(child.wait_with_output().expect("rmpack ends"))
+}
+
 /// Deletes hello with its artifacts while node 1 holds the configuration's answer back, and
 /// sends SIGINT once the cluster has deleted the configuration.
 fn interrupted_delete(json: bool) -> (Emulator, tempfile::TempDir, Run) {
@@ -525,26 +554,9 @@ fn interrupted_delete(json: bool) -> (Emulator, tempfile::TempDir, Run) {
     if json {
         args.push("--json");
     }
-    let child = command(&emulator, dir.path())
-        .args(&args)
-        .args(cluster_args(&emulator))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rmpack starts");
-    // The cluster carries the delete out when it arrives, and answers two seconds later.
-    let started = Instant::now();
-    while !emulator.user_defined_modules().is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the delete never arrived"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // SAFETY: a signal to the child this test started.
-    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    assert_eq!(sent, 0);
-    let run = Run::of(child.wait_with_output().expect("rmpack ends"));
+    let run = interrupted(&emulator, dir.path(), &args, &|e| {
+        e.user_defined_modules().is_empty()
+    });
     (emulator, dir, run)
 }
 
@@ -653,4 +665,47 @@ fn a_bundled_module_delete_follows_its_action_and_reads_it_back() {
         "{outcome}"
     );
     assert!(!emulator.modules().iter().any(|m| m["uid"] == "bun"));
+}
+
+#[test]
+fn a_signal_lets_a_node_delete_in_flight_end_and_reads_it_back() {
+    let (emulator, dir, _uid) = cluster_with_hello(3, &[]);
+    emulator.set_fault_matching(
+        2,
+        RequestMatch::new("DELETE", ARTIFACTS),
+        Fault::Slow(Duration::from_secs(2)),
+    );
+    let run = interrupted(
+        &emulator,
+        dir.path(),
+        &["artifacts", "delete", "hello", "1.2.3"],
+        // Node 2's delete is carried out and its answer held back; the others are answered.
+        &|e| {
+            e.artifacts(2).is_empty()
+                && [1, 3]
+                    .iter()
+                    .all(|n| e.requests_to(*n).iter().any(|r| r.method == "DELETE"))
+        },
+    );
+    assert_eq!(run.code, 128 + libc::SIGINT, "{}", run.text());
+    for node in 1..=3 {
+        assert!(
+            run.row(&format!("node {node}")).contains("deleted"),
+            "{}",
+            run.stdout
+        );
+    }
+    let on_node_2 = emulator.requests_to(2);
+    let delete = on_node_2
+        .iter()
+        .position(|r| r.method == "DELETE")
+        .expect("the delete");
+    assert!(
+        on_node_2[delete + 1..]
+            .iter()
+            .any(|r| r.method == "GET" && r.path == ARTIFACTS),
+        "read back after the signal: {on_node_2:?}"
+    );
+    assert!(!run.stdout.contains("resume with:"), "{}", run.stdout);
+    assert!(holding(&emulator).is_empty());
 }
