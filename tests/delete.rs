@@ -501,6 +501,12 @@ fn a_version_databases_run_is_refused_and_nothing_is_sent() {
     assert!(run.stdout.contains("module_in_use"), "{}", run.stdout);
     assert!(run.row("cluster").contains("FAILED"), "{}", run.stdout);
     assert!(run.row("node 1").contains("not started"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("node 1: not started: the configuration was not deleted"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains("resume with:"), "{}", run.stdout);
     assert_eq!(deletes(&emulator).len(), 1);
     assert_eq!(holding(&emulator), [1, 2]);
@@ -576,6 +582,12 @@ fn a_signal_stops_the_delete_before_the_artifacts_and_the_resume_finishes_it() {
         run.stdout.contains(
             "interrupted: the delete stopped on a signal; 1 of 4 step(s) in place; 3 not started"
         ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("node 3: not started: rmpack stopped on a signal before it"),
         "{}",
         run.stdout
     );

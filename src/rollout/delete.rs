@@ -14,7 +14,6 @@
 //! the command that deletes what is left (an `rmpack artifacts delete … --nodes …` once the
 //! configuration is gone).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cluster::{action_uid_of, Client, ClusterError, Endpoint, Module, PollOptions};
@@ -382,27 +381,41 @@ impl DeletePlan {
             }
             None => (None, steps.as_mut_slice()),
         };
-        let mut go_on = true;
+        // Why the steps left not started were not started, when a phase is skipped.
+        let mut skipped: Option<&str> = None;
+        let mut refused = false;
         if let (Some(module), Some(step)) = (&self.module, module_step) {
             if stop_requested() {
-                go_on = false;
+                skipped = Some(STOPPED);
             } else {
-                go_on = self.delete_module(client, module, step, stop_requested);
+                match self.delete_module(client, module, step, stop_requested) {
+                    ModuleResult::Deleted => {}
+                    ModuleResult::NotDeleted { refused: no } => {
+                        refused = no;
+                        skipped = Some(KEPT);
+                    }
+                }
             }
         }
-        if let Some(artifact) = self.artifact.as_ref().filter(|_| go_on) {
-            if !stop_requested() {
+        if let Some(artifact) = &self.artifact {
+            if skipped.is_none() && stop_requested() {
+                skipped = Some(STOPPED);
+            }
+            if skipped.is_none() {
                 self.delete_artifacts(artifact, node_steps, stop_requested);
             }
         }
-        for step in &mut steps {
-            if step.state == StepState::NotStarted && step.error.is_none() {
-                step.error = Some(not_started_reason(stop_requested()).to_string());
+        if let Some(reason) = skipped {
+            for step in steps
+                .iter_mut()
+                .filter(|s| s.state == StepState::NotStarted && s.error.is_none())
+            {
+                step.error = Some(reason.to_string());
             }
         }
         outcome.interrupted = stop_requested();
         outcome.steps = steps;
-        outcome.resume_command = self.resume(&outcome);
+        outcome.resume_command = self.resume(&outcome, refused);
         outcome
     }
 
@@ -414,7 +427,8 @@ impl DeletePlan {
         module: &ModuleDelete,
         step: &mut Step,
         stop_requested: &(dyn Fn() -> bool + Sync),
-    ) -> bool {
+    ) -> ModuleResult {
+        let not_deleted = ModuleResult::NotDeleted { refused: false };
         let listener = client.listener();
         listener.on_status(&format!("deleting {}", module.subject));
         let started = Instant::now();
@@ -450,13 +464,13 @@ impl DeletePlan {
                                 "still {status} on the cluster when rmpack stopped; follow it with GET /v1/actions/{action}, and `rmpack modules list` tells when the module is gone"
                             ));
                             step.elapsed = started.elapsed();
-                            return false;
+                            return not_deleted;
                         }
                         Err(error @ ClusterError::ActionTimeout { .. }) => {
                             step.state = StepState::InFlight;
                             step.error = Some(error.to_string());
                             step.elapsed = started.elapsed();
-                            return false;
+                            return not_deleted;
                         }
                         // The list below says whether the module went anyway.
                         Err(error) => said = Said::Refused(error),
@@ -468,7 +482,7 @@ impl DeletePlan {
             Err(error) if error.is_fatal_for_rollout() => {
                 step.fail(error.to_string());
                 step.elapsed = started.elapsed();
-                return false;
+                return not_deleted;
             }
             Err(error) => said = Said::Refused(error),
         }
@@ -476,7 +490,7 @@ impl DeletePlan {
             .modules()
             .map(|modules| modules.iter().any(|m| m.uid.0 == module.uid));
         step.elapsed = started.elapsed();
-        settle(
+        let refused = settle(
             step,
             listed,
             said,
@@ -495,7 +509,11 @@ impl DeletePlan {
                 }
             }
         }
-        step.state == StepState::Done
+        if step.state == StepState::Done {
+            ModuleResult::Deleted
+        } else {
+            ModuleResult::NotDeleted { refused }
+        }
     }
 
     /// The artifact on every node that holds it, all at once; a signal stops the nodes not yet
@@ -513,23 +531,26 @@ impl DeletePlan {
             .filter(|(_, n)| n.holds && n.unreachable.is_none())
             .map(|(i, _)| i)
             .collect();
-        let fatal = AtomicBool::new(false);
         let results = pool(
             &todo,
             NODE_CONCURRENCY,
             |&index| {
-                let node = &artifact.nodes[index];
                 let mut step = steps[index].clone();
-                if stop_requested() || fatal.load(Ordering::SeqCst) {
+                if stop_requested() {
+                    step.error = Some(STOPPED.to_string());
                     return (step, false);
                 }
-                let stops_all = delete_on(artifact, node, &mut step);
-                if stops_all {
-                    fatal.store(true, Ordering::SeqCst);
-                }
+                let stops_all = delete_on(artifact, &artifact.nodes[index], &mut step);
                 (step, stops_all)
             },
-            |&index| steps[index].clone(),
+            |&index| {
+                let mut step = steps[index].clone();
+                step.error = Some(
+                    "not started: another node refused the credentials or the permission, which hold for every node"
+                        .to_string(),
+                );
+                step
+            },
         );
         for (index, step) in todo.into_iter().zip(results) {
             steps[index] = step;
@@ -541,7 +562,7 @@ impl DeletePlan {
     /// the artifact. None when everything is in place, when the deletion still runs on the
     /// cluster, or when the cluster refused the configuration's delete (the same again cannot
     /// help).
-    fn resume(&self, outcome: &Outcome) -> Option<Resume> {
+    fn resume(&self, outcome: &Outcome, refused: bool) -> Option<Resume> {
         if outcome.is_complete() {
             return None;
         }
@@ -550,8 +571,6 @@ impl DeletePlan {
             .iter()
             .find(|s| s.kind == StepKind::DeleteModule && !s.state.is_settled())
         {
-            let refused =
-                step.state == StepState::Failed && step.details.iter().any(|d| d == REFUSED);
             return (step.state != StepState::InFlight && !refused)
                 .then(|| self.options.resume.with(&[]));
         }
@@ -581,17 +600,19 @@ impl DeletePlan {
     }
 }
 
-/// The detail a configuration delete the cluster refused carries: a resume would send the same.
-const REFUSED: &str =
-    "the cluster refused the delete; running it again cannot help until the reason is gone";
-
-fn not_started_reason(stopped_on_signal: bool) -> &'static str {
-    if stopped_on_signal {
-        "not started: rmpack stopped on a signal before it"
-    } else {
-        "not started: the configuration was not deleted, so its artifacts are kept"
-    }
+/// How the configuration's delete ended.
+enum ModuleResult {
+    /// Deleted, and read back.
+    Deleted,
+    /// Not deleted (or not known to be); `refused` when the cluster answered no for a reason
+    /// that sending it again does not change (a database runs it).
+    NotDeleted { refused: bool },
 }
+
+/// Why a step was not started: a signal.
+const STOPPED: &str = "not started: rmpack stopped on a signal before it";
+/// Why a node's step was not started: the configuration is still there.
+const KEPT: &str = "not started: the configuration was not deleted, so its artifacts are kept";
 
 /// What the cluster or the node answered to a delete.
 #[derive(Debug)]
@@ -629,7 +650,8 @@ fn settle(
     who: &str,
     still: &str,
     list: &str,
-) {
+) -> bool {
+    let mut refused = false;
     match listed {
         Ok(false) => {
             step.state = StepState::Done;
@@ -651,12 +673,11 @@ fn settle(
             }
         }
         Ok(true) => {
-            if matches!(
+            // A refusal (not busy, not a timeout) would be answered again.
+            refused = matches!(
                 &said,
                 Said::Refused(error) if error.status().is_some_and(|s| (400..500).contains(&s) && !matches!(s, 408 | 409 | 429))
-            ) {
-                step.details.push(REFUSED.to_string());
-            }
+            );
             step.fail(format!("{}, but {still}", said.words(who)));
         }
         Err(read_error) => match said {
@@ -673,6 +694,7 @@ fn settle(
             }
         },
     }
+    refused
 }
 
 /// The error a success answer carries in its body (`{"error_code": …, "description": …}`),
@@ -818,26 +840,32 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_is_marked_so_a_resume_is_not_offered() {
-        let mut in_use = step();
-        settle(
-            &mut in_use,
-            Ok(true),
+    fn a_refusal_is_told_apart_from_a_failure_worth_another_try() {
+        let refusal = |status| {
+            let mut step = step();
+            let refused = settle(
+                &mut step,
+                Ok(true),
+                Said::Refused(api(status)),
+                "the cluster",
+                "it is still listed",
+                "the list",
+            );
+            assert_eq!(step.state, StepState::Failed);
+            refused
+        };
+        assert!(refusal(406), "module_in_use is answered again");
+        assert!(!refusal(409), "busy is worth another try");
+        assert!(!refusal(503), "a node down is worth another try");
+        let mut gone = step();
+        assert!(!settle(
+            &mut gone,
+            Ok(false),
             Said::Refused(api(406)),
             "the cluster",
-            "it is still listed",
+            "x",
             "the list",
-        );
-        assert!(in_use.details.iter().any(|d| d == REFUSED));
-        let mut busy = step();
-        settle(
-            &mut busy,
-            Ok(true),
-            Said::Refused(api(409)),
-            "the cluster",
-            "it is still listed",
-            "the list",
-        );
-        assert!(busy.details.is_empty(), "busy is worth another try");
+        ));
+        assert_eq!(gone.state, StepState::Done, "the list decides");
     }
 }
