@@ -721,3 +721,75 @@ fn a_signal_lets_a_node_delete_in_flight_end_and_reads_it_back() {
     assert!(!run.stdout.contains("resume with:"), "{}", run.stdout);
     assert!(holding(&emulator).is_empty());
 }
+
+#[test]
+fn a_configuration_left_in_place_resumes_with_the_same_command_without_the_password() {
+    let (emulator, dir, uid) = cluster_with_hello(2, &[]);
+    emulator.set_fault_matching(
+        1,
+        RequestMatch::new("DELETE", USER_DEFINED),
+        Fault::OkWithErrorBody { times: 1 },
+    );
+    let password = emulator.password().to_string();
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &[
+            "modules",
+            "delete",
+            &uid,
+            "--user-defined",
+            "--with-artifacts",
+            "--password",
+            &password,
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    let outcome = run.json();
+    assert_eq!(outcome["steps"][0]["state"], "failed", "{outcome}");
+    assert_eq!(outcome["steps"][1]["state"], "not_started", "{outcome}");
+    assert_eq!(holding(&emulator), [1, 2]);
+    let resume = outcome["resume_command"]
+        .as_str()
+        .expect("a resume command");
+    assert!(
+        resume.starts_with(&format!(
+            "rmpack modules delete {uid} --user-defined --with-artifacts --cluster "
+        )),
+        "{resume}"
+    );
+    assert!(
+        !resume.contains(&password) && !resume.contains("--password") && !resume.contains("--json"),
+        "{resume}"
+    );
+    let finished = run_printed(&emulator, dir.path(), resume);
+    assert_eq!(finished.code, 0, "{}", finished.text());
+    assert!(emulator.user_defined_modules().is_empty());
+    assert!(holding(&emulator).is_empty());
+}
+
+#[test]
+fn a_resume_quotes_the_module_name_for_the_shell() {
+    let emulator = Emulator::start(EmulatorSpec::nodes(2)).expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    emulator.set_fault(2, Fault::Down);
+    let name = "a;touch${IFS}pwned";
+    let run = rmpack(
+        &emulator,
+        dir.path(),
+        &["artifacts", "delete", name, "1.2.3", "--retries", "1"],
+    );
+    assert_eq!(run.code, 1, "{}", run.text());
+    let resume = run.resume();
+    assert!(
+        resume.starts_with("rmpack artifacts delete 'a;touch${IFS}pwned' 1.2.3 --nodes 2 "),
+        "{resume}"
+    );
+    // Run as printed (the node still down): one command, nothing else.
+    let again = run_printed(&emulator, dir.path(), &resume);
+    assert_eq!(again.code, 1, "{}", again.text());
+    assert_eq!(again.resume(), resume);
+    assert!(!dir.path().join("pwned").exists());
+    assert!(emulator.only_gets());
+}
