@@ -55,7 +55,8 @@ pub enum DeleteTarget {
 pub struct DeleteOptions {
     /// Delete a module version even while databases run it (RS refuses it itself).
     pub force: bool,
-    /// Only these node uids for the artifact (`--nodes 1,3`); all nodes when `None`.
+    /// Only these node uids for the artifact (`rmpack artifacts delete --nodes 1,3`); all nodes
+    /// when `None` (a module's artifacts go from every node).
     pub nodes: Option<Vec<String>>,
     /// Reach nodes by their `external_addr`.
     pub external: bool,
@@ -156,11 +157,11 @@ pub fn plan_delete(
         notes: Vec::new(),
         options: options.clone(),
     };
-    let (artifact, all_nodes) = match target {
+    let artifact = match target {
         DeleteTarget::Artifact { name, version } => {
             // The path is built, and a hostile name refused, before anything is sent.
             Endpoint::delete_artifact(name, *version)?;
-            (Some((name.clone(), *version)), false)
+            Some((name.clone(), *version))
         }
         DeleteTarget::Module {
             uid,
@@ -197,7 +198,7 @@ pub fn plan_delete(
                 user_defined: *user_defined,
                 subject: format!("{label} ({kind} {uid})").trim_start().to_string(),
             });
-            let artifact = if *with_artifacts {
+            if *with_artifacts {
                 let version = version.ok_or_else(|| {
                     RolloutError::Refused(format!(
                         "module {uid} states no version, so its artifacts cannot be named; nothing was deleted: delete them with `rmpack artifacts delete NAME VERSION`"
@@ -207,17 +208,11 @@ pub fn plan_delete(
                 Some((module.module_name.clone(), version))
             } else {
                 None
-            };
-            (artifact, true)
+            }
         }
     };
     if let Some((name, version)) = artifact {
-        let wanted = if all_nodes {
-            None
-        } else {
-            options.nodes.as_deref()
-        };
-        let nodes = select_nodes(&client.nodes()?, wanted)?;
+        let nodes = select_nodes(&client.nodes()?, options.nodes.as_deref())?;
         let clients = node_clients(client, &nodes, options.external)?;
         let nodes = read_nodes(client, clients, &name, version)?;
         let endpoint = Endpoint::delete_artifact(&name, version)?;
