@@ -1834,21 +1834,6 @@ pub fn artifact_lists(lists: &[crate::rollout::artifacts::NodeArtifacts]) -> Str
     table(&["NODE", "ADDRESS", "MODULE", "VERSION"], &rows)
 }
 
-/// The per-node table of an artifact deletion.
-pub fn artifact_deletions(rows: &[crate::rollout::artifacts::NodeDeletion]) -> String {
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            let result = match &row.error {
-                Some(error) => format!("{}: {}", row.result.label(), Shown(error)),
-                None => row.result.label().to_string(),
-            };
-            vec![shown(&row.node), shown(&row.address), result]
-        })
-        .collect();
-    table(&["NODE", "ADDRESS", "RESULT"], &rows)
-}
-
 #[cfg(test)]
 mod tests {
     use crate::rollout::{Operation, Outcome, Resume, Step, StepKind, StepState};

@@ -209,7 +209,7 @@ fn modules_delete_refuses_a_version_a_database_runs_unless_forced() {
         &["modules", "delete", &uid, "--user-defined", "--force"],
     );
     assert_eq!(run.code, 1, "{}", run.text());
-    assert!(run.stderr.contains("module_in_use"), "{}", run.stderr);
+    assert!(run.stdout.contains("module_in_use"), "{}", run.stdout);
 }
 
 #[test]

@@ -718,16 +718,21 @@ fn an_artifact_delete_answered_200_with_an_error_body_is_a_failure() {
     let row = run
         .stdout
         .lines()
-        .find(|l| l.starts_with("2 "))
+        .find(|l| l.starts_with("node 2 "))
         .unwrap_or_default();
     assert!(row.contains("FAILED"), "{}", run.stdout);
-    assert!(row.contains("still holds Hello 1.2.3"), "{}", run.stdout);
-    assert!(row.contains("internal_error"), "{}", run.stdout);
+    let why = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("  node 2: "))
+        .unwrap_or_default();
+    assert!(why.contains("still holds Hello 1.2.3"), "{}", run.stdout);
+    assert!(why.contains("internal_error"), "{}", run.stdout);
     assert!(
-        run.stderr
-            .contains("try again with: rmpack artifacts delete Hello 1.2.3 --nodes 2 --cluster"),
+        run.stdout
+            .contains("resume with:\n  rmpack artifacts delete Hello 1.2.3 --nodes 2 --cluster"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(emulator.artifacts(1).is_empty());
     assert_eq!(emulator.artifacts(2).len(), 1);
@@ -757,13 +762,16 @@ fn a_module_delete_answered_200_with_an_error_body_is_a_failure() {
         &["modules", "delete", &uid, "--user-defined", "--json"],
     );
     assert_eq!(run.code, 1, "{}", run.text());
-    assert!(run.stderr.contains("still lists it"), "{}", run.stderr);
+    let outcome: Value = serde_json::from_str(&run.stdout).expect("--json prints only JSON");
+    let step = &outcome["steps"][0];
+    assert_eq!(step["state"], "failed", "{outcome}");
     assert!(
-        !run.text().contains("deleted user-defined"),
-        "{}",
-        run.text()
+        step["error"].as_str().is_some_and(
+            |e| e.contains("200 with the error internal_error") && e.contains("still lists it")
+        ),
+        "{outcome}"
     );
-    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(outcome["complete"], false, "{outcome}");
     assert_eq!(emulator.user_defined_modules().len(), 1);
 
     // A bundled module, deleted through DELETE /v2/modules/UID.
@@ -777,7 +785,8 @@ fn a_module_delete_answered_200_with_an_error_body_is_a_failure() {
     );
     let run = on_emulator(&emulator, dir.path(), &["modules", "delete", "bun"]);
     assert_eq!(run.code, 1, "{}", run.text());
-    assert!(run.stderr.contains("still lists it"), "{}", run.stderr);
+    assert!(run.stdout.contains("still lists it"), "{}", run.stdout);
+    assert!(!run.stdout.contains("complete"), "{}", run.stdout);
     // Without the fault, it goes.
     let run = on_emulator(&emulator, dir.path(), &["modules", "delete", "bun"]);
     assert_eq!(run.code, 0, "{}", run.text());

@@ -492,8 +492,16 @@ fn modules_and_artifacts_are_listed_and_deleted() {
 
     let removed = with(&["modules", "delete", &uid, "--user-defined", "--json"]);
     assert_eq!(removed.code, 0, "{}", removed.text());
-    let answer: Value = serde_json::from_str(&removed.stdout).expect("--json prints only JSON");
-    assert_eq!(answer["deleted"], uid.as_str());
+    let outcome: Value = serde_json::from_str(&removed.stdout).expect("--json prints only JSON");
+    assert_eq!(outcome["operation"], "delete", "{outcome}");
+    assert_eq!(outcome["steps"][0]["kind"], "delete_module", "{outcome}");
+    assert_eq!(outcome["steps"][0]["state"], "done", "{outcome}");
+    assert!(
+        outcome["steps"][0]["subject"]
+            .as_str()
+            .is_some_and(|s| s.contains(uid.as_str())),
+        "{outcome}"
+    );
     assert!(emulator.user_defined_modules().is_empty());
 }
 

@@ -1,12 +1,15 @@
 //! `rmpack artifacts`: list or delete the module artifacts stored on each node.
 
+use std::io::IsTerminal;
+use std::time::Duration;
+
 use rmpack::manifest::ModuleVersion;
 use rmpack::report;
-use rmpack::rollout::artifacts::{self, DeleteResult};
-use rmpack::text::command_line;
+use rmpack::rollout::artifacts;
+use rmpack::rollout::{plan_delete, DeleteOptions, DeleteTarget};
 
 use super::connection::{cluster_words, plain_uid, rollout_failure, ClusterArgs};
-use super::{CheckFailed, Status};
+use super::Status;
 
 /// Arguments of `rmpack artifacts`.
 #[derive(Debug, clap::Args)]
@@ -33,13 +36,17 @@ pub struct Args {
 enum ArtifactsCommand {
     /// List the artifacts of every node.
     List,
-    /// Delete an artifact from every node.
+    /// Delete an artifact from every node, reading each node's list back.
     Delete {
         /// The module's name.
         name: String,
         /// Its version: the integer (10203) or the semantic version (1.2.3).
         #[arg(value_name = "VERSION")]
         module_version: String,
+        /// Print the plan (which nodes hold the artifact, the requests) and stop; only GET
+        /// requests are sent.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -49,47 +56,48 @@ fn parse_version(text: &str) -> anyhow::Result<ModuleVersion> {
 
 /// Runs `rmpack artifacts`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
-    let version = match &args.command {
-        ArtifactsCommand::Delete { module_version, .. } => Some(parse_version(module_version)?),
-        ArtifactsCommand::List => None,
-    };
     let listener = args.cluster.listener();
-    let client = args.cluster.connect(listener)?;
-    let nodes = artifacts::selected(&client, args.nodes.as_deref(), args.external)
-        .map_err(|e| rollout_failure(e, "cannot list the nodes"))?;
-    match (&args.command, version) {
-        (ArtifactsCommand::Delete { name, .. }, Some(version)) => {
-            let rows = artifacts::delete_everywhere(&nodes, name, version)
-                .map_err(|e| rollout_failure(e, "cannot delete the artifact"))?;
+    match &args.command {
+        ArtifactsCommand::Delete {
+            name,
+            module_version,
+            dry_run,
+        } => {
+            let version = parse_version(module_version)?;
+            let client = args.cluster.connect(listener)?;
+            let options = DeleteOptions {
+                nodes: args.nodes.clone(),
+                external: args.external,
+                busy_timeout: Duration::from_secs(args.cluster.busy_timeout),
+                connection: cluster_words(),
+                ..DeleteOptions::default()
+            };
+            let target = DeleteTarget::Artifact {
+                name: name.clone(),
+                version,
+            };
+            let plan = plan_delete(&client, &target, &options)
+                .map_err(|e| rollout_failure(e, "delete refused"))?;
+            let outcome = if *dry_run {
+                plan.as_outcome()
+            } else {
+                let _deferred = rmpack::interrupt::defer_stop();
+                plan.execute(&client, &rmpack::interrupt::stop_requested)
+            };
             if args.cluster.json {
-                print!("{}", report::json_pretty(&rows));
+                print!("{}", report::json_pretty(&report::outcome_json(&outcome)));
             } else {
-                print!("{}", report::artifact_deletions(&rows));
+                let style = report::Style {
+                    color: std::io::stdout().is_terminal(),
+                };
+                print!("{}", report::outcome(&outcome, style));
             }
-            let failed: Vec<&str> = rows
-                .iter()
-                .filter(|r| r.result == DeleteResult::Failed)
-                .map(|r| r.node.as_str())
-                .collect();
-            if failed.is_empty() {
-                Ok(Status::Success)
-            } else {
-                let semantic = version.semantic().to_string();
-                let retry = command_line(
-                    ["rmpack", "artifacts", "delete", name.as_str(), &semantic]
-                        .into_iter()
-                        .map(str::to_string)
-                        .chain(["--nodes".to_string(), failed.join(",")])
-                        .chain(args.external.then(|| "--external".to_string()))
-                        .chain(cluster_words()),
-                );
-                Err(anyhow::Error::new(CheckFailed(format!(
-                    "{name} {semantic} could not be deleted from node(s) {}; try again with: {retry}",
-                    failed.join(", "),
-                ))))
-            }
+            Ok(Status::of(&outcome))
         }
-        _ => {
+        ArtifactsCommand::List => {
+            let client = args.cluster.connect(listener)?;
+            let nodes = artifacts::selected(&client, args.nodes.as_deref(), args.external)
+                .map_err(|e| rollout_failure(e, "cannot list the nodes"))?;
             let lists = artifacts::list(&nodes);
             if args.cluster.json {
                 print!("{}", report::json_pretty(&lists));

@@ -1,12 +1,12 @@
 //! `rmpack modules`: list, show or delete the modules registered with a cluster.
 
-use anyhow::Context;
-use rmpack::cluster::{action_uid_of, Client, Module, PollOptions};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use rmpack::cluster::{Module, PollOptions};
 use rmpack::report;
-use rmpack::rollout::artifacts::{self, answer_error_of, DeleteResult};
-use rmpack::rollout::status::databases_running;
-use rmpack::text::command_line;
-use serde_json::{json, Value};
+use rmpack::rollout::{plan_delete, DeleteOptions, DeleteTarget, ResumeBase};
+use serde_json::Value;
 
 use super::connection::{cluster_failure, cluster_words, plain_uid, rollout_failure, ClusterArgs};
 use super::{CheckFailed, Status};
@@ -30,7 +30,7 @@ enum ModulesCommand {
         #[arg(value_parser = plain_uid)]
         uid: String,
     },
-    /// Delete a module (DELETE /v2/modules/UID, followed to its end).
+    /// Delete a module (DELETE /v2/modules/UID, followed to its end), reading it back.
     Delete {
         /// The module's uid.
         #[arg(value_parser = plain_uid)]
@@ -44,6 +44,10 @@ enum ModulesCommand {
         /// Delete even when databases run this version (RS answers 406 module_in_use).
         #[arg(long)]
         force: bool,
+        /// Print the plan (the configuration, which nodes hold the artifact, the requests) and
+        /// stop; only GET requests are sent.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -81,101 +85,43 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             user_defined,
             with_artifacts,
             force,
+            dry_run,
         } => {
-            let module = client
-                .module(&uid)
-                .map_err(|e| cluster_failure(e, "cannot read the module"))?;
-            if module.uid.0.is_empty() && module.module_name.is_empty() {
-                return Err(anyhow::Error::new(CheckFailed(format!(
-                    "the cluster answered GET /v1/modules/{uid} without a module; nothing was deleted"
-                ))));
-            }
-            if let Some(version) = module.module_version() {
-                let users = databases_running(&client, &module.module_name, version)
-                    .map_err(|e| cluster_failure(e, "cannot list the databases"))?;
-                if !users.is_empty() && !force {
-                    return Err(anyhow::Error::new(CheckFailed(format!(
-                        "database(s) {} run {} {}; upgrade them to another version first (`rmpack upgrade`), or give --force",
-                        users.join(", "),
-                        module.module_name,
-                        version.semantic()
-                    ))));
-                }
-            }
-            if user_defined {
-                let module = with_artifacts.then_some(module);
-                // Know which artifacts to delete before the configuration is gone.
-                let artifact = match &module {
-                    Some(module) => Some((
-                        module.module_name.clone(),
-                        module.module_version().context(
-                            "the module has no version; delete its artifacts with `rmpack artifacts delete`",
-                        )?,
-                    )),
-                    None => None,
-                };
-                let answer = client
-                    .delete_user_defined_answer(&uid)
-                    .map_err(|e| cluster_failure(e, "cannot delete the module"))?;
-                confirm_gone(&client, &uid, &answer)?;
-                // stdout carries only the JSON with --json.
-                eprintln!("deleted user-defined module {uid} (the cluster no longer lists it)");
-                if args.cluster.json && artifact.is_none() {
-                    print!(
-                        "{}",
-                        report::json_pretty(&json!({ "deleted": uid, "user_defined": true }))
-                    );
-                }
-                if let Some((name, version)) = artifact {
-                    let nodes = artifacts::selected(&client, None, false)
-                        .map_err(|e| rollout_failure(e, "cannot list the nodes"))?;
-                    let rows = artifacts::delete_everywhere(&nodes, &name, version)
-                        .map_err(|e| rollout_failure(e, "cannot delete the artifacts"))?;
-                    if args.cluster.json {
-                        print!("{}", report::json_pretty(&rows));
-                    } else {
-                        print!("{}", report::artifact_deletions(&rows));
-                    }
-                    let failed: Vec<&str> = rows
-                        .iter()
-                        .filter(|r| r.result == DeleteResult::Failed)
-                        .map(|r| r.node.as_str())
-                        .collect();
-                    if !failed.is_empty() {
-                        let semantic = version.semantic().to_string();
-                        let nodes = failed.join(",");
-                        let retry = command_line(
-                            ["rmpack", "artifacts", "delete", name.as_str(), &semantic]
-                                .into_iter()
-                                .map(str::to_string)
-                                .chain(["--nodes".to_string(), nodes])
-                                .chain(cluster_words()),
-                        );
-                        return Err(anyhow::Error::new(CheckFailed(format!(
-                            "{name} {semantic} could not be deleted from node(s) {}; delete it there with: {retry}",
-                            failed.join(", "),
-                        ))));
-                    }
-                }
+            let options = DeleteOptions {
+                force,
+                poll: PollOptions::default(),
+                busy_timeout: Duration::from_secs(args.cluster.busy_timeout),
+                resume: ResumeBase::from_args(
+                    std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
+                    2,
+                    &[],
+                    &["--json", "--dry-run"],
+                ),
+                connection: cluster_words(),
+                ..DeleteOptions::default()
+            };
+            let target = DeleteTarget::Module {
+                uid,
+                user_defined,
+                with_artifacts,
+            };
+            let plan = plan_delete(&client, &target, &options)
+                .map_err(|e| rollout_failure(e, "delete refused"))?;
+            let outcome = if dry_run {
+                plan.as_outcome()
             } else {
-                let answer = client
-                    .delete_module_answer(&uid)
-                    .map_err(|e| cluster_failure(e, "cannot delete the module"))?;
-                if let Some(action) = action_uid_of(&answer) {
-                    client
-                        .follow_action(&action, &PollOptions::default())
-                        .map_err(|e| cluster_failure(e, "module deletion did not complete"))?;
-                }
-                confirm_gone(&client, &uid, &answer)?;
-                eprintln!("deleted module {uid} (the cluster no longer lists it)");
-                if args.cluster.json {
-                    print!(
-                        "{}",
-                        report::json_pretty(&json!({ "deleted": uid, "user_defined": false }))
-                    );
-                }
+                let _deferred = rmpack::interrupt::defer_stop();
+                plan.execute(&client, &rmpack::interrupt::stop_requested)
+            };
+            if args.cluster.json {
+                print!("{}", report::json_pretty(&report::outcome_json(&outcome)));
+            } else {
+                let style = report::Style {
+                    color: std::io::stdout().is_terminal(),
+                };
+                print!("{}", report::outcome(&outcome, style));
             }
-            Ok(Status::Success)
+            Ok(Status::of(&outcome))
         }
     }
 }
@@ -197,31 +143,6 @@ fn describe_empty(value: &Value) -> &'static str {
         Value::Object(_) => "an object with neither uid nor module_name",
         _ => "no JSON object",
     }
-}
-
-/// A delete is done when the cluster no longer lists the module (GET /v1/modules), not when it
-/// answers: a node or proxy may answer 200 with an error in the body.
-fn confirm_gone(client: &Client, uid: &str, answer: &Value) -> anyhow::Result<()> {
-    let still_listed = client
-        .modules()
-        .map_err(|e| {
-            cluster_failure(
-                e,
-                "the delete was answered, but the module list cannot be read to confirm it",
-            )
-        })?
-        .iter()
-        .any(|m| m.uid.0 == uid);
-    if !still_listed {
-        return Ok(());
-    }
-    let said = match answer_error_of(answer) {
-        Some(error) => format!("the cluster answered {error}"),
-        None => "the cluster answered that it deleted it".to_string(),
-    };
-    Err(anyhow::Error::new(CheckFailed(format!(
-        "module {uid} was not deleted: {said}, but GET /v1/modules still lists it"
-    ))))
 }
 
 fn print_modules(modules: &[Module]) {

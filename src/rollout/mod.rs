@@ -7,7 +7,8 @@
 //!   for a busy cluster, undoing what a run registered.
 //! * [`upload`] registers a module and puts its zip on every node (or uploads it bundled);
 //!   [`upgrade`] moves databases to another version of a module and reads them back;
-//!   [`artifacts`] lists and deletes per-node artifacts; [`status`] tells which nodes and
+//!   [`artifacts`] lists per-node artifacts; [`delete`] deletes a module's configuration and
+//!   its artifact on every node, reading each back; [`status`] tells which nodes and
 //!   databases hold and run which module versions, and names the drift.
 //! * [`fleet`] rolls a release out over many clusters in waves, each cluster with its own plan
 //!   and outcome, and compares the clusters' status.
@@ -18,6 +19,7 @@
 //! already in place, so no node receives the artifact twice.
 
 pub mod artifacts;
+pub mod delete;
 pub mod execute;
 pub mod fleet;
 pub mod outcome;
@@ -32,6 +34,7 @@ use serde::Serialize;
 
 use crate::cluster::{ClusterError, Node};
 
+pub use delete::{plan_delete, DeleteOptions, DeletePlan, DeleteTarget};
 pub use outcome::{Operation, Outcome, Refusal, Resume, ResumeBase, Step, StepKind, StepState};
 pub use plan::{live_target, os_nick_of, LiveTarget};
 pub use upload::{plan_upload, UploadFlow, UploadOptions, UploadPlan};

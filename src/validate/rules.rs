@@ -358,6 +358,9 @@ rules! {
     CLUSTER_UPLOAD_DISABLED = "cluster-upload-disabled", Some("modules_upload_disabled"), Error, "cluster",
         "the cluster allows module uploads (RS 8.2 and later disable them by default)",
         "Enable uploads: PUT /v1/cluster {\"allow_modules_upload\": true}.";
+    CLUSTER_MODULE_IN_USE = "cluster-module-in-use", Some("module_in_use"), Error, "cluster",
+        "(delete) no database runs the module version to delete",
+        "Upgrade those databases to another version first (`rmpack upgrade`), or give --force to send the delete anyway.";
 }
 
 #[cfg(test)]
