@@ -914,6 +914,98 @@ pub fn fleet_outcome(fleet: &crate::rollout::fleet::FleetOutcome, style: Style) 
     out
 }
 
+/// What `validate` found for one cluster of a fleet: a zip's report, or a release set's.
+#[derive(Debug)]
+pub enum Checked {
+    /// One module (a `.so`, a module.json, a zip).
+    Module(Report),
+    /// A release set.
+    Set(crate::validate::SetReport),
+}
+
+impl Checked {
+    /// Whether it fails (`strict`: warnings count as errors).
+    pub fn failed(&self, strict: bool) -> bool {
+        match self {
+            Checked::Module(report) => report.failed(strict),
+            Checked::Set(report) => report.failed(strict),
+        }
+    }
+}
+
+/// The version of `validate --fleet --format json`.
+pub const FLEET_VALIDATE_JSON_VERSION: u64 = 1;
+
+/// `validate --fleet`: each cluster's report under a header naming it; a cluster that could not
+/// be read is named with why.
+pub fn fleet_validation_human(
+    fleet: &str,
+    clusters: &[(String, Result<Checked, String>)],
+    style: Style,
+) -> String {
+    let mut out = String::new();
+    for (cluster, checked) in clusters {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(&format!("== cluster {} ==", shown(cluster)), Color::Bold)
+        );
+        match checked {
+            Ok(Checked::Module(report)) => out.push_str(&human(report, style)),
+            Ok(Checked::Set(report)) => out.push_str(&set_human(report, style)),
+            Err(error) => {
+                let _ = writeln!(
+                    out,
+                    "{} {}",
+                    style.paint("error:", Color::Red),
+                    Shown(error)
+                );
+            }
+        }
+        out.push('\n');
+    }
+    let failing: Vec<&str> = clusters
+        .iter()
+        .filter(|(_, c)| c.as_ref().map_or(true, |c| c.failed(false)))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let line = if failing.is_empty() {
+        style.paint(
+            &format!(
+                "fleet {}: OK on {}",
+                shown(fleet),
+                plural(clusters.len(), "cluster")
+            ),
+            Color::Green,
+        )
+    } else {
+        style.paint(
+            &format!(
+                "fleet {}: FAILED on {}",
+                shown(fleet),
+                shown(failing.join(", "))
+            ),
+            Color::Red,
+        )
+    };
+    let _ = writeln!(out, "{line}");
+    out
+}
+
+/// `validate --fleet --format json`: `{"version", "fleet", "clusters": [{"cluster", "error",
+/// "report"}]}`, each report as `--format json` renders it for one cluster.
+pub fn fleet_validation_json(fleet: &str, clusters: &[(String, Result<Checked, String>)]) -> Value {
+    json!({
+        "version": FLEET_VALIDATE_JSON_VERSION,
+        "fleet": fleet,
+        "clusters": clusters.iter().map(|(cluster, checked)| match checked {
+            Ok(Checked::Module(report)) => json!({"cluster": cluster, "error": null, "report": self::json(report)}),
+            Ok(Checked::Set(report)) => json!({"cluster": cluster, "error": null, "report": set_json(report)}),
+            Err(error) => json!({"cluster": cluster, "error": error, "report": null}),
+        }).collect::<Vec<_>>(),
+    })
+}
+
 /// The JSON rendering of a fleet rollout (`schema/fleet.schema.json`): each cluster's outcome as
 /// [`outcome_json`] renders it.
 pub fn fleet_outcome_json(fleet: &crate::rollout::fleet::FleetOutcome) -> Value {

@@ -590,3 +590,46 @@ fn a_fleet_that_cannot_be_used_as_written_is_a_clear_error() {
         assert!(emulator.requests().is_empty(), "{name} was reached");
     }
 }
+
+#[test]
+fn validate_checks_the_release_against_every_cluster_of_the_fleet() {
+    let estate = three_clusters(TWO_WAVES);
+    estate
+        .emulator("prod-us")
+        .set_node_platform(2, NodePlatform::rhel("9.4"));
+    let mut json = module_json("hello", "1.2.3");
+    json["operating_systems"] = json!(["ubuntu22"]);
+    let dist = estate.path().join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    common::plain_module_zip(&dist, "hello", "1.2.3", json);
+
+    for input in ["dist", "dist/hello.Linux-x86_64.1.2.3.zip"] {
+        let run = estate.rmpack(&["validate", input, "--fleet", "prod"]);
+        assert_eq!(run.code, 1, "{}", run.text());
+        let us = run
+            .stdout
+            .split("== cluster ")
+            .find(|part| part.starts_with("prod-us =="))
+            .expect("prod-us's report");
+        assert!(us.contains("rhel9"), "{us}");
+        let stage = run
+            .stdout
+            .split("== cluster ")
+            .find(|part| part.starts_with("stage =="))
+            .expect("stage's report");
+        assert!(!stage.contains("error["), "{stage}");
+        assert!(run.stdout.contains("FAILED on prod-us"), "{}", run.stdout);
+    }
+    let run = estate.rmpack(&["validate", "dist", "--fleet", "prod", "--format", "json"]);
+    let value: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let names: Vec<&str> = value["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cluster"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["stage", "prod-eu", "prod-us"]);
+    for (name, emulator) in &estate.clusters {
+        assert!(emulator.only_gets(), "{name} was sent a change");
+    }
+}

@@ -86,6 +86,9 @@ pub struct Args {
     /// A live cluster to check against (--cluster URL, credentials as for `rmpack upload`).
     #[command(flatten)]
     pub cluster: super::connection::ClusterArgs,
+    /// Every cluster of a fleet as the target, one report per cluster.
+    #[command(flatten)]
+    pub fleet: super::connection::FleetArgs,
 }
 
 /// Runs `rmpack validate`.
@@ -93,6 +96,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if args.list_rules {
         print!("{}", report::rules_markdown());
         return Ok(Status::Success);
+    }
+    if let Some(fleet) = &args.fleet.fleet {
+        return run_fleet(&args, fleet);
     }
     let [path] = args.paths.as_slice() else {
         return run_set(&args);
@@ -231,4 +237,115 @@ pub fn live_target(
         .map_err(|e| super::connection::cluster_failure(e, "cannot read the cluster"))?
         .target;
     Ok(target.completed_from(live))
+}
+
+/// `validate --fleet`: the module, or the release set, against every cluster of the fleet; the
+/// input is read once, each cluster read with GET requests only.
+fn run_fleet(args: &Args, fleet: &str) -> anyhow::Result<Status> {
+    if args.load {
+        bail!("--load checks the module itself, not a cluster; run it without --fleet");
+    }
+    if args.write_checksums.is_some() {
+        bail!("--write-checksums writes the set's checksums; run it without --fleet");
+    }
+    if matches!(args.format, Format::Sarif) {
+        bail!("--format sarif describes one target; with --fleet use human, json or github");
+    }
+    let offline = offline_target(args)?;
+    let listener = args.cluster.listener();
+    let members = args
+        .cluster
+        .connect_fleet(fleet, args.fleet.clusters.as_deref(), listener)?;
+    let options = check_options(args);
+    let single = match args.paths.as_slice() {
+        [path] if args.checksums.is_none() && !rmpack::release::set::is_release_folder(path) => {
+            Some(
+                validate::open(path, &options)
+                    .with_context(|| format!("cannot validate {}", path.display()))?,
+            )
+        }
+        _ => None,
+    };
+    let inputs = match single {
+        Some(_) => None,
+        None => Some(rmpack::release::collect_inputs(&args.paths)?),
+    };
+    let module_name = single
+        .as_ref()
+        .and_then(|b| b.manifest().map(|m| m.module_name.clone()));
+    // Each cluster's target: the offline flags, completed from the cluster.
+    let targets: Vec<Result<Target, String>> = members
+        .iter()
+        .map(|member| {
+            let client = member
+                .client
+                .as_ref()
+                .map_err(|e| format!("cannot connect: {e}"))?;
+            rmpack::rollout::live_target(client, None, module_name.as_deref())
+                .map(|live| offline.clone().completed_from(live.target))
+                .map_err(|e| format!("cannot read the cluster: {e}"))
+        })
+        .collect();
+    let readable: Vec<Target> = targets.iter().flatten().cloned().collect();
+    let mut checked: Vec<report::Checked> = match (&single, &inputs) {
+        (Some(bundle), _) => readable
+            .iter()
+            .map(|target| report::Checked::Module(validate::check_bundle(bundle, target, &options)))
+            .collect(),
+        (None, Some(inputs)) => {
+            let checksums = args
+                .checksums
+                .as_deref()
+                .map(|path| {
+                    validate::ChecksumFile::read(path)
+                        .with_context(|| format!("cannot read --checksums {}", path.display()))
+                })
+                .transpose()?;
+            validate::check_set_for_each(inputs, &readable, &options, checksums.as_ref())
+                .1
+                .into_iter()
+                .map(report::Checked::Set)
+                .collect()
+        }
+        (None, None) => Vec::new(),
+    };
+    if args.strict {
+        for checked in &mut checked {
+            match checked {
+                report::Checked::Module(report) => report.promote_warnings(),
+                report::Checked::Set(report) => report.promote_warnings(),
+            }
+        }
+    }
+    let mut checked = checked.into_iter();
+    let clusters: Vec<(String, Result<report::Checked, String>)> = members
+        .iter()
+        .zip(targets)
+        .map(|(member, target)| {
+            let result =
+                target.and_then(|_| checked.next().ok_or_else(|| "not checked".to_string()));
+            (member.name.clone(), result)
+        })
+        .collect();
+    let output = match args.format {
+        Format::Json => pretty(&report::fleet_validation_json(fleet, &clusters)),
+        Format::Github => clusters
+            .iter()
+            .filter_map(|(_, c)| c.as_ref().ok())
+            .map(|c| match c {
+                report::Checked::Module(report) => report::github(report),
+                report::Checked::Set(report) => report::github(&report.all_findings()),
+            })
+            .collect(),
+        _ => report::fleet_validation_human(fleet, &clusters, stdout_style()),
+    };
+    print!("{output}");
+    let failed = clusters
+        .iter()
+        .any(|(_, c)| c.as_ref().map_or(true, |c| c.failed(args.strict)));
+    Ok(if failed {
+        Status::Failure
+    } else {
+        Status::Success
+    })
 }

@@ -122,6 +122,28 @@ pub fn check_set(
     (set, report)
 }
 
+/// [`check_set`] against several targets (the clusters of a fleet): the zips are opened once,
+/// checked against each target in turn, and their module bytes dropped after the last.
+pub fn check_set_for_each(
+    inputs: &SetInputs,
+    targets: &[Target],
+    options: &CheckOptions,
+    checksums: Option<&ChecksumFile>,
+) -> (ReleaseSet, Vec<SetReport>) {
+    let mut set = open_set(inputs, options.limits);
+    let reports = targets
+        .iter()
+        .map(|target| {
+            let zips = check_members_keeping(&set, target, options);
+            set_report(&set, zips, target, checksums)
+        })
+        .collect();
+    for member in &mut set.members {
+        member.release_module_bytes();
+    }
+    (set, reports)
+}
+
 /// Each member's own checks against `target` narrowed to it; its module bytes are dropped
 /// afterwards.
 pub fn check_members(
