@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::Run;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,12 +16,6 @@ use serde_json::Value;
 
 /// Set in every run's environment: it must never reach an output.
 const PASSWORD: &str = "pw-never-written-7f3a";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 fn rmpack(cwd: &Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_rmpack"))
@@ -31,11 +27,7 @@ fn rmpack(cwd: &Path, args: &[&str]) -> Run {
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
         .expect("rmpack runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(output)
 }
 
 /// Packs one build of module `name` into `out` with its default file name (an aarch64 build from

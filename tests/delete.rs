@@ -7,8 +7,10 @@
 mod common;
 mod support;
 
+use common::Run;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -17,25 +19,7 @@ use support::{bdb, bdb_module, module_json, Emulator, EmulatorSpec, Fault, Reque
 const ARTIFACTS: &str = "/v2/local/modules/user-defined/artifacts";
 const USER_DEFINED: &str = "/v2/modules/user-defined/";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Run {
-    fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-
-    fn of(output: Output) -> Run {
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
     fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("--json prints only JSON ({e}):\n{}", self.stdout))
@@ -96,7 +80,7 @@ fn cluster_args(emulator: &Emulator) -> Vec<String> {
 }
 
 fn rmpack(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
-    Run::of(
+    Run::from(
         command(emulator, dir)
             .args(args)
             .args(cluster_args(emulator))
@@ -118,7 +102,7 @@ fn run_printed(emulator: &Emulator, dir: &Path, line: &str) -> Run {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    Run::of(
+    Run::from(
         with_credentials(Path::new("sh"), emulator, dir, &path)
             .arg("-c")
             .arg(line)
@@ -538,7 +522,7 @@ fn interrupted(
     // SAFETY: a signal to the child this test started.
     let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     assert_eq!(sent, 0);
-    Run::of(child.wait_with_output().expect("rmpack ends"))
+    Run::from(child.wait_with_output().expect("rmpack ends"))
 }
 
 /// Deletes hello with its artifacts while node 1 holds the configuration's answer back, and

@@ -8,23 +8,15 @@
 mod common;
 mod support;
 
+use common::Run;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
 use support::{bdb, bdb_module, module_json, Emulator, EmulatorSpec, Fault, NodePlatform};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Run {
-    fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-
     /// The fleet table's row of `cluster`.
     fn row(&self, cluster: &str) -> String {
         self.stdout
@@ -135,11 +127,7 @@ impl Estate {
             command.env(Self::password_var(name), emulator.password());
         }
         let output = command.output().expect("rmpack runs");
-        let run = Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
+        let run = Run::from(output);
         for (_, emulator) in &self.clusters {
             assert!(
                 !run.text().contains(emulator.password()),

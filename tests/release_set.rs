@@ -4,16 +4,12 @@
 
 mod common;
 
+use common::Run;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 fn rmpack(cwd: &Path, args: &[&str]) -> Run {
     let output: Output = Command::new(env!("CARGO_BIN_EXE_rmpack"))
@@ -23,11 +19,7 @@ fn rmpack(cwd: &Path, args: &[&str]) -> Run {
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
         .expect("rmpack runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(output)
 }
 
 /// One build of the release.

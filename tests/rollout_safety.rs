@@ -6,6 +6,8 @@
 mod common;
 mod support;
 
+use common::Run;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,17 +22,7 @@ use support::{
 const ARTIFACTS: &str = "/v2/local/modules/user-defined/artifacts";
 const USER_DEFINED: &str = "/v2/modules/user-defined";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Run {
-    fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-
     /// The line of the table that starts with `start`.
     fn row(&self, start: &str) -> String {
         self.stdout
@@ -79,11 +71,7 @@ fn command(emulator: &Emulator, dir: &Path, args: &[&str]) -> Command {
 
 fn rmpack(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
     let output = command(emulator, dir, args).output().expect("rmpack runs");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let run = Run::from(output);
     assert!(!run.text().contains(emulator.password()), "{}", run.text());
     run
 }

@@ -4,23 +4,13 @@
 mod common;
 mod support;
 
+use common::Run;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 use support::{bdb, bdb_module, module_json, Emulator, EmulatorSpec};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
 
 fn cluster_args(emulator: &Emulator) -> Vec<String> {
     vec![
@@ -43,11 +33,7 @@ fn rmpack(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
         .args(args)
         .output()
         .expect("rmpack runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(output)
 }
 
 fn with_cluster(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {

@@ -6,23 +6,13 @@
 mod common;
 mod support;
 
+use common::Run;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
 use support::{bdb, bdb_module, module_json, Emulator, EmulatorSpec, NodePlatform};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
 
 fn rmpack(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_rmpack"))
@@ -38,11 +28,7 @@ fn rmpack(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
         .arg(emulator.ca_cert_path())
         .output()
         .expect("rmpack runs");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let run = Run::from(output);
     assert!(!run.text().contains(emulator.password()), "{}", run.text());
     run
 }

@@ -5,6 +5,8 @@
 mod common;
 mod support;
 
+use common::Run;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,12 +20,6 @@ const FAKE_VERDICT: &str = "\u{1b}[2K\u{1b}[1AOK: 0 errors";
 /// The same, as it must appear.
 const FAKE_VERDICT_SHOWN: &str = "\\x1b[2K\\x1b[1AOK: 0 errors";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn run_in(dir: &Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_rmpack"))
         .args(args)
@@ -31,11 +27,7 @@ fn run_in(dir: &Path, args: &[&str]) -> Run {
         .env_remove("NO_COLOR")
         .output()
         .expect("run rmpack");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(output)
 }
 
 /// No raw control character but the line ends.

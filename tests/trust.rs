@@ -7,6 +7,8 @@ mod common;
 mod hostile_server;
 mod support;
 
+use common::Run;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,18 +24,6 @@ const USER: &str = "admin@rmpack.test";
 /// slash, a tab, non-ASCII and a character outside the BMP.
 const PASSWORD: &str = "p\u{e4}ss\"w/o\\rd\t\u{1F511}-trust";
 const INJECTION: &str = "1;touch${IFS}pwned";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
 
 /// `rmpack ARGS --cluster URL --ca-cert CA` with `password` in the environment.
 fn rmpack_at(url: &str, ca: &Path, password: &str, dir: &Path, args: &[&str]) -> Run {
@@ -51,11 +41,7 @@ fn rmpack_at(url: &str, ca: &Path, password: &str, dir: &Path, args: &[&str]) ->
         .args(["--timeout", "20", "--retries", "1"])
         .output()
         .expect("rmpack runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(output)
 }
 
 fn on_server(server: &HostileServer, dir: &Path, args: &[&str]) -> Run {
@@ -505,11 +491,7 @@ fn a_password_in_the_cluster_url_is_not_quoted_back() {
         .arg(format!("https://admin:{PASSWORD}@127.0.0.1:9/"))
         .output()
         .unwrap();
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let run = Run::from(output);
     assert_eq!(run.code, 2, "{}", run.text());
     assert!(
         run.stderr.contains("<redacted>@127.0.0.1"),

@@ -5,23 +5,13 @@
 mod common;
 mod support;
 
+use common::Run;
+
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
 use support::{bdb, bdb_module, module_json, ActionOutcome, Emulator, EmulatorSpec};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
 
 fn rmpack(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_rmpack"))
@@ -43,11 +33,7 @@ fn rmpack(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
         ])
         .output()
         .expect("rmpack runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(output)
 }
 
 /// Registers `hello` at `version` with uid `hello-VERSION`, built for Redis `compatible`

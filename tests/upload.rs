@@ -4,8 +4,10 @@
 mod common;
 mod support;
 
+use common::Run;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 use support::{
@@ -15,28 +17,6 @@ use support::{
 
 const ARTIFACTS: &str = "/v2/local/modules/user-defined/artifacts";
 const USER_DEFINED: &str = "/v2/modules/user-defined";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-impl From<Output> for Run {
-    fn from(output: Output) -> Self {
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-}
 
 /// `rmpack` with credentials in the environment and no profile file or terminal.
 fn rmpack_command(emulator: &Emulator, dir: &Path) -> Command {

@@ -6,6 +6,8 @@
 mod common;
 mod support;
 
+use common::Run;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -15,18 +17,6 @@ use support::{module_json, Emulator, EmulatorSpec, NodePlatform};
 
 const ARTIFACTS: &str = "/v2/local/modules/user-defined/artifacts";
 const USER_DEFINED: &str = "/v2/modules/user-defined";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
 
 fn upload(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_rmpack"))
@@ -43,11 +33,7 @@ fn upload(emulator: &Emulator, dir: &Path, args: &[&str]) -> Run {
         .arg(emulator.ca_cert_path())
         .output()
         .expect("rmpack runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(output)
 }
 
 /// `hello` VERSION built for OS, a zip named by Redis's convention in `dir`.

@@ -620,3 +620,31 @@ pub fn assert_schema(schema: &str, value: &serde_json::Value) {
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
 }
+
+/// How a run of the binary ended and what it printed.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code (-1 when a signal ended it).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Both streams, for failure messages and searches over everything printed.
+    pub fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl From<std::process::Output> for Run {
+    fn from(output: std::process::Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
