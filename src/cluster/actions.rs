@@ -33,6 +33,14 @@ pub struct ActionOutcome {
     pub statuses: Vec<ActionStatus>,
 }
 
+impl ActionOutcome {
+    /// `action queued → running → completed`, for a step's details.
+    pub fn path(&self) -> String {
+        let statuses: Vec<String> = self.statuses.iter().map(ToString::to_string).collect();
+        format!("action {}", statuses.join(" → "))
+    }
+}
+
 impl Client {
     /// `GET /v1/actions`: every action the cluster knows, running or ended.
     pub fn actions(&self) -> Result<Vec<Action>, ClusterError> {

@@ -1098,15 +1098,7 @@ impl UpgradePlan {
         if let Some(action) = action_uid_of(&answer) {
             step.action = Some(action.clone());
             match client.follow_action_until(&action, &self.options.poll, stop_requested) {
-                Ok(followed) => step.details.push(format!(
-                    "action {}",
-                    followed
-                        .statuses
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" → ")
-                )),
+                Ok(followed) => step.details.push(followed.path()),
                 Err(ClusterError::ActionLeftRunning { status, .. }) => {
                     // Stopped following on a signal: the upgrade goes on on the cluster.
                     step.state = StepState::InFlight;
