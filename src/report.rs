@@ -1724,6 +1724,28 @@ pub fn upgrade_plan(plan: &crate::rollout::upgrade::UpgradePlan, style: Style) -
     out
 }
 
+/// `rmpack modules list`: a row per module the cluster stores.
+pub fn modules_table(modules: &[crate::cluster::Module]) -> String {
+    let rows: Vec<Vec<String>> = modules
+        .iter()
+        .map(|m| {
+            vec![
+                shown(&m.uid),
+                shown(&m.module_name),
+                shown(m.semantic_version.as_deref().unwrap_or("-")),
+                m.module_version().map_or("-".into(), |v| v.to_string()),
+                match m.is_bundled {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "-",
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    table(&["UID", "NAME", "VERSION", "NUMBER", "BUNDLED"], &rows)
+}
+
 /// The human rendering of `rmpack status`: a row per module version (registered uids, nodes
 /// holding the artifact, nodes lacking it, databases running it), then the drift with the
 /// command that heals each.

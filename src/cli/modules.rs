@@ -3,10 +3,9 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use rmpack::cluster::{Module, PollOptions};
+use rmpack::cluster::PollOptions;
 use rmpack::report;
 use rmpack::rollout::{plan_delete, DeleteOptions, DeleteTarget, ResumeBase};
-use serde_json::Value;
 
 use super::connection::{cluster_failure, cluster_words, plain_uid, rollout_failure, ClusterArgs};
 use super::{CheckFailed, Status};
@@ -63,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             if args.cluster.json {
                 print!("{}", report::json_pretty(&modules));
             } else {
-                print_modules(&modules);
+                print!("{}", report::modules_table(&modules));
             }
             Ok(Status::Success)
         }
@@ -71,10 +70,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             let module = client
                 .module_raw(&uid)
                 .map_err(|e| cluster_failure(e, "cannot show the module"))?;
-            if !is_a_module(&module) {
+            if let Some(answer) = rmpack::cluster::not_a_module(&module) {
                 return Err(anyhow::Error::new(CheckFailed(format!(
-                    "the cluster answered GET /v1/modules/{uid} without a module ({}); it holds no module {uid}",
-                    describe_empty(&module)
+                    "the cluster answered GET /v1/modules/{uid} without a module ({answer}); it holds no module {uid}"
                 ))));
             }
             print!("{}", report::json_pretty(&module));
@@ -124,47 +122,4 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             Ok(Status::of(&outcome))
         }
     }
-}
-
-/// Whether a module object answered by the cluster is one: an object naming a uid or a name.
-fn is_a_module(value: &Value) -> bool {
-    let named = |key: &str| match value.get(key) {
-        Some(Value::String(text)) => !text.is_empty(),
-        Some(Value::Number(_)) => true,
-        _ => false,
-    };
-    value.is_object() && (named("uid") || named("module_name"))
-}
-
-fn describe_empty(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "an empty body or null",
-        Value::Object(map) if map.is_empty() => "an empty object",
-        Value::Object(_) => "an object with neither uid nor module_name",
-        _ => "no JSON object",
-    }
-}
-
-fn print_modules(modules: &[Module]) {
-    let rows: Vec<Vec<String>> = modules
-        .iter()
-        .map(|m| {
-            vec![
-                report::shown(&m.uid),
-                report::shown(&m.module_name),
-                report::shown(m.semantic_version.as_deref().unwrap_or("-")),
-                m.module_version().map_or("-".into(), |v| v.to_string()),
-                match m.is_bundled {
-                    Some(true) => "yes",
-                    Some(false) => "no",
-                    None => "-",
-                }
-                .to_string(),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        report::table(&["UID", "NAME", "VERSION", "NUMBER", "BUNDLED"], &rows)
-    );
 }

@@ -29,7 +29,7 @@ pub use credentials::{
 pub use endpoints::{action_uid_of, path_segment, Endpoint};
 pub use multipart::MultipartBody;
 pub use types::{
-    Action, ActionStatus, Artifact, Bdb, BdbModule, CapabilityInfo, Cluster, Module,
+    not_a_module, Action, ActionStatus, Artifact, Bdb, BdbModule, CapabilityInfo, Cluster, Module,
     ModuleCapabilities, ModuleUpgrade, Node, Uid, UpgradeRequest,
 };
 

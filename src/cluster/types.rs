@@ -631,6 +631,25 @@ pub struct UpgradeRequest {
     pub parallel_shards_upgrade: Option<u32>,
 }
 
+/// What a `GET /v1/modules/{uid}` answer is instead of a module object (an object naming a uid
+/// or a name): `None` when it is one. A proxy or a failing node may answer 200 with nothing.
+pub fn not_a_module(value: &Value) -> Option<&'static str> {
+    let named = |key: &str| match value.get(key) {
+        Some(Value::String(text)) => !text.is_empty(),
+        Some(Value::Number(_)) => true,
+        _ => false,
+    };
+    if value.is_object() && (named("uid") || named("module_name")) {
+        return None;
+    }
+    Some(match value {
+        Value::Null => "an empty body or null",
+        Value::Object(map) if map.is_empty() => "an empty object",
+        Value::Object(_) => "an object with neither uid nor module_name",
+        _ => "no JSON object",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
