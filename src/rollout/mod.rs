@@ -17,6 +17,7 @@ pub mod artifacts;
 pub mod execute;
 pub mod outcome;
 pub mod plan;
+mod shared_zip;
 pub mod status;
 pub mod upgrade;
 pub mod upload;
