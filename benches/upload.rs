@@ -7,8 +7,12 @@
 //!   runs: 6.2, 7.2, 7.4, 8.0, 8.2), each built for Ubuntu 22.04 and RHEL 9, on a cluster of 4
 //!   Ubuntu and 4 RHEL nodes: 5 registrations and 40 transfers, each node getting its own builds;
 //!   its time and the peak memory of `rmpack`;
+//! - the set's pre-flight alone (`--dry-run`: GET requests only);
 //! - `curl` doing the same node by node (the manual way: the registration, then the zip to each
 //!   node's artifact endpoint, one after another) beside each.
+//!
+//! Beside each time: the peak memory of `rmpack`, and the CPU time of `rmpack` and of the
+//! emulated nodes, which tells how much of the machine a case needs.
 //!
 //! Each case runs with every node's link at 1 Gbit/s (the emulator paces request bodies), as on a
 //! real network, and on unlimited loopback, where the emulated nodes' TLS, parsing and writes
