@@ -198,15 +198,6 @@ impl Archive {
         }
     }
 
-    /// A reader of the zip from byte `offset` on (a transfer picking up where another left off).
-    pub fn reader_at(&self, offset: u64) -> ArchiveReader {
-        ArchiveReader {
-            file: self.file.clone(),
-            pos: offset.min(self.size),
-            end: self.size,
-        }
-    }
-
     /// The hex SHA-256 of the zip, computed on first use from the open file.
     pub fn sha256(&self) -> std::io::Result<String> {
         if let Some(done) = self.sha256.get() {
