@@ -24,6 +24,7 @@ pub mod execute;
 pub mod fleet;
 pub mod outcome;
 pub mod plan;
+mod shared_zip;
 pub mod status;
 pub mod upgrade;
 pub mod upload;

@@ -15,13 +15,13 @@
 //! pre-flight opened (a zip replaced on disk meanwhile is not what goes), and a zip rewritten in
 //! place is refused before, or cut off during, the transfer.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sha2::Digest;
 
 use crate::bundle::Archive;
 use crate::cluster::{
@@ -36,6 +36,7 @@ use super::outcome::{Operation, Outcome, Refusal, ResumeBase, Step, StepKind, St
 use super::plan::{
     at_least, live_target, node_clients, node_facts, planned, rs_version, NodeClient,
 };
+use super::shared_zip::{changed, SharedZip};
 use super::{select_nodes, PlannedRequest, RolloutError};
 
 /// How often a running transfer pool looks for a signal asking it to stop.
@@ -448,73 +449,29 @@ fn refuses_the_artifact(error: &ClusterError) -> bool {
     matches!(error.status(), Some(400) | Some(406))
 }
 
-/// The bytes of one zip for a node: read from the open file the pre-flight checked, hashed as
-/// they go out. A zip rewritten in place since is refused before the first byte, or cut off
-/// before the body ends (so the node keeps nothing); `stop` aborts the transfer when another
-/// node refused the artifact.
+/// The bytes of one zip for a node: read from the open file the pre-flight checked, through the
+/// zip's [`SharedZip`], whose SHA-256 is computed once for all its nodes. A zip rewritten in
+/// place since is refused before the first byte, or cut off before the body ends (so the node
+/// keeps nothing); `stop` aborts the transfer when another node refused the artifact.
 struct CheckedZip {
-    zip: UploadZip,
+    zip: Arc<SharedZip>,
     stop: Arc<AtomicBool>,
 }
 
 impl UploadSource for CheckedZip {
     fn byte_len(&self) -> u64 {
-        self.zip.archive.size()
+        self.zip.size()
     }
 
     fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
-        if !self.zip.archive.unchanged()? {
-            return Err(changed(&self.zip.name));
+        if !self.zip.unchanged()? {
+            return Err(changed(self.zip.name()));
         }
-        Ok(Box::new(HashingReader {
-            inner: self.zip.archive.reader(),
-            hasher: sha2::Sha256::new(),
-            expected: self.zip.sha256.clone(),
-            name: self.zip.name.clone(),
-            stop: self.stop.clone(),
-        }))
+        Ok(Box::new(self.zip.stream(self.stop.clone())))
     }
 
     fn describe(&self) -> String {
-        self.zip.name.clone()
-    }
-}
-
-fn changed(name: &str) -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        format!("{name} changed on disk after the pre-flight checked it; nothing of it was sent"),
-    )
-}
-
-struct HashingReader {
-    inner: crate::bundle::ArchiveReader,
-    hasher: sha2::Sha256,
-    expected: String,
-    name: String,
-    stop: Arc<AtomicBool>,
-}
-
-impl Read for HashingReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.stop.load(Ordering::SeqCst) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
-                "stopped: the rollout is stopping",
-            ));
-        }
-        let n = self.inner.read(buf)?;
-        if n == 0 {
-            // The body's last boundary is not sent until the bytes are known to be the
-            // checked ones: a node never stores other bytes.
-            let digest = hex::encode(std::mem::take(&mut self.hasher).finalize());
-            if !digest.eq_ignore_ascii_case(&self.expected) {
-                return Err(changed(&self.name));
-            }
-        } else {
-            self.hasher.update(&buf[..n]);
-        }
-        Ok(n)
+        self.zip.name().to_string()
     }
 }
 
@@ -597,14 +554,19 @@ impl UploadPlan {
         outcome
     }
 
-    fn upload_file(&self, zip: usize, task: String, stop: &Arc<AtomicBool>) -> UploadFile {
+    /// Zip `zip`, for the transfers that send it.
+    fn shared_zip(&self, zip: usize) -> Arc<SharedZip> {
         let zip = &self.zips[zip];
+        Arc::new(SharedZip::new(&zip.archive, &zip.name, &zip.sha256))
+    }
+
+    fn upload_file(zip: &Arc<SharedZip>, task: String, stop: &Arc<AtomicBool>) -> UploadFile {
         UploadFile {
             source: Arc::new(CheckedZip {
                 zip: zip.clone(),
                 stop: stop.clone(),
             }),
-            file_name: zip.name.clone(),
+            file_name: zip.name().to_string(),
             progress_task: task,
         }
     }
@@ -690,7 +652,7 @@ impl UploadPlan {
         };
         let started = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
-        let file = self.upload_file(zip, client.base().host.clone(), &stop);
+        let file = Self::upload_file(&self.shared_zip(zip), client.base().host.clone(), &stop);
         let answer = while_busy(
             self.options.busy_timeout,
             client.listener(),
@@ -835,7 +797,13 @@ impl UploadPlan {
             .collect();
         // Every node at once: the transfers share the pool, and a refusal by any node (the zip
         // itself is at fault) or an interruption stops the ones still going, mid-body: a
-        // watcher turns a signal into the transfers' stop flag.
+        // watcher turns a signal into the transfers' stop flag. The nodes of one zip share its
+        // hashing.
+        let mut shared: BTreeMap<usize, Arc<SharedZip>> = BTreeMap::new();
+        for &index in &todo {
+            let zip = version.nodes[index].zip;
+            shared.entry(zip).or_insert_with(|| self.shared_zip(zip));
+        }
         let pool_done = AtomicBool::new(false);
         let results = std::thread::scope(|scope| {
             scope.spawn(|| {
@@ -852,7 +820,7 @@ impl UploadPlan {
                 self.options.concurrency,
                 |&index| {
                     let node = &version.nodes[index];
-                    let result = self.one(version, node, &stop);
+                    let result = self.one(version, node, &shared[&node.zip], &stop);
                     if result.refused {
                         refused.store(true, Ordering::SeqCst);
                         stop.store(true, Ordering::SeqCst);
@@ -889,6 +857,7 @@ impl UploadPlan {
         &self,
         version: &VersionPlan,
         node: &NodeAssignment,
+        zip: &Arc<SharedZip>,
         stop: &Arc<AtomicBool>,
     ) -> NodeResult {
         let started = Instant::now();
@@ -913,7 +882,7 @@ impl UploadPlan {
                 };
             }
         }
-        let file = self.upload_file(node.zip, task.clone(), stop);
+        let file = Self::upload_file(zip, task.clone(), stop);
         let upload_error = node.node.client.upload_artifact(&file).err();
         let mut result = NodeResult {
             state: StepState::Failed,
