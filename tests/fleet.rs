@@ -114,7 +114,7 @@ impl Estate {
         std::fs::write(self.dir.path().join("profiles.toml"), text).unwrap();
     }
 
-    fn rmpack(&self, args: &[&str]) -> Run {
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_rmpack"));
         command
             .env_clear()
@@ -126,8 +126,34 @@ impl Estate {
         for (name, emulator) in &self.clusters {
             command.env(Self::password_var(name), emulator.password());
         }
-        let output = command.output().expect("rmpack runs");
-        let run = Run::from(output);
+        command
+    }
+
+    fn rmpack(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().expect("rmpack runs");
+        self.checked(Run::from(output))
+    }
+
+    /// Runs rmpack, sends SIGINT once `seen` holds, and collects the run (bounded: 60 s).
+    fn interrupted(&self, args: &[&str], seen: &dyn Fn() -> bool) -> Run {
+        let child = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("rmpack starts");
+        let started = std::time::Instant::now();
+        while !seen() {
+            assert!(started.elapsed().as_secs() < 30, "the moment never came");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SAFETY: a signal to the child this test spawned.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let output = child.wait_with_output().expect("rmpack ends");
+        self.checked(Run::from(output))
+    }
+
+    fn checked(&self, run: Run) -> Run {
         for (_, emulator) in &self.clusters {
             assert!(
                 !run.text().contains(emulator.password()),
@@ -619,5 +645,91 @@ fn validate_checks_the_release_against_every_cluster_of_the_fleet() {
     assert_eq!(names, ["stage", "prod-eu", "prod-us"]);
     for (name, emulator) in &estate.clusters {
         assert!(emulator.only_gets(), "{name} was sent a change");
+    }
+}
+
+#[test]
+fn a_signal_mid_fleet_stops_it_with_each_clusters_truth_and_the_resume() {
+    let estate = Estate::new(
+        vec![
+            ("stage", EmulatorSpec::nodes(1).rs_version("8.2.0-40")),
+            ("prod-eu", EmulatorSpec::nodes(1).rs_version("8.2.0-40")),
+        ],
+        &[&["stage"], &["prod-eu"]],
+    );
+    for (_, emulator) in &estate.clusters {
+        for version in ["1.2.2", "1.2.3"] {
+            let mut module = module_json("hello", version);
+            module["uid"] = json!(format!("hello-{version}"));
+            module["compatible_redis_version"] = json!("7.2");
+            emulator.add_module(module);
+        }
+        let mut db = bdb(1, "cart", vec![bdb_module("hello-1.2.2", "hello", "1.2.2")]);
+        db["redis_version"] = json!("7.2");
+        emulator.put_bdb(db);
+    }
+    estate
+        .emulator("stage")
+        .script_next_action(support::ActionOutcome::RunsFor(10_000));
+    let stage = estate.emulator("stage");
+    let run = estate.interrupted(
+        &[
+            "upgrade",
+            "--all",
+            "--module",
+            "hello",
+            "--fleet",
+            "prod",
+            "--poll-interval",
+            "0.05",
+        ],
+        &|| stage.requests().iter().any(|r| r.method == "POST"),
+    );
+    assert_eq!(run.code, 130, "{}", run.text());
+    assert!(run.row("stage").contains("interrupted"), "{}", run.stdout);
+    assert!(run.row("prod-eu").contains("not started"), "{}", run.stdout);
+    assert!(run.stdout.contains("IN FLIGHT"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&stage.actions()[0].uid),
+        "the running action is named:\n{}",
+        run.stdout
+    );
+    assert_eq!(estate.changing_requests("prod-eu"), 0);
+    let resume = run.resume_words();
+    assert!(
+        resume
+            .windows(2)
+            .any(|w| w == ["--clusters", "stage,prod-eu"]),
+        "{resume:?}"
+    );
+    assert!(resume.iter().any(|w| w == "--all"), "{resume:?}");
+}
+
+#[test]
+fn clusters_on_different_rs_releases_each_take_their_own_flow() {
+    let estate = Estate::new(
+        vec![
+            ("legacy", EmulatorSpec::nodes(2).rs_version("7.8.2-34")),
+            (
+                "current",
+                EmulatorSpec::nodes(2)
+                    .rs_version("8.2.0-40")
+                    .allow_modules_upload(true),
+            ),
+        ],
+        &[&["legacy", "current"]],
+    );
+    zip(estate.path(), "1.2.3");
+    let run = estate.rmpack(&["upload", "dist", "--fleet", "prod"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(run.row("legacy").contains("7.8.2-34"), "{}", run.stdout);
+    assert!(run.row("current").contains("8.2.0-40"), "{}", run.stdout);
+    // RS before 8.0 takes the bundled upload once; 8.0 and later a registration and the zip
+    // on every node.
+    assert_eq!(estate.emulator("legacy").bundled_modules().len(), 1);
+    assert!(estate.emulator("legacy").user_defined_modules().is_empty());
+    assert_eq!(estate.emulator("current").user_defined_modules().len(), 1);
+    for node in 1..=2 {
+        assert_eq!(estate.emulator("current").artifacts(node).len(), 1);
     }
 }
