@@ -402,6 +402,7 @@ fn status_of_the_fleet_names_the_cluster_lacking_a_version() {
         "{}",
         status.stdout
     );
+    common::assert_golden("fleet-status.txt", &estate.stable(&status.stdout));
     let json = estate.rmpack(&["status", "--fleet", "prod", "--json", "dist"]);
     assert_eq!(json.code, 1, "{}", json.text());
     let value: Value = serde_json::from_str(&json.stdout).expect("JSON");
