@@ -1,6 +1,5 @@
 //! `rmpack artifacts`: list or delete the module artifacts stored on each node.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use rmpack::manifest::ModuleVersion;
@@ -8,7 +7,7 @@ use rmpack::report;
 use rmpack::rollout::artifacts;
 use rmpack::rollout::{plan_delete, DeleteOptions, DeleteTarget};
 
-use super::connection::{cluster_words, plain_uid, rollout_failure, ClusterArgs};
+use super::connection::{cluster_words, plain_uid, report_outcome, rollout_failure, ClusterArgs};
 use super::Status;
 
 /// Arguments of `rmpack artifacts`.
@@ -84,15 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 let _deferred = rmpack::interrupt::defer_stop();
                 plan.execute(&client, &rmpack::interrupt::stop_requested)
             };
-            if args.cluster.json {
-                print!("{}", report::json_pretty(&report::outcome_json(&outcome)));
-            } else {
-                let style = report::Style {
-                    color: std::io::stdout().is_terminal(),
-                };
-                print!("{}", report::outcome(&outcome, style));
-            }
-            Ok(Status::of(&outcome))
+            Ok(report_outcome(&outcome, args.cluster.json))
         }
         ArtifactsCommand::List => {
             let client = args.cluster.connect(listener)?;

@@ -193,6 +193,22 @@ impl ClusterArgs {
     }
 }
 
+/// Prints a rollout's outcome (text, or `--json`) on stdout and gives the exit status it earns.
+pub fn report_outcome(outcome: &rmpack::rollout::Outcome, json: bool) -> super::Status {
+    if json {
+        print!(
+            "{}",
+            rmpack::report::json_pretty(&rmpack::report::outcome_json(outcome))
+        );
+    } else {
+        print!(
+            "{}",
+            rmpack::report::outcome(outcome, super::ui::stdout_style())
+        );
+    }
+    super::Status::of(outcome)
+}
+
 /// Runs a fleet plan (or prints it with `--dry-run`) and reports it: text or `--json` on
 /// stdout, each refusing cluster's findings included.
 pub fn report_fleet<P: rmpack::rollout::fleet::ClusterPlan>(
@@ -212,9 +228,7 @@ pub fn report_fleet<P: rmpack::rollout::fleet::ClusterPlan>(
             rmpack::report::json_pretty(&rmpack::report::fleet_outcome_json(&outcome))
         );
     } else {
-        let style = rmpack::report::Style {
-            color: std::io::stdout().is_terminal(),
-        };
+        let style = super::ui::stdout_style();
         print!("{}", rmpack::report::fleet_outcome(&outcome, style));
     }
     if outcome.refused() {

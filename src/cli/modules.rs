@@ -1,13 +1,14 @@
 //! `rmpack modules`: list, show or delete the modules registered with a cluster.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use rmpack::cluster::PollOptions;
 use rmpack::report;
 use rmpack::rollout::{plan_delete, DeleteOptions, DeleteTarget, ResumeBase};
 
-use super::connection::{cluster_failure, cluster_words, plain_uid, rollout_failure, ClusterArgs};
+use super::connection::{
+    cluster_failure, cluster_words, plain_uid, report_outcome, rollout_failure, ClusterArgs,
+};
 use super::{CheckFailed, Status};
 
 /// Arguments of `rmpack modules`.
@@ -111,15 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 let _deferred = rmpack::interrupt::defer_stop();
                 plan.execute(&client, &rmpack::interrupt::stop_requested)
             };
-            if args.cluster.json {
-                print!("{}", report::json_pretty(&report::outcome_json(&outcome)));
-            } else {
-                let style = report::Style {
-                    color: std::io::stdout().is_terminal(),
-                };
-                print!("{}", report::outcome(&outcome, style));
-            }
-            Ok(Status::of(&outcome))
+            Ok(report_outcome(&outcome, args.cluster.json))
         }
     }
 }

@@ -2,7 +2,6 @@
 //! which databases run which version, and the drift between them (exit 1); given the release's
 //! zips, the healing commands name them.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use rmpack::bundle::Limits;
@@ -44,9 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if args.cluster.json {
         print!("{}", report::json_pretty(&status));
     } else {
-        let style = report::Style {
-            color: std::io::stdout().is_terminal(),
-        };
+        let style = super::ui::stdout_style();
         print!("{}", report::status(&status, style));
     }
     Ok(if status.is_consistent() {
@@ -104,9 +101,7 @@ fn run_fleet(
     if args.cluster.json {
         print!("{}", report::json_pretty(&status));
     } else {
-        let style = report::Style {
-            color: std::io::stdout().is_terminal(),
-        };
+        let style = super::ui::stdout_style();
         print!("{}", report::fleet_status(&status, style));
     }
     Ok(if status.is_consistent() {

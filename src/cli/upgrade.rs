@@ -1,7 +1,6 @@
 //! `rmpack upgrade`: move databases to another version of one of their modules, keeping their
 //! Redis version unless `--redis-version` asks for a move.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,7 +11,8 @@ use rmpack::rollout::upgrade::{plan_upgrade, Databases, UpgradeOptions};
 use rmpack::rollout::ResumeBase;
 
 use super::connection::{
-    plain_uid, refusal_failure, report_fleet, rollout_failure, ClusterArgs, FleetArgs,
+    plain_uid, refusal_failure, report_fleet, report_outcome, rollout_failure, ClusterArgs,
+    FleetArgs,
 };
 use super::Status;
 
@@ -156,9 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let client = args.cluster.connect(listener.clone())?;
     let mut plan = plan_upgrade(&client, &databases, &options)
         .map_err(|e| rollout_failure(e, "upgrade refused"))?;
-    let style = report::Style {
-        color: std::io::stdout().is_terminal(),
-    };
+    let style = super::ui::stdout_style();
     if args.dry_run {
         if args.cluster_preview {
             plan.ask_cluster_preview(&client);
@@ -187,10 +185,5 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         plan.execute(&client, &rmpack::interrupt::stop_requested)
             .map_err(|e| rollout_failure(e, "upgrade refused"))?
     };
-    if args.cluster.json {
-        print!("{}", report::json_pretty(&report::outcome_json(&outcome)));
-    } else {
-        print!("{}", report::outcome(&outcome, style));
-    }
-    Ok(Status::of(&outcome))
+    Ok(report_outcome(&outcome, args.cluster.json))
 }

@@ -1,16 +1,16 @@
 //! `rmpack upload`: register a release's module versions and put on every node the zip built
 //! for it (or upload them bundled).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rmpack::bundle::Limits;
 use rmpack::cluster::PollOptions;
-use rmpack::report;
 use rmpack::rollout::{self, ResumeBase, RolloutError, UploadFlow, UploadOptions};
 
-use super::connection::{refusal_failure, report_fleet, rollout_failure, ClusterArgs, FleetArgs};
+use super::connection::{
+    refusal_failure, report_fleet, report_outcome, rollout_failure, ClusterArgs, FleetArgs,
+};
 use super::Status;
 
 /// Arguments of `rmpack upload`.
@@ -115,13 +115,5 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         let _deferred = rmpack::interrupt::defer_stop();
         plan.execute(&client, &rmpack::interrupt::stop_requested)
     };
-    if args.cluster.json {
-        print!("{}", report::json_pretty(&report::outcome_json(&outcome)));
-    } else {
-        let style = report::Style {
-            color: std::io::stdout().is_terminal(),
-        };
-        print!("{}", report::outcome(&outcome, style));
-    }
-    Ok(Status::of(&outcome))
+    Ok(report_outcome(&outcome, args.cluster.json))
 }
