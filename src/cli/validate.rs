@@ -157,14 +157,7 @@ fn run_set(args: &Args) -> anyhow::Result<Status> {
     }
     let inputs = rmpack::release::collect_inputs(&args.paths)?;
     let target = live_target(args, offline_target(args)?, None)?;
-    let checksums = args
-        .checksums
-        .as_deref()
-        .map(|path| {
-            validate::ChecksumFile::read(path)
-                .with_context(|| format!("cannot read --checksums {}", path.display()))
-        })
-        .transpose()?;
+    let checksums = read_checksums(args)?;
     let (set, mut report) =
         validate::check_set(&inputs, &target, &check_options(args), checksums.as_ref());
     if args.strict {
@@ -199,6 +192,17 @@ fn run_set(args: &Args) -> anyhow::Result<Status> {
     } else {
         Status::Success
     })
+}
+
+/// The `--checksums` file, when given.
+fn read_checksums(args: &Args) -> anyhow::Result<Option<validate::ChecksumFile>> {
+    args.checksums
+        .as_deref()
+        .map(|path| {
+            validate::ChecksumFile::read(path)
+                .with_context(|| format!("cannot read --checksums {}", path.display()))
+        })
+        .transpose()
 }
 
 fn pretty(value: &serde_json::Value) -> String {
@@ -293,14 +297,7 @@ fn run_fleet(args: &Args, fleet: &str) -> anyhow::Result<Status> {
             .map(|target| report::Checked::Module(validate::check_bundle(bundle, target, &options)))
             .collect(),
         (None, Some(inputs)) => {
-            let checksums = args
-                .checksums
-                .as_deref()
-                .map(|path| {
-                    validate::ChecksumFile::read(path)
-                        .with_context(|| format!("cannot read --checksums {}", path.display()))
-                })
-                .transpose()?;
+            let checksums = read_checksums(args)?;
             validate::check_set_for_each(inputs, &readable, &options, checksums.as_ref())
                 .1
                 .into_iter()

@@ -230,6 +230,13 @@ impl ReleaseSet {
             .collect()
     }
 
+    /// Drops every member's module bytes once the checks ran (their open files stay).
+    pub fn release_module_bytes(&mut self) {
+        for member in &mut self.members {
+            member.release_module_bytes();
+        }
+    }
+
     /// The distinct module versions, lowest first.
     pub fn versions(&self) -> Vec<ModuleVersion> {
         let versions: BTreeSet<ModuleVersion> =

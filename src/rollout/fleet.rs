@@ -240,9 +240,7 @@ pub fn plan_fleet_upload(
             plan_upload_keeping(client, set, &options)
         })
         .collect();
-    for member in &mut set.members {
-        member.release_module_bytes();
-    }
+    set.release_module_bytes();
     FleetPlan {
         fleet: fleet.to_string(),
         operation: Operation::Upload,

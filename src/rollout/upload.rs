@@ -178,9 +178,7 @@ pub fn plan_upload(
     options: &UploadOptions,
 ) -> Result<UploadPlan, RolloutError> {
     let plan = plan_upload_keeping(client, set, options);
-    for member in &mut set.members {
-        member.release_module_bytes();
-    }
+    set.release_module_bytes();
     plan
 }
 

@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Report, Rule, Severity, Summary};
 pub use set::{
-    check_members, check_members_keeping, check_set, check_set_for_each, set_report, ChecksumFile,
-    SetReport, ZipReport,
+    check_members_keeping, check_set, check_set_for_each, set_report, ChecksumFile, SetReport,
+    ZipReport,
 };
 pub use upgrade::{check_module_object, check_nodes_same_rs, check_redis_move};
 

@@ -116,9 +116,9 @@ pub fn check_set(
     options: &CheckOptions,
     checksums: Option<&ChecksumFile>,
 ) -> (ReleaseSet, SetReport) {
-    let mut set = open_set(inputs, options.limits);
-    let zips = check_members(&mut set, target, options);
-    let report = set_report(&set, zips, target, checksums);
+    let (set, mut reports) =
+        check_set_for_each(inputs, std::slice::from_ref(target), options, checksums);
+    let report = reports.pop().expect("one report per target");
     (set, report)
 }
 
@@ -138,28 +138,12 @@ pub fn check_set_for_each(
             set_report(&set, zips, target, checksums)
         })
         .collect();
-    for member in &mut set.members {
-        member.release_module_bytes();
-    }
+    set.release_module_bytes();
     (set, reports)
 }
 
-/// Each member's own checks against `target` narrowed to it; its module bytes are dropped
-/// afterwards.
-pub fn check_members(
-    set: &mut ReleaseSet,
-    target: &Target,
-    options: &CheckOptions,
-) -> Vec<ZipReport> {
-    let reports = check_members_keeping(set, target, options);
-    for member in &mut set.members {
-        member.release_module_bytes();
-    }
-    reports
-}
-
-/// [`check_members`] that keeps each member's module bytes, for a caller that checks the set
-/// against several targets (a fleet's clusters) and releases them after the last.
+/// Each member's own checks against `target` narrowed to it. The module bytes stay: a caller
+/// that checks the set against several targets (a fleet's clusters) releases them after the last.
 pub fn check_members_keeping(
     set: &ReleaseSet,
     target: &Target,
