@@ -121,6 +121,13 @@ pub fn shell_quote(word: &str) -> String {
     out
 }
 
+/// `command` followed by a shell comment for the reader (`…   # ZIP: the zip of hello 1.2.3`).
+/// The shell ignores a comment whole, so it needs no quoting, only to stay on its line: it is
+/// shown with [`sanitize`].
+pub fn with_comment(command: String, comment: &str) -> String {
+    format!("{command}   # {}", sanitize(comment))
+}
+
 /// A command line for a POSIX shell: each word quoted by [`shell_quote`], joined by spaces.
 /// Every command rmpack prints for the user to run is built here, so no value (a node uid, a
 /// module name, a path) can add a command or an expansion.

@@ -8,6 +8,7 @@
 //! place; the first failure stops the fleet. The fleet's outcome has a row per cluster and the
 //! command that resumes with the clusters not done.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -273,65 +274,76 @@ pub fn plan_fleet_upgrade(
             Ok(plan)
         })
         .collect();
-    // What each cluster registers, read only when an Active-Active database is in a plan.
+    // What each cluster registers: as its plan read it, or, for a cluster whose own plan
+    // failed, read now (only when an Active-Active database is in some plan).
+    type Registered<'a> = Result<Cow<'a, [(String, ModuleVersion)]>, String>;
     let active_active = plans
         .iter()
         .flatten()
         .any(|p| p.databases.iter().any(|d| d.active_active));
-    if active_active {
-        // Per cluster: the (name, version) pairs it registers, or why they cannot be read.
-        type Registered = Result<Vec<(String, ModuleVersion)>, String>;
-        let registered: Vec<(String, Registered)> = members
+    let registered: Vec<Registered<'_>> = if !active_active {
+        Vec::new()
+    } else {
+        members
             .iter()
-            .map(|member| {
-                let modules = match &member.client {
-                    Ok(client) => client
-                        .modules()
-                        .map(|modules| {
+            .zip(&plans)
+            .map(|(member, plan)| match (plan, &member.client) {
+                (Ok(plan), _) => Ok(Cow::Borrowed(plan.registered.as_slice())),
+                (Err(_), Ok(client)) => client
+                    .modules()
+                    .map(|modules| {
+                        Cow::Owned(
                             modules
                                 .into_iter()
                                 .filter_map(|m| Some((m.module_name.clone(), m.module_version()?)))
-                                .collect()
-                        })
-                        .map_err(|e| e.to_string()),
-                    Err(error) => Err(error.clone()),
-                };
-                (member.name.clone(), modules)
-            })
-            .collect();
-        for (member, plan) in members.iter().zip(plans.iter_mut()) {
-            let Ok(current) = plan else { continue };
-            let mut problems = Vec::new();
-            for database in current.databases.iter().filter(|d| d.active_active) {
-                let name = &database.module.module_name;
-                let Some(version) =
-                    ModuleVersion::from_semantic_text(&database.module.version.after)
-                else {
-                    continue;
-                };
-                let lacking: Vec<String> = registered
-                    .iter()
-                    .filter(|(cluster, _)| *cluster != member.name)
-                    .filter_map(|(cluster, modules)| match modules {
-                        Ok(list) => (!list
-                            .iter()
-                            .any(|(n, v)| n.eq_ignore_ascii_case(name) && *v == version))
-                        .then(|| cluster.clone()),
-                        Err(error) => Some(format!("{cluster} (cannot be read: {error})")),
+                                .collect(),
+                        )
                     })
-                    .collect();
-                if !lacking.is_empty() {
-                    problems.push(format!(
+                    .map_err(|e| e.to_string()),
+                (Err(_), Err(error)) => Err(error.clone()),
+            })
+            .collect()
+    };
+    let refusals: Vec<Option<String>> = members
+        .iter()
+        .zip(&plans)
+        .map(|(member, plan)| {
+            let current = plan.as_ref().ok()?;
+            let problems: Vec<String> = current
+                .databases
+                .iter()
+                .filter(|d| d.active_active)
+                .filter_map(|database| {
+                    let name = &database.module.module_name;
+                    let version = ModuleVersion::from_semantic_text(&database.module.version.after)?;
+                    let lacking: Vec<String> = members
+                        .iter()
+                        .zip(&registered)
+                        .filter(|(other, _)| other.name != member.name)
+                        .filter_map(|(other, modules)| match modules {
+                            Ok(list) => (!list
+                                .iter()
+                                .any(|(n, v)| n.eq_ignore_ascii_case(name) && *v == version))
+                            .then(|| other.name.clone()),
+                            Err(error) => {
+                                Some(format!("{} (cannot be read: {error})", other.name))
+                            }
+                        })
+                        .collect();
+                    (!lacking.is_empty()).then(|| format!(
                         "database {} is Active-Active (crdt), and RS wants {name} {} on every participating cluster before any instance is upgraded; cluster(s) {} lack it: upload it there first (`rmpack upload … --fleet {fleet}`)",
                         database.uid,
                         version.semantic(),
                         lacking.join(", ")
-                    ));
-                }
-            }
-            if !problems.is_empty() {
-                *plan = Err(RolloutError::Refused(problems.join("; ")));
-            }
+                    ))
+                })
+                .collect();
+            (!problems.is_empty()).then(|| problems.join("; "))
+        })
+        .collect();
+    for (plan, refusal) in plans.iter_mut().zip(refusals) {
+        if let Some(refusal) = refusal {
+            *plan = Err(RolloutError::Refused(refusal));
         }
     }
     FleetPlan {
@@ -694,7 +706,7 @@ pub fn fleet_status(
         } else {
             release.to_vec()
         };
-        let mut command = crate::text::command_line(
+        let command = crate::text::command_line(
             ["rmpack", "upload"]
                 .into_iter()
                 .map(str::to_string)
@@ -706,13 +718,17 @@ pub fn fleet_status(
                     lacking.join(","),
                 ]),
         );
-        if release.is_empty() {
-            command.push_str(&format!(
-                "   # ZIP: the zips of {} {}",
-                crate::text::sanitize(&version.module_name),
-                version.semantic_version
-            ));
-        }
+        let command = if release.is_empty() {
+            crate::text::with_comment(
+                command,
+                &format!(
+                    "ZIP: the zips of {} {}",
+                    version.module_name, version.semantic_version
+                ),
+            )
+        } else {
+            command
+        };
         drift.push(FleetDrift::BetweenClusters {
             module_name: version.module_name.clone(),
             semantic_version: version.semantic_version.clone(),

@@ -385,14 +385,7 @@ impl Heals<'_> {
                         .chain(["--nodes", nodes.as_str()]),
                 );
                 match comment {
-                    // A comment needs no quoting, only to stay on its line.
-                    Some(comment) => format!(
-                        "{command}   # {}",
-                        comment
-                            .chars()
-                            .map(|c| if c.is_control() { '?' } else { c })
-                            .collect::<String>()
-                    ),
+                    Some(comment) => crate::text::with_comment(command, &comment),
                     None => command,
                 }
             })

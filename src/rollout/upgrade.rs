@@ -188,6 +188,9 @@ pub struct UpgradePlan {
     pub already_current: Vec<String>,
     /// Whether the operator accepted the other modules RS moves (`--accept-other-modules`).
     pub other_modules_accepted: bool,
+    /// Every module name and version the cluster registers, as the plan read them.
+    #[serde(skip)]
+    pub registered: Vec<(String, ModuleVersion)>,
     /// Notes from the pre-flight (warnings, facts rmpack could not map).
     pub notes: Vec<String>,
     /// Databases whose upgrade the cluster started although asked for a dry run.
@@ -352,6 +355,11 @@ pub fn plan_upgrade(
         databases: Vec::new(),
         already_current: Vec::new(),
         other_modules_accepted: options.accept_other_modules,
+        registered: live
+            .modules
+            .iter()
+            .filter_map(|m| Some((m.module_name.clone(), m.module_version()?)))
+            .collect(),
         notes: live.notes.clone(),
         started_despite_dry_run: Vec::new(),
         options: options.clone(),
