@@ -263,7 +263,7 @@ pub fn cluster_status(
                 module_name: name.clone(),
                 semantic_version: entry.semantic.clone(),
                 nodes: missing_on.clone(),
-                heal: heals.upload(&name, version_of(version), &missing_on),
+                heal: heals.upload(&name, ModuleVersion(version), &missing_on),
             });
             for database in &entry.databases {
                 drift.push(Drift::DatabaseOnMissingArtifact {
@@ -320,10 +320,6 @@ pub fn cluster_status(
         drift,
         unreadable_nodes: unreadable,
     })
-}
-
-fn version_of(version: u64) -> ModuleVersion {
-    ModuleVersion(version)
 }
 
 /// What the healing commands are built from: each node's platform, the release set, the words

@@ -823,9 +823,6 @@ impl UploadPlan {
                         refused.store(true, Ordering::SeqCst);
                         stop.store(true, Ordering::SeqCst);
                     }
-                    if stop_requested() {
-                        stop.store(true, Ordering::SeqCst);
-                    }
                     let fatal = result.fatal;
                     (result, fatal)
                 },
