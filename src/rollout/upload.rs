@@ -450,7 +450,8 @@ fn refuses_the_artifact(error: &ClusterError) -> bool {
 /// The bytes of one zip for a node: read from the open file the pre-flight checked, through the
 /// zip's [`SharedZip`], whose SHA-256 is computed once for all its nodes. A zip rewritten in
 /// place since is refused before the first byte, or cut off before the body ends (so the node
-/// keeps nothing); `stop` aborts the transfer when another node refused the artifact.
+/// keeps nothing); `stop` aborts the transfer when another node refused the artifact or a
+/// signal asked the run to stop.
 struct CheckedZip {
     zip: Arc<SharedZip>,
     stop: Arc<AtomicBool>,
