@@ -855,3 +855,27 @@ fn an_os_rs_cannot_split_and_a_placeholder_redis_version_are_refused_before_anyt
         stderr(&output)
     );
 }
+
+#[test]
+fn an_output_folder_that_does_not_exist_yet_is_made() {
+    // `rmpack pack … -o dist/` in a fresh CI job.
+    let plain = common::fixture("plain");
+    let work = tempfile::tempdir().unwrap();
+    let (zip, _) = pack_ok(
+        work.path(),
+        &[
+            path_str(&plain),
+            "--no-discover",
+            "--module-name",
+            "plain",
+            "--module-version",
+            "10203",
+            "-o",
+            "dist/",
+        ],
+        &[],
+    );
+    assert_eq!(zip.parent().unwrap(), work.path().join("dist"));
+    assert!(zip.is_file(), "{}", zip.display());
+    assert_eq!(common::dir_listing(&work.path().join("dist")).len(), 1);
+}

@@ -725,7 +725,8 @@ fn archive_dependencies(
 const TEMP_PREFIX: &str = ".rmpack-";
 const TEMP_SUFFIX: &str = ".zip.tmp";
 
-/// Writes the zip to a temporary file beside `path`, then renames it over `path`. On any
+/// Writes the zip to a temporary file beside `path` (making its folder when missing), then
+/// renames it over `path`. On any
 /// error, or when the process is interrupted, the temporary file is removed and `path` is
 /// untouched. Leftovers of killed runs in the same folder are removed first.
 fn write_atomically(
@@ -743,6 +744,8 @@ fn write_atomically(
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // `-o dist/` in a fresh CI job: the output's folder is made, as the user named it.
+    std::fs::create_dir_all(&dir).map_err(output_err)?;
     for removed in remove_stale_temps(&dir, started) {
         listener.on_warning(&format!(
             "removed {}, left by an interrupted rmpack pack",
